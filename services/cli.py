@@ -1,0 +1,57 @@
+"""The `dbaas` console script: one subcommand per program or admin task.
+
+Each subcommand lives in its own module under `services.commands` exposing
+`configure(parser)` and `run(args) -> int`; modules are imported only when their
+subcommand runs, so `dbaas migrate` never pays for importing the Kubernetes client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from services.settings import SettingsError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "migrate": ("services.commands.migrate", "apply database migrations"),
+    "keys": ("services.commands.keys", "create, list and revoke API keys"),
+    "sim": ("services.commands.sim", "run the simulated Kubernetes + KubeDB cluster"),
+    "api": ("services.commands.api", "serve the REST API (Hypercorn)"),
+    "worker": ("services.commands.worker", "run the RQ operation worker"),
+    "status-sync": ("services.commands.status_sync", "run the status-sync reconciler"),
+    "drift": ("services.commands.drift", "run the drift reconciler"),
+}
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dbaas", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    wanted = next((arg for arg in argv if not arg.startswith("-")), None)
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text)
+        if name == wanted:
+            module = importlib.import_module(module_name)
+            module.configure(sub)
+            sub.set_defaults(handler=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    args = build_parser(argv).parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except SettingsError as exc:
+        print(f"dbaas: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

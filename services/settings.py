@@ -1,0 +1,105 @@
+"""Typed settings, read once per process from `DBAAS_*` environment variables.
+
+This is the only module that reads `os.environ`. Everything else receives a `Settings`
+object (or the values it needs) from its caller. A missing or malformed value fails fast
+with a message naming the variable; secrets are masked in `repr`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+_PASSWORD_IN_URL = re.compile(r"(://[^:/@]*:)([^@]*)(@)")
+
+
+class SettingsError(ValueError):
+    """A `DBAAS_*` variable is malformed."""
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a connection URL: `postgresql://u:***@h/db`."""
+    return _PASSWORD_IN_URL.sub(r"\1***\3", url)
+
+
+def _default_home() -> Path:
+    return Path.cwd() / ".dbaas"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    database_url: str = "postgresql://localhost:5432/dbaas"
+    """PostgreSQL URL of the source of truth (`DBAAS_DATABASE_URL`)."""
+    redis_url: str = "redis://localhost:6379/0"
+    """Redis URL carrying the RQ queue (`DBAAS_REDIS_URL`)."""
+    home: Path = dataclasses.field(default_factory=_default_home)
+    """Runtime files: supervisor socket, kubeconfig, dev key (`DBAAS_HOME`, default `.dbaas/`)."""
+    kubeconfig: str | None = None
+    """Kubeconfig path (`DBAAS_KUBECONFIG`, else `KUBECONFIG`, else in-cluster)."""
+    api_host: str = "127.0.0.1"
+    """Address the API binds (`DBAAS_API_HOST`)."""
+    api_port: int = 8000
+    """API port (`DBAAS_API_PORT`)."""
+    api_workers: int = 2
+    """Hypercorn worker processes (`DBAAS_API_WORKERS`)."""
+    queue_name: str = "dbaas-operations"
+    """RQ queue of operation jobs (`DBAAS_QUEUE_NAME`)."""
+    operation_lease_seconds: float = 60.0
+    """How long a claimed operation belongs to one worker (`DBAAS_OPERATION_LEASE_SECONDS`)."""
+    pending_redispatch_seconds: float = 30.0
+    """Age after which the sweeper enqueues a pending operation again, seconds."""
+    opsrequest_retention_seconds: float = 300.0
+    """How long finished OpsRequests stay in the cluster after being recorded, seconds."""
+    resync_interval_seconds: float = 300.0
+    """Full re-list period of status-sync, seconds."""
+    drift_interval_seconds: float = 60.0
+    """Period of a drift pass, seconds."""
+    max_body_bytes: int = 65536
+    """Largest accepted request body (`DBAAS_MAX_BODY_BYTES`), bytes."""
+    supervisor_socket: Path | None = None
+    """supervisord's unix socket, for /readyz (`DBAAS_SUPERVISOR_SOCKET`; default under home)."""
+    log_level: str = "INFO"
+    """Python log level name (`DBAAS_LOG_LEVEL`)."""
+
+    def __repr__(self) -> str:
+        fields = []
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name in ("database_url", "redis_url"):
+                value = mask_url(str(value))
+            fields.append(f"{field.name}={value!r}")
+        return f"Settings({', '.join(fields)})"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.supervisor_socket or self.home / "supervisor.sock"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            raw = env.get(f"DBAAS_{field.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[field.name] = _parse(field.name, raw, str(field.type))
+        if "kubeconfig" not in values and env.get("KUBECONFIG"):
+            values["kubeconfig"] = env["KUBECONFIG"]
+        return cls(**values)
+
+
+def _parse(name: str, raw: str, type_name: str) -> Any:
+    try:
+        if type_name.startswith("int"):
+            return int(raw)
+        if type_name.startswith("float"):
+            return float(raw)
+        if "Path" in type_name:
+            return Path(raw)
+        return raw
+    except ValueError as exc:
+        raise SettingsError(f"DBAAS_{name.upper()}={raw!r} is not a valid {type_name}") from exc
