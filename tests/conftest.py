@@ -19,6 +19,8 @@ from psycopg import sql
 
 from services.store import migrating
 
+pytest_plugins = ["tests.fixtures_sim"]
+
 ADMIN_URL = os.environ.get("DBAAS_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("DBAAS_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 REDIS_TEST_DB = int(os.environ.get("DBAAS_TEST_REDIS_DB", "13"))
