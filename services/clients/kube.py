@@ -1,0 +1,260 @@
+"""The Kubernetes client: the only module that imports `kubernetes`.
+
+Wraps the official client for the calls dbaas makes (custom objects, namespaces, secrets,
+catalog reads, lists and watches) and turns its exceptions into `KubeError`, which says
+whether a retry can help. Never retries by itself: callers own their retry policy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from kubernetes import client, config, watch
+from kubernetes.client.exceptions import ApiException
+
+TRANSIENT_STATUSES = frozenset({0, 408, 429, 500, 502, 503, 504})
+
+
+@dataclasses.dataclass(frozen=True)
+class Resource:
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+
+
+class KubeError(Exception):
+    """A failed Kubernetes call, with the server's Status when there was one."""
+
+    def __init__(self, status: int, reason: str, message: str, causes: list[dict[str, Any]]):
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.causes = causes
+
+    @property
+    def transient(self) -> bool:
+        return self.status in TRANSIENT_STATUSES
+
+    @property
+    def already_exists(self) -> bool:
+        return self.status == 409 and self.reason == "AlreadyExists"
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def gone(self) -> bool:
+        return self.status == 410
+
+
+def _error(exc: ApiException) -> KubeError:
+    status = int(exc.status or 0)
+    reason, message = str(exc.reason or ""), str(exc.reason or "")
+    causes: list[dict[str, Any]] = []
+    try:
+        body = json.loads(exc.body) if exc.body else {}
+    except (TypeError, ValueError):
+        body = {}
+    if isinstance(body, dict) and body.get("kind") == "Status":
+        reason = body.get("reason") or reason
+        message = body.get("message") or message
+        causes = (body.get("details") or {}).get("causes") or []
+    return KubeError(status, reason, message, causes)
+
+
+def load_api_client(kubeconfig: str | None) -> client.ApiClient:
+    """From a kubeconfig file when given, else the in-cluster service account."""
+    if kubeconfig:
+        api_client: client.ApiClient = config.new_client_from_config(config_file=kubeconfig)
+        return api_client
+    configuration = client.Configuration()
+    config.load_incluster_config(client_configuration=configuration)
+    return client.ApiClient(configuration)
+
+
+class Cluster:
+    """The calls dbaas makes, over one ApiClient (thread-safe for concurrent requests)."""
+
+    def __init__(self, api_client: client.ApiClient, *, request_timeout: float = 10.0):
+        self.api_client = api_client
+        # Typed as Any: the generated client's annotations say `object` for custom objects.
+        self.custom: Any = client.CustomObjectsApi(api_client)
+        self.core: Any = client.CoreV1Api(api_client)
+        self.timeout = request_timeout
+
+    def close(self) -> None:
+        self.api_client.close()
+
+    def ensure_namespace(self, name: str) -> None:
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        try:
+            self.core.create_namespace(body, _request_timeout=self.timeout)
+        except ApiException as exc:
+            error = _error(exc)
+            if not error.already_exists:
+                raise error from exc
+
+    def create(self, resource: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            created: dict[str, Any] = self.custom.create_namespaced_custom_object(
+                resource.group,
+                resource.version,
+                namespace,
+                resource.plural,
+                body,
+                _request_timeout=self.timeout,
+            )
+        except ApiException as exc:
+            raise _error(exc) from exc
+        return created
+
+    def get(self, resource: Resource, namespace: str, name: str) -> dict[str, Any]:
+        try:
+            found: dict[str, Any] = self.custom.get_namespaced_custom_object(
+                resource.group,
+                resource.version,
+                namespace,
+                resource.plural,
+                name,
+                _request_timeout=self.timeout,
+            )
+        except ApiException as exc:
+            raise _error(exc) from exc
+        return found
+
+    def merge_patch(
+        self, resource: Resource, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        try:
+            patched: dict[str, Any] = self.custom.patch_namespaced_custom_object(
+                resource.group,
+                resource.version,
+                namespace,
+                resource.plural,
+                name,
+                patch,
+                _request_timeout=self.timeout,
+            )
+        except ApiException as exc:
+            raise _error(exc) from exc
+        return patched
+
+    def delete(self, resource: Resource, namespace: str, name: str) -> None:
+        try:
+            self.custom.delete_namespaced_custom_object(
+                resource.group,
+                resource.version,
+                namespace,
+                resource.plural,
+                name,
+                _request_timeout=self.timeout,
+            )
+        except ApiException as exc:
+            raise _error(exc) from exc
+
+    def list_page(
+        self,
+        resource: Resource,
+        *,
+        namespace: str | None = None,
+        label_selector: str = "",
+        limit: int = 500,
+        continue_token: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of a list; `metadata.continue` holds the next token."""
+        kwargs: dict[str, Any] = {"label_selector": label_selector, "limit": limit}
+        if continue_token:
+            kwargs["_continue"] = continue_token
+        try:
+            if not resource.namespaced:
+                page: dict[str, Any] = self.custom.list_cluster_custom_object(
+                    resource.group,
+                    resource.version,
+                    resource.plural,
+                    _request_timeout=self.timeout,
+                    **kwargs,
+                )
+            elif namespace is None:
+                page = self.custom.list_cluster_custom_object(
+                    resource.group,
+                    resource.version,
+                    resource.plural,
+                    _request_timeout=self.timeout,
+                    **kwargs,
+                )
+            else:
+                page = self.custom.list_namespaced_custom_object(
+                    resource.group,
+                    resource.version,
+                    namespace,
+                    resource.plural,
+                    _request_timeout=self.timeout,
+                    **kwargs,
+                )
+        except ApiException as exc:
+            raise _error(exc) from exc
+        return page
+
+    def list_all(
+        self, resource: Resource, *, namespace: str | None = None, label_selector: str = ""
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Every object across pages, and the resourceVersion of the first page."""
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        resource_version = ""
+        while True:
+            page = self.list_page(
+                resource, namespace=namespace, label_selector=label_selector, continue_token=token
+            )
+            items.extend(page.get("items") or [])
+            meta = page.get("metadata") or {}
+            resource_version = resource_version or str(meta.get("resourceVersion") or "")
+            token = meta.get("continue")
+            if not token:
+                return items, resource_version
+
+    def watch(
+        self,
+        resource: Resource,
+        *,
+        resource_version: str,
+        label_selector: str = "",
+        timeout_seconds: int = 60,
+    ) -> Iterator[dict[str, Any]]:
+        """Events `{type, object}` from a resourceVersion; raises KubeError(410) when too old."""
+        watcher = watch.Watch()
+        try:
+            yield from watcher.stream(
+                self.custom.list_cluster_custom_object,
+                resource.group,
+                resource.version,
+                resource.plural,
+                label_selector=label_selector,
+                resource_version=resource_version,
+                timeout_seconds=timeout_seconds,
+                allow_watch_bookmarks=True,
+                _request_timeout=timeout_seconds + 5,
+            )
+        except ApiException as exc:
+            raise _error(exc) from exc
+        finally:
+            watcher.stop()
+
+    def read_secret(self, namespace: str, name: str) -> dict[str, str]:
+        """A Secret's data, base64-decoded; never logged by callers."""
+        import base64
+
+        try:
+            secret = self.core.read_namespaced_secret(
+                name, namespace, _request_timeout=self.timeout
+            )
+        except ApiException as exc:
+            raise _error(exc) from exc
+        return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}

@@ -1,0 +1,245 @@
+"""Use cases on databases: each is one transaction that changes the desired spec and writes
+the operations (the outbox) and events that go with it.
+
+Callers enqueue the returned operations only after the transaction commits; if that enqueue
+is lost, status-sync's sweeper dispatches them again. Nothing here talks to Kubernetes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from services.clients.postgres import Connection
+from services.control import errors
+from services.domain import specs
+from services.domain.versions import CatalogVersion
+from services.store import databases, events, operations
+from services.store.records import DatabaseRecord, OperationRecord, Principal
+
+Catalog = Mapping[str, Sequence[CatalogVersion]]
+GONE_STATES = ("deleting", "deleted")
+
+
+@dataclasses.dataclass(frozen=True)
+class Accepted:
+    database: DatabaseRecord
+    operations: list[OperationRecord]
+
+
+def spec_of(record: DatabaseRecord) -> specs.DatabaseSpec:
+    return specs.DatabaseSpec(
+        name=record.name,
+        engine=record.engine,
+        version=record.version,
+        replicas=record.replicas,
+        storage=record.storage,
+        cpu=record.cpu,
+        memory=record.memory,
+        deletion_policy=record.deletion_policy,
+        drift_policy=record.drift_policy,
+    )
+
+
+def desired_of(spec: specs.DatabaseSpec) -> dict[str, Any]:
+    return {
+        "version": spec.version,
+        "replicas": spec.replicas,
+        "storage": spec.storage,
+        "cpu": spec.cpu,
+        "memory": spec.memory,
+        "deletion_policy": spec.deletion_policy,
+        "drift_policy": spec.drift_policy,
+    }
+
+
+def create_database(conn: Connection, principal: Principal, spec: specs.DatabaseSpec) -> Accepted:
+    with conn.transaction():
+        try:
+            record = databases.insert(
+                conn,
+                database_id=uuid.uuid4(),
+                project_id=principal.project_id,
+                name=spec.name,
+                engine=spec.engine,
+                desired=desired_of(spec),
+            )
+        except databases.NameTaken as exc:
+            raise errors.NameConflict(
+                f"a database named {spec.name!r} already exists in project "
+                f"{principal.project_id!r}",
+                name=spec.name,
+            ) from exc
+        operation = operations.insert(
+            conn,
+            database_id=record.id,
+            project_id=record.project_id,
+            type="create",
+            generation=record.generation,
+            params=desired_of(spec),
+            requested_by=principal.actor,
+        )
+        events.record(
+            conn,
+            project_id=record.project_id,
+            database_id=record.id,
+            operation_id=operation.id,
+            actor=principal.actor,
+            kind="database.create-requested",
+            message=f"{spec.engine} {spec.name} {spec.version} requested",
+        )
+    return Accepted(record, [operation])
+
+
+def _live(conn: Connection, principal: Principal, database_id: uuid.UUID) -> DatabaseRecord:
+    record = databases.get(conn, principal.project_id, database_id, for_update=True)
+    if record is None or record.state == "deleted":
+        raise errors.NotFound(f"database {database_id} not found")
+    return record
+
+
+def _check_etag(record: DatabaseRecord, if_match: str | None) -> None:
+    if if_match is None:
+        return
+    candidates = {tag.strip() for tag in if_match.split(",")}
+    if "*" not in candidates and record.etag not in candidates:
+        raise errors.PreconditionFailed(
+            f"If-Match {if_match} does not match the current ETag {record.etag}",
+            current_etag=record.etag,
+        )
+
+
+def _refuse_if_gone(record: DatabaseRecord) -> None:
+    if record.state in GONE_STATES:
+        raise errors.DatabaseDeleting(f"database {record.name!r} is being deleted")
+
+
+def update_database(
+    conn: Connection,
+    principal: Principal,
+    database_id: uuid.UUID,
+    body: object,
+    *,
+    if_match: str | None,
+    catalog: Catalog,
+) -> Accepted:
+    """Validate a merge patch against the locked row, so concurrent PATCHes never lose one."""
+    with conn.transaction():
+        record = _live(conn, principal, database_id)
+        _check_etag(record, if_match)
+        change = specs.validate_patch(spec_of(record), body, catalog=catalog)
+        planned = change.operations
+        changes = {
+            field: value
+            for field, value in desired_of(change.spec).items()
+            if value != getattr(record, field)
+        }
+        if not changes:
+            return Accepted(record, [])
+        _refuse_if_gone(record)
+        if not planned:  # dbaas-only settings (drift policy): no generation, no operation
+            conn.execute(
+                "UPDATE databases SET drift_policy = %s, updated_at = now() WHERE id = %s",
+                (change.spec.drift_policy, record.id),
+            )
+            refreshed = databases.get(conn, principal.project_id, record.id)
+            assert refreshed is not None
+            return Accepted(refreshed, [])
+        updated = databases.update_desired(conn, record.id, changes=changes, state="updating")
+        created = [
+            operations.insert(
+                conn,
+                database_id=record.id,
+                project_id=record.project_id,
+                type=step.type,
+                generation=updated.generation,
+                params=step.params,
+                previous=step.previous,
+                requested_by=principal.actor,
+            )
+            for step in planned
+        ]
+        events.record(
+            conn,
+            project_id=record.project_id,
+            database_id=record.id,
+            actor=principal.actor,
+            kind="database.update-requested",
+            message=", ".join(
+                f"{field} {getattr(record, field)}→{value}" for field, value in changes.items()
+            ),
+            details={"changes": changes, "operations": [str(op.id) for op in created]},
+        )
+    return Accepted(updated, created)
+
+
+def delete_database(
+    conn: Connection, principal: Principal, database_id: uuid.UUID, *, if_match: str | None
+) -> Accepted:
+    """Queue the deletion; pending operations queued before it become moot and are cancelled."""
+    with conn.transaction():
+        record = _live(conn, principal, database_id)
+        _check_etag(record, if_match)
+        _refuse_if_gone(record)
+        if record.deletion_policy == "DoNotTerminate":
+            raise errors.DeletionProtected(
+                f"database {record.name!r} has deletion_policy DoNotTerminate; "
+                "change deletion_policy before deleting it"
+            )
+        for pending in operations.open_for_database(conn, record.id):
+            if pending.state == "pending" and pending.type != "create":
+                operations.finish(
+                    conn,
+                    pending.id,
+                    state="cancelled",
+                    from_states=("pending",),
+                    error={"detail": "superseded by a deletion"},
+                )
+        operation = operations.insert(
+            conn,
+            database_id=record.id,
+            project_id=record.project_id,
+            type="delete",
+            generation=record.generation,
+            params={"deletion_policy": record.deletion_policy},
+            requested_by=principal.actor,
+        )
+        databases.set_state(conn, record.id, "deleting")
+        events.record(
+            conn,
+            project_id=record.project_id,
+            database_id=record.id,
+            operation_id=operation.id,
+            actor=principal.actor,
+            kind="database.delete-requested",
+            message=f"delete {record.name} (deletion_policy {record.deletion_policy})",
+        )
+        updated = databases.get(conn, principal.project_id, record.id)
+        assert updated is not None
+    return Accepted(updated, [operation])
+
+
+def restart_database(conn: Connection, principal: Principal, database_id: uuid.UUID) -> Accepted:
+    with conn.transaction():
+        record = _live(conn, principal, database_id)
+        _refuse_if_gone(record)
+        operation = operations.insert(
+            conn,
+            database_id=record.id,
+            project_id=record.project_id,
+            type="restart",
+            generation=record.generation,
+            requested_by=principal.actor,
+        )
+        events.record(
+            conn,
+            project_id=record.project_id,
+            database_id=record.id,
+            operation_id=operation.id,
+            actor=principal.actor,
+            kind="database.restart-requested",
+            message=f"restart {record.name}",
+        )
+    return Accepted(record, [operation])

@@ -1,0 +1,175 @@
+"""How operations end: succeeded, failed or cancelled, and what that does to the database.
+
+Failure policy (documented in the README): when an operation fails, the operations queued
+behind it for the same database are cancelled, and the desired spec is rolled back to the
+values before the failed operation, so desired never claims what the cluster refused and
+drift does not retry a change that cannot be made. The user re-submits after reading the
+error. A failed `create` leaves the database in state `failed`.
+
+Cancelling a pending operation rolls back its own fields, unless a later open operation
+changes the same field (that one then inherits the older `previous` value).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from services.clients.postgres import Connection
+from services.control import errors
+from services.store import databases, events, operations
+from services.store.records import DESIRED_FIELDS, OperationRecord, Principal
+
+
+def _rollback(
+    conn: Connection, database_id: uuid.UUID, ops_newest_first: list[OperationRecord]
+) -> None:
+    restore: dict[str, Any] = {}
+    for op in ops_newest_first:
+        restore.update({k: v for k, v in op.previous.items() if k in DESIRED_FIELDS})
+    record = databases.get_by_id(conn, database_id)
+    if record is None:
+        return
+    changes = {k: v for k, v in restore.items() if getattr(record, k) != v}
+    if changes:
+        databases.update_desired(conn, database_id, changes=changes, state=None)
+
+
+def _settled_state(conn: Connection, database_id: uuid.UUID) -> str:
+    record = databases.get_by_id(conn, database_id)
+    if record is None or record.phase is None:
+        return "creating"
+    return "ready" if record.phase == "Ready" else "degraded"
+
+
+def fail_operation(
+    conn: Connection,
+    operation_id: uuid.UUID,
+    *,
+    problem: dict[str, Any],
+    actor: str,
+    from_states: tuple[str, ...] = ("running", "waiting"),
+    owner: str | None = None,
+) -> OperationRecord | None:
+    with conn.transaction():
+        failed = operations.finish(
+            conn, operation_id, state="failed", from_states=from_states, error=problem, owner=owner
+        )
+        if failed is None:
+            return None
+        queued = [
+            op
+            for op in operations.open_for_database(conn, failed.database_id)
+            if op.state == "pending" and op.seq > failed.seq
+        ]
+        for op in queued:
+            operations.finish(
+                conn,
+                op.id,
+                state="cancelled",
+                from_states=("pending",),
+                error={"detail": f"cancelled because operation {failed.id} failed"},
+            )
+        _rollback(conn, failed.database_id, [*reversed(queued), failed])
+        if failed.type == "create":
+            state = "failed"
+        else:
+            state = _settled_state(conn, failed.database_id)
+        databases.set_state(conn, failed.database_id, state)
+        events.record(
+            conn,
+            project_id=failed.project_id,
+            database_id=failed.database_id,
+            operation_id=failed.id,
+            actor=actor,
+            kind="operation.failed",
+            message=f"{failed.type} failed: {problem.get('detail', problem.get('title', ''))}",
+            details={"problem": problem, "cancelled": [str(op.id) for op in queued]},
+        )
+    return failed
+
+
+def succeed_operation(
+    conn: Connection, operation_id: uuid.UUID, *, actor: str
+) -> OperationRecord | None:
+    with conn.transaction():
+        done = operations.finish(conn, operation_id, state="succeeded", from_states=("waiting",))
+        if done is None:
+            return None
+        if done.type == "delete":
+            databases.set_state(conn, done.database_id, "deleted")
+        events.record(
+            conn,
+            project_id=done.project_id,
+            database_id=done.database_id,
+            operation_id=done.id,
+            actor=actor,
+            kind="operation.succeeded",
+            message=f"{done.type} succeeded",
+        )
+    return done
+
+
+def cancel_operation(
+    conn: Connection, principal: Principal, operation_id: uuid.UUID
+) -> OperationRecord:
+    with conn.transaction():
+        op = operations.get(conn, operation_id, project_id=principal.project_id)
+        if op is None:
+            raise errors.NotFound(f"operation {operation_id} not found")
+        if op.state != "pending":
+            raise errors.OperationNotCancellable(
+                f"operation {op.id} is {op.state}; only pending operations can be cancelled",
+                state=op.state,
+            )
+        cancelled = operations.finish(
+            conn,
+            op.id,
+            state="cancelled",
+            from_states=("pending",),
+            error={"detail": f"cancelled by {principal.actor}"},
+        )
+        if cancelled is None:  # claimed by a worker in the meantime
+            raise errors.OperationNotCancellable(f"operation {op.id} has just started")
+        later = [o for o in operations.open_for_database(conn, op.database_id) if o.seq > op.seq]
+        if op.type == "create":
+            for other in later:
+                operations.finish(conn, other.id, state="cancelled", from_states=("pending",))
+            databases.set_state(conn, op.database_id, "deleted")
+        elif op.type == "delete":
+            databases.set_state(conn, op.database_id, _settled_state(conn, op.database_id))
+        else:
+            _hand_over_previous(conn, op, later)
+        events.record(
+            conn,
+            project_id=op.project_id,
+            database_id=op.database_id,
+            operation_id=op.id,
+            actor=principal.actor,
+            kind="operation.cancelled",
+            message=f"{op.type} cancelled",
+        )
+    return cancelled
+
+
+def _hand_over_previous(
+    conn: Connection, cancelled: OperationRecord, later: list[OperationRecord]
+) -> None:
+    """Roll back the cancelled op's fields, or pass its `previous` to a later op on that field."""
+    to_restore: dict[str, Any] = {}
+    for field, value in cancelled.previous.items():
+        successor = next((o for o in later if field in o.previous), None)
+        if successor is None:
+            to_restore[field] = value
+        else:
+            operations.set_previous(conn, successor.id, successor.previous | {field: value})
+    record = databases.get_by_id(conn, cancelled.database_id)
+    if record is None:
+        return
+    changes = {k: v for k, v in to_restore.items() if getattr(record, k) != v}
+    if changes:
+        databases.update_desired(conn, cancelled.database_id, changes=changes, state=None)
+    if not later:
+        databases.set_state(
+            conn, cancelled.database_id, _settled_state(conn, cancelled.database_id)
+        )

@@ -1,0 +1,201 @@
+"""Operations, the outbox: every change to a database, in order, claimed by one worker.
+
+Every transition is a conditional UPDATE that names the state it leaves, so a duplicate or
+stale job, a second worker or a late reconciler changes nothing: the UPDATE matches no row.
+Only the head of a database's queue can be claimed, which keeps operations in order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from services.clients.postgres import Connection
+from services.store.records import OperationRecord
+
+
+def insert(
+    conn: Connection,
+    *,
+    database_id: uuid.UUID,
+    project_id: str,
+    type: str,
+    generation: int,
+    params: dict[str, Any] | None = None,
+    previous: dict[str, Any] | None = None,
+    origin: str = "api",
+    requested_by: str | None = None,
+) -> OperationRecord:
+    row = conn.execute(
+        "INSERT INTO operations (id, database_id, project_id, type, generation, params, previous,"
+        " origin, requested_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
+        (
+            uuid.uuid4(),
+            database_id,
+            project_id,
+            type,
+            generation,
+            Jsonb(params or {}),
+            Jsonb(previous or {}),
+            origin,
+            requested_by,
+        ),
+    ).fetchone()
+    assert row is not None
+    return OperationRecord.from_row(row)
+
+
+def get(
+    conn: Connection, operation_id: uuid.UUID, *, project_id: str | None = None
+) -> OperationRecord | None:
+    row = conn.execute(
+        "SELECT * FROM operations WHERE id = %(id)s"
+        " AND (%(project)s::text IS NULL OR project_id = %(project)s)",
+        {"id": operation_id, "project": project_id},
+    ).fetchone()
+    return None if row is None else OperationRecord.from_row(row)
+
+
+def claim(
+    conn: Connection, operation_id: uuid.UUID, *, owner: str, lease_seconds: float
+) -> OperationRecord | None:
+    """Take a pending operation (or one whose lease expired) if it heads its database's queue."""
+    row = conn.execute(
+        "UPDATE operations o SET state = 'running', attempt = o.attempt + 1,"
+        " lease_owner = %(owner)s, lease_expires_at = now() + make_interval(secs => %(lease)s),"
+        " started_at = coalesce(o.started_at, now()), updated_at = now()"
+        " WHERE o.id = %(id)s"
+        " AND (o.state = 'pending' OR (o.state = 'running' AND o.lease_expires_at < now()))"
+        " AND NOT EXISTS (SELECT 1 FROM operations p WHERE p.database_id = o.database_id"
+        "   AND p.seq < o.seq AND p.state IN ('pending', 'running', 'waiting'))"
+        " AND NOT EXISTS (SELECT 1 FROM operations w WHERE w.database_id = o.database_id"
+        "   AND w.id <> o.id AND w.state IN ('running', 'waiting'))"
+        " RETURNING o.*",
+        {"id": operation_id, "owner": owner, "lease": lease_seconds},
+    ).fetchone()
+    return None if row is None else OperationRecord.from_row(row)
+
+
+def extend_lease(
+    conn: Connection, operation_id: uuid.UUID, *, owner: str, lease_seconds: float
+) -> bool:
+    row = conn.execute(
+        "UPDATE operations SET lease_expires_at = now() + make_interval(secs => %s)"
+        " WHERE id = %s AND state = 'running' AND lease_owner = %s RETURNING id",
+        (lease_seconds, operation_id, owner),
+    ).fetchone()
+    return row is not None
+
+
+def mark_waiting(
+    conn: Connection, operation_id: uuid.UUID, *, owner: str, k8s_kind: str, k8s_name: str
+) -> bool:
+    """running → waiting: the Kubernetes side is applied; KubeDB does the rest."""
+    row = conn.execute(
+        "UPDATE operations SET state = 'waiting', k8s_kind = %s, k8s_name = %s,"
+        " lease_owner = NULL, lease_expires_at = NULL, updated_at = now()"
+        " WHERE id = %s AND state = 'running' AND lease_owner = %s RETURNING id",
+        (k8s_kind, k8s_name, operation_id, owner),
+    ).fetchone()
+    return row is not None
+
+
+def release(conn: Connection, operation_id: uuid.UUID, *, owner: str) -> bool:
+    """running → pending, keeping the attempt count: retried later by a new job."""
+    row = conn.execute(
+        "UPDATE operations SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL,"
+        " updated_at = now() WHERE id = %s AND state = 'running' AND lease_owner = %s"
+        " RETURNING id",
+        (operation_id, owner),
+    ).fetchone()
+    return row is not None
+
+
+def finish(
+    conn: Connection,
+    operation_id: uuid.UUID,
+    *,
+    state: str,
+    from_states: tuple[str, ...],
+    error: dict[str, Any] | None = None,
+    owner: str | None = None,
+) -> OperationRecord | None:
+    """Move to a terminal state from one of `from_states`; None when it was not in them."""
+    row = conn.execute(
+        "UPDATE operations SET state = %(state)s, error = %(error)s, finished_at = now(),"
+        " lease_owner = NULL, lease_expires_at = NULL, updated_at = now()"
+        " WHERE id = %(id)s AND state = ANY(%(from)s)"
+        " AND (%(owner)s::text IS NULL OR lease_owner = %(owner)s) RETURNING *",
+        {
+            "state": state,
+            "error": Jsonb(error) if error is not None else None,
+            "id": operation_id,
+            "from": list(from_states),
+            "owner": owner,
+        },
+    ).fetchone()
+    return None if row is None else OperationRecord.from_row(row)
+
+
+def open_for_database(conn: Connection, database_id: uuid.UUID) -> list[OperationRecord]:
+    rows = conn.execute(
+        "SELECT * FROM operations WHERE database_id = %s"
+        " AND state IN ('pending', 'running', 'waiting') ORDER BY seq",
+        (database_id,),
+    ).fetchall()
+    return [OperationRecord.from_row(row) for row in rows]
+
+
+def set_previous(conn: Connection, operation_id: uuid.UUID, previous: dict[str, Any]) -> None:
+    conn.execute(
+        "UPDATE operations SET previous = %s, updated_at = now() WHERE id = %s",
+        (Jsonb(previous), operation_id),
+    )
+
+
+def mark_enqueued(conn: Connection, operation_ids: list[uuid.UUID]) -> None:
+    conn.execute("UPDATE operations SET enqueued_at = now() WHERE id = ANY(%s)", (operation_ids,))
+
+
+def dispatchable(
+    conn: Connection, *, pending_older_than: float, limit: int = 500
+) -> list[uuid.UUID]:
+    """Ids to enqueue again: heads of queues pending too long, or running with an expired lease."""
+    rows = conn.execute(
+        "SELECT o.id FROM operations o"
+        " WHERE ((o.state = 'pending'"
+        "   AND coalesce(o.enqueued_at, o.created_at) < now() - make_interval(secs => %s))"
+        "  OR (o.state = 'running' AND o.lease_expires_at < now()))"
+        " AND NOT EXISTS (SELECT 1 FROM operations p WHERE p.database_id = o.database_id"
+        "   AND p.seq < o.seq AND p.state IN ('pending', 'running', 'waiting'))"
+        " ORDER BY o.seq LIMIT %s",
+        (pending_older_than, limit),
+    ).fetchall()
+    return [row["id"] for row in rows]
+
+
+def list_page(
+    conn: Connection,
+    project_id: str,
+    *,
+    limit: int,
+    after_seq: int | None,
+    database_id: uuid.UUID | None = None,
+    state: str | None = None,
+) -> list[OperationRecord]:
+    rows = conn.execute(
+        "SELECT * FROM operations WHERE project_id = %(project)s"
+        " AND (%(db)s::uuid IS NULL OR database_id = %(db)s)"
+        " AND (%(state)s::text IS NULL OR state = %(state)s)"
+        " AND seq > %(after)s ORDER BY seq LIMIT %(limit)s",
+        {
+            "project": project_id,
+            "db": database_id,
+            "state": state,
+            "after": after_seq or 0,
+            "limit": limit,
+        },
+    ).fetchall()
+    return [OperationRecord.from_row(row) for row in rows]
