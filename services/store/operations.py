@@ -199,3 +199,15 @@ def list_page(
         },
     ).fetchall()
     return [OperationRecord.from_row(row) for row in rows]
+
+
+def head_pending(conn: Connection, database_id: uuid.UUID) -> OperationRecord | None:
+    """The next operation to start for a database, if none is running or waiting."""
+    row = conn.execute(
+        "SELECT * FROM operations o WHERE o.database_id = %s AND o.state = 'pending'"
+        " AND NOT EXISTS (SELECT 1 FROM operations a WHERE a.database_id = o.database_id"
+        "   AND a.state IN ('running', 'waiting'))"
+        " ORDER BY o.seq LIMIT 1",
+        (database_id,),
+    ).fetchone()
+    return None if row is None else OperationRecord.from_row(row)

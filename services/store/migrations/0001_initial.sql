@@ -60,7 +60,7 @@ CREATE TABLE operations (
     database_id      uuid NOT NULL REFERENCES databases (id),
     project_id       text NOT NULL REFERENCES projects (id),
     type             text NOT NULL
-                     CHECK (type IN ('create', 'scale', 'resize', 'expand', 'upgrade',
+                     CHECK (type IN ('create', 'scale', 'resize', 'expand', 'upgrade', 'configure',
                                      'restart', 'delete')),
     state            text NOT NULL DEFAULT 'pending'
                      CHECK (state IN ('pending', 'running', 'waiting', 'succeeded', 'failed',
