@@ -59,7 +59,7 @@ def create(conn: Connection, *, project_id: str, role: str, description: str = "
 
 def authenticate(conn: Connection, token: str) -> Principal | None:
     """The principal of a valid, unrevoked key, else None (no hint about why)."""
-    parts = token.split("_")
+    parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX:
         return None
     row = conn.execute(
