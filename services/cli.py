@@ -12,7 +12,7 @@ import importlib
 import logging
 import sys
 
-from services.settings import SettingsError
+from services.settings import Settings, SettingsError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("services.commands.migrate", "apply database migrations"),
@@ -38,13 +38,20 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(config: Settings) -> None:
+    """One line per record, prefixed with the program name so a shared stdout stays legible."""
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format=f"%(asctime)s {config.program} %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     args = build_parser(argv).parse_args(argv)
     try:
+        configure_logging(Settings.from_env())
         return int(args.handler(args) or 0)
     except SettingsError as exc:
         print(f"dbaas: {exc}", file=sys.stderr)

@@ -64,6 +64,8 @@ class Settings:
     """supervisord's unix socket, for /readyz (`DBAAS_SUPERVISOR_SOCKET`; default under home)."""
     log_level: str = "INFO"
     """Python log level name (`DBAAS_LOG_LEVEL`)."""
+    program: str = "dbaas"
+    """Name prefixed to every log line (`DBAAS_PROGRAM`; supervisord sets it per program)."""
 
     def __repr__(self) -> str:
         fields = []
