@@ -1,0 +1,5 @@
+"""What supervisord needs from us: the FATAL listener, the launcher, the state reader.
+
+supervisord itself is configured by `supervisord.conf` at the repository root. Nothing here
+imports the programs it supervises: a broken program must never break its supervisor.
+"""

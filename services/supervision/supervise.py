@@ -1,0 +1,56 @@
+"""The launcher: supervisord in this very process, with a non-zero exit on FATAL.
+
+Running supervisord in-process (not as a child) keeps it PID 1 in the container, where it
+reaps orphans and turns SIGTERM into ordered, graceful program stops; no tini or shell sits
+in between to swallow signals. supervisord always exits 0 on SIGTERM, so after it returns
+we read the marker the FATAL listener left and exit 1 when there is one.
+
+    python -m services.supervision.supervise -c supervisord.conf
+
+It must never start, stop or import the supervised programs itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from supervisor import supervisord
+
+from services.settings import Settings
+from services.supervision import marker
+
+EXIT_PROGRAM_FATAL = 1
+
+
+def supervise(supervisord_args: list[str], *, home: Path) -> int:
+    """Run supervisord until it shuts down; EXIT_PROGRAM_FATAL if a program went FATAL."""
+    home.mkdir(parents=True, exist_ok=True)
+    marker.clear(home)  # left by a previous run in the same DBAAS_HOME
+    _put_own_bin_first_on_path()
+    supervisord.main(supervisord_args)
+    reason = marker.read(home)
+    if reason is None:
+        return 0
+    print(f"supervise: exiting {EXIT_PROGRAM_FATAL}: {reason}", file=sys.stderr, flush=True)
+    return EXIT_PROGRAM_FATAL
+
+
+def _put_own_bin_first_on_path() -> None:
+    # supervisord.conf runs `dbaas ...` and `python -m ...` through PATH. Putting this
+    # interpreter's bin directory first makes them this installation's, whether or not the
+    # caller activated the virtualenv (`make run` does not). PATH is not a dbaas setting,
+    # so this is the one place outside settings.py that touches os.environ.
+    own_bin = str(Path(sys.executable).parent)
+    entries = [own_bin, *(p for p in os.environ.get("PATH", "").split(os.pathsep) if p)]
+    os.environ["PATH"] = os.pathsep.join(dict.fromkeys(entries))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    return supervise(args, home=Settings.from_env().home)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
