@@ -66,6 +66,11 @@ class Settings:
     """Python log level name (`DBAAS_LOG_LEVEL`)."""
     program: str = "dbaas"
     """Name prefixed to every log line (`DBAAS_PROGRAM`; supervisord sets it per program)."""
+    worker_name: str | None = None
+    """RQ worker name and lease owner (`DBAAS_WORKER_NAME`); default `<hostname>-<pid>`.
+
+    Must be unique among running workers: a worker removes a stale registration of its own
+    name at startup."""
 
     def __repr__(self) -> str:
         fields = []

@@ -1,0 +1,102 @@
+"""Apply one planned step to the cluster, idempotently.
+
+A re-run of a step (a retried call after a timeout, a duplicate job, a job re-dispatched after
+a worker crashed) must have the effect of one run: creations that meet AlreadyExists check
+the owner label and carry on; a deletion that meets NotFound is done. An object of our name
+that is not ours is never touched: that is a `NameTaken` refusal.
+
+Raises `KubeError` for everything else and leaves the retry decision to the caller; never
+sleeps, never touches PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from services.clients.kube import Cluster, KubeError
+from services.domain import manifests
+from services.worker.steps import Action, Step
+
+
+@dataclasses.dataclass(frozen=True)
+class Applied:
+    kind: str
+    name: str
+    result: str
+    """What happened: created, already existed, patched, deletion requested, already gone."""
+    done: bool = False
+    """Complete already: nothing left for KubeDB to do, nothing for status-sync to wait for."""
+
+
+class NameTaken(Exception):
+    """An object with the step's deterministic name exists and is not ours."""
+
+    def __init__(self, step: Step, owner: str | None):
+        super().__init__(f"{step.kind} {step.namespace}/{step.name} exists and is not ours")
+        self.step = step
+        self.owner = owner
+
+
+def _owner_label(obj: dict[str, Any], step: Step) -> str | None:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    value = labels.get(step.owner_label)
+    return None if value is None else str(value)
+
+
+def _owned(obj: dict[str, Any], step: Step) -> bool:
+    return _owner_label(obj, step) == step.owner_value
+
+
+def _foreign_owner(obj: dict[str, Any]) -> str | None:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    value = labels.get(manifests.LABEL_DATABASE_ID)
+    return None if value is None else str(value)
+
+
+def apply(cluster: Cluster, step: Step) -> Applied:
+    if step.action is Action.CREATE_DATABASE:
+        cluster.ensure_namespace(step.namespace)
+        return _create(cluster, step)
+    if step.action is Action.CREATE_OPS_REQUEST:
+        return _create(cluster, step)
+    if step.action is Action.PATCH_DELETION_POLICY:
+        return _patch(cluster, step)
+    return _delete(cluster, step)
+
+
+def _create(cluster: Cluster, step: Step) -> Applied:
+    assert step.body is not None
+    try:
+        cluster.create(step.resource, step.namespace, step.body)
+    except KubeError as error:
+        if not error.already_exists:
+            raise
+        existing = cluster.get(step.resource, step.namespace, step.name)
+        if not _owned(existing, step):
+            raise NameTaken(step, _foreign_owner(existing)) from error
+        return Applied(step.kind, step.name, "already existed")
+    return Applied(step.kind, step.name, "created")
+
+
+def _patch(cluster: Cluster, step: Step) -> Applied:
+    assert step.body is not None
+    existing = cluster.get(step.resource, step.namespace, step.name)
+    if not _owned(existing, step):
+        raise NameTaken(step, _foreign_owner(existing))
+    cluster.merge_patch(step.resource, step.namespace, step.name, step.body)
+    return Applied(step.kind, step.name, "patched", done=True)
+
+
+def _delete(cluster: Cluster, step: Step) -> Applied:
+    try:
+        existing = cluster.get(step.resource, step.namespace, step.name)
+        if not _owned(existing, step):
+            # Someone else's object under our name (our create failed on it): not ours to delete.
+            return Applied(step.kind, step.name, "already gone", done=True)
+        cluster.delete(step.resource, step.namespace, step.name)
+    except KubeError as error:
+        if not error.not_found:
+            raise
+        return Applied(step.kind, step.name, "already gone", done=True)
+    return Applied(step.kind, step.name, "deletion requested")

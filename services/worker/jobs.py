@@ -1,0 +1,293 @@
+"""The RQ job that carries out one operation: claim, render, apply, hand over to status-sync.
+
+`run_operation(operation_id)` is what the queue holds (`services.clients.queue`); it runs
+`execute` with the process's `Context`. The flow:
+
+1. claim the operation (a conditional UPDATE: only the head of its database's queue, only
+   when pending or its lease expired). No claim, no work: a duplicate or stale job returns
+   "not claimable" and changes nothing.
+2. plan the Kubernetes write (`steps`, pure) and apply it (`applying`, idempotent).
+   Transient errors retry with backoff within the job (`retrying`), extending the lease;
+   when they outlast the job's tries the operation is released to `pending` for the sweeper
+   to dispatch again, and after `max_claims` claims it fails.
+3. move the operation to `waiting` with the object's kind and name; status-sync completes
+   it from what KubeDB reports. A step that completes at once (configure, a deletion of
+   something already gone) succeeds here. Permanent refusals fail the operation with a
+   problem detail (`problems`), applying the failure policy of `control.outcomes`.
+4. after an operation ends here, enqueue the next pending operation of its database, after
+   the commit.
+
+A crash anywhere leaves the operation `running` with a lease; once it expires the sweeper
+dispatches it again and the re-run meets AlreadyExists, which is success. Returns a short
+outcome that the worker logs and tests assert on. Never holds a transaction open across a
+Kubernetes call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import secrets
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import redis
+import urllib3
+
+from services.clients import queue as queue_client
+from services.clients.kube import KubeError
+from services.clients.postgres import Connection
+from services.control import outcomes
+from services.store import databases, events, operations, projects
+from services.store.records import DatabaseRecord, OperationRecord
+from services.worker import applying, problems, steps
+from services.worker.context import Context
+
+log = logging.getLogger(__name__)
+
+ACTOR = "worker"
+
+
+# -- process-wide context ----------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Process:
+    factory: Callable[[], Context] | None = None
+    context: Context | None = None
+    pid: int | None = None
+
+
+_process = _Process()
+
+
+def configure(factory: Callable[[], Context] | None) -> None:
+    """Set how this process gets its context (built on first use, again after a fork)."""
+    _process.factory, _process.context, _process.pid = factory, None, None
+
+
+def current_context() -> Context:
+    if _process.context is None or _process.pid != os.getpid():
+        if _process.factory is None:
+            raise RuntimeError("the worker context is not configured (jobs.configure)")
+        _process.context, _process.pid = _process.factory(), os.getpid()
+    return _process.context
+
+
+def shutdown() -> None:
+    """Close the clients of the context this process built, if any."""
+    if _process.context is not None and _process.pid == os.getpid():
+        _process.context.close()
+    _process.context, _process.pid = None, None
+
+
+def run_operation(operation_id: str) -> str:
+    """The RQ job: carry out operation `operation_id` as far as this worker can."""
+    outcome = execute(current_context(), operation_id)
+    log.info("%s", outcome)
+    return outcome
+
+
+# -- the flow ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Claimed:
+    op: OperationRecord
+    database: DatabaseRecord
+    owner: str
+
+
+class _LeaseLost(Exception):
+    pass
+
+
+class _Exhausted(Exception):
+    def __init__(self, error: KubeError):
+        super().__init__(str(error))
+        self.error = error
+
+
+def execute(context: Context, operation_id: str) -> str:
+    try:
+        op_id = uuid.UUID(operation_id)
+    except ValueError:
+        return f"operation {operation_id}: not an operation id"
+    owner = f"{context.worker_name}/{secrets.token_hex(4)}"
+    with context.connect() as conn:
+        claimed = _claim(conn, op_id, owner=owner, lease_seconds=context.lease_seconds)
+    if isinstance(claimed, str):
+        return claimed
+    op = claimed.op
+    if op.attempt > context.retry.max_claims:
+        return _fail(context, claimed, problems.too_many_claims(op.attempt - 1))
+    namespace = projects.namespace_for(op.project_id)
+    try:
+        step = steps.plan_step(op, claimed.database, namespace=namespace)
+    except ValueError as exc:
+        return _fail(context, claimed, problems.unrenderable(exc, operation_type=op.type))
+    try:
+        applied = _apply_with_retries(context, claimed, step)
+    except _LeaseLost:
+        return f"operation {op.id}: lease lost to another worker while retrying"
+    except applying.NameTaken as exc:
+        return _fail(
+            context, claimed, problems.name_clash(step.kind, namespace, step.name, owner=exc.owner)
+        )
+    except _Exhausted as exc:
+        if op.attempt >= context.retry.max_claims:
+            problem = problems.unavailable(exc.error, doing=step.describe(), claims=op.attempt)
+            return _fail(context, claimed, problem)
+        return _release(context, claimed, exc.error)
+    except KubeError as error:
+        return _fail(context, claimed, problems.refused(error, doing=step.describe()))
+    return _hand_over(context, claimed, applied)
+
+
+def _claim(
+    conn: Connection, op_id: uuid.UUID, *, owner: str, lease_seconds: float
+) -> _Claimed | str:
+    with conn.transaction():
+        op = operations.claim(conn, op_id, owner=owner, lease_seconds=lease_seconds)
+        if op is None:
+            return f"operation {op_id}: not claimable ({_why_not(conn, op_id)})"
+        database = databases.get_by_id(conn, op.database_id)
+        assert database is not None, "operations.database_id references databases"
+        events.record(
+            conn,
+            project_id=op.project_id,
+            database_id=op.database_id,
+            operation_id=op.id,
+            actor=ACTOR,
+            kind="operation.started",
+            message=f"{op.type} of {database.name} started (attempt {op.attempt})",
+            details={"owner": owner, "attempt": op.attempt},
+        )
+    return _Claimed(op, database, owner)
+
+
+def _why_not(conn: Connection, op_id: uuid.UUID) -> str:
+    op = operations.get(conn, op_id)
+    if op is None:
+        return "no such operation"
+    if op.state == "running":
+        return f"state running, leased to {op.lease_owner}"
+    if op.state != "pending":
+        return f"state {op.state}"
+    ahead = [o for o in operations.open_for_database(conn, op.database_id) if o.id != op.id]
+    blocker = next((o for o in ahead if o.state in ("running", "waiting") or o.seq < op.seq), None)
+    if blocker is None:
+        return "state pending"
+    return f"pending behind operation {blocker.id} ({blocker.type}, {blocker.state})"
+
+
+def _apply_with_retries(context: Context, claimed: _Claimed, step: steps.Step) -> applying.Applied:
+    policy = context.retry
+    for try_number in range(1, policy.tries + 1):
+        if try_number > 1:
+            delay = policy.delay(try_number - 1, context.random)
+            with context.connect() as conn:
+                if not operations.extend_lease(
+                    conn,
+                    claimed.op.id,
+                    owner=claimed.owner,
+                    lease_seconds=context.lease_seconds + delay,
+                ):
+                    raise _LeaseLost()
+            context.sleep(delay)
+        try:
+            return applying.apply(context.cluster, step)
+        except urllib3.exceptions.HTTPError as exc:
+            # The kube client lets connection errors and timeouts through as urllib3's own.
+            error = KubeError(0, "ConnectionError", str(exc), [])
+        except KubeError as kube_error:
+            if not kube_error.transient:
+                raise
+            error = kube_error
+        log.warning(
+            "operation %s: %s failed (try %d/%d): %s",
+            claimed.op.id,
+            step.describe(),
+            try_number,
+            policy.tries,
+            error,
+        )
+    raise _Exhausted(error)
+
+
+def _hand_over(context: Context, claimed: _Claimed, applied: applying.Applied) -> str:
+    op = claimed.op
+    with context.connect() as conn, conn.transaction():
+        if not operations.mark_waiting(
+            conn, op.id, owner=claimed.owner, k8s_kind=applied.kind, k8s_name=applied.name
+        ):
+            return f"operation {op.id}: lease lost to another worker before waiting"
+        events.record(
+            conn,
+            project_id=op.project_id,
+            database_id=op.database_id,
+            operation_id=op.id,
+            actor=ACTOR,
+            kind="operation.applied",
+            message=f"{op.type}: {applied.kind} {applied.name} {applied.result}",
+            details={"kind": applied.kind, "name": applied.name, "result": applied.result},
+        )
+        if applied.done:
+            outcomes.succeed_operation(conn, op.id, actor=ACTOR)
+    if not applied.done:
+        return f"operation {op.id}: waiting ({applied.kind} {applied.name}, {applied.result})"
+    return (
+        f"operation {op.id}: succeeded ({applied.kind} {applied.name} {applied.result})"
+        + _dispatch_next(context, op.database_id)
+    )
+
+
+def _fail(context: Context, claimed: _Claimed, problem: dict[str, Any]) -> str:
+    op = claimed.op
+    with context.connect() as conn:
+        failed = outcomes.fail_operation(
+            conn, op.id, problem=problem, actor=ACTOR, from_states=("running",), owner=claimed.owner
+        )
+    if failed is None:
+        return f"operation {op.id}: lease lost to another worker before failing"
+    return f"operation {op.id}: failed ({problem['type']}: {problem['detail']})" + _dispatch_next(
+        context, op.database_id
+    )
+
+
+def _release(context: Context, claimed: _Claimed, error: KubeError) -> str:
+    op = claimed.op
+    with context.connect() as conn, conn.transaction():
+        if not operations.release(conn, op.id, owner=claimed.owner):
+            return f"operation {op.id}: lease lost to another worker before releasing"
+        events.record(
+            conn,
+            project_id=op.project_id,
+            database_id=op.database_id,
+            operation_id=op.id,
+            actor=ACTOR,
+            kind="operation.released",
+            message=f"{op.type}: Kubernetes unavailable, will retry ({error})",
+            details={"attempt": op.attempt, "status": error.status, "reason": error.reason},
+        )
+    return (
+        f"operation {op.id}: released after {context.retry.tries} transient errors "
+        f"(claim {op.attempt}/{context.retry.max_claims}): {error}"
+    )
+
+
+def _dispatch_next(context: Context, database_id: uuid.UUID) -> str:
+    """Enqueue the database's next pending operation; the sweeper covers a lost enqueue."""
+    with context.connect() as conn:
+        head = operations.head_pending(conn, database_id)
+        if head is None:
+            return ""
+        try:
+            queue_client.enqueue_operations(context.queue, [head.id])
+        except redis.exceptions.RedisError as exc:
+            log.warning("operation %s: enqueue failed, the sweeper will: %s", head.id, exc)
+            return f"; next {head.id} left to the sweeper"
+        operations.mark_enqueued(conn, [head.id])
+    return f"; next {head.id} enqueued"
