@@ -56,10 +56,16 @@ class Engine(str, Enum):
     MONGODB = "mongodb"
     REDIS = "redis"
 
+    def __str__(self) -> str:  # f"{engine}" is "postgres", not "Engine.POSTGRES"
+        return self.value
+
 
 class Topology(str, Enum):
     STANDALONE = "standalone"
     REPLICATED = "replicated"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclasses.dataclass(frozen=True)

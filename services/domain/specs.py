@@ -1,0 +1,614 @@
+"""The desired spec of a database and the validation of create and patch requests.
+
+Why: the API must reject a bad request with every problem listed at once and a stable code
+per problem, before anything is written; and it must turn an accepted PATCH into a new
+spec plus the operations that carry it out. All of that is decided here, purely, from the
+request body and a snapshot of the version catalog. No I/O, no HTTP.
+
+Rules (beyond types, which are strict: `true` is not an integer and `"3"` is not one):
+- name: see `naming` (DNS-1123 label starting with a letter, <= 42 characters); immutable.
+- engine: postgres | mysql | mongodb | redis; immutable.
+- version: a catalog entry (`metadata.name`) of that engine, not deprecated; a change must be
+  an upgrade the current version's update constraints allow.
+- replicas: 1 (standalone) or the engine's replicated range (`engines`); default 1. Crossing
+  standalone <-> replicated is refused except for Postgres.
+- storage: a quantity of whole bytes in 1Gi..64Ti; it may only grow.
+- resources: an object with only `cpu` (100m..64 cores, whole millicores) and `memory`
+  (128Mi..512Gi, whole bytes), each optional; null (or absent at creation) leaves the
+  setting to KubeDB's defaults.
+- deletion_policy: Delete (default) | Halt | WipeOut | DoNotTerminate.
+- drift_policy: correct (default) | report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from services.domain import engines, errors, naming, planning, quantities, versions
+from services.domain.engines import Engine
+from services.domain.planning import PlannedOperation, plan_operations
+
+__all__ = [
+    "DELETION_POLICIES",
+    "DRIFT_POLICIES",
+    "DatabaseSpec",
+    "PlannedOperation",
+    "SpecChange",
+    "plan_operations",
+    "validate_create",
+    "validate_patch",
+]
+
+DELETION_POLICIES = ("Delete", "Halt", "WipeOut", "DoNotTerminate")
+DEFAULT_DELETION_POLICY = "Delete"
+DRIFT_POLICIES = ("correct", "report")
+DEFAULT_DRIFT_POLICY = "correct"
+
+Catalog = Mapping[str, Sequence[versions.CatalogVersion]]
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantityRange:
+    minimum: str
+    maximum: str
+    whole: Decimal  # the smallest unit a value must be a multiple of
+    unit: str
+
+    def check(self, field: str, text: str) -> errors.FieldError | None:
+        try:
+            value = quantities.parse_quantity(text)
+        except quantities.InvalidQuantity:
+            return errors.FieldError(
+                field,
+                errors.INVALID_QUANTITY,
+                f"{text!r} is not a Kubernetes quantity (examples: {self.minimum!r}, "
+                f"{self.maximum!r})",
+            )
+        if value % self.whole != 0:
+            return errors.FieldError(
+                field, errors.INVALID_QUANTITY, f"{text!r} must be a whole number of {self.unit}"
+            )
+        low, high = quantities.parse_quantity(self.minimum), quantities.parse_quantity(self.maximum)
+        if not low <= value <= high:
+            return errors.FieldError(
+                field,
+                errors.OUT_OF_RANGE,
+                f"must be between {self.minimum} and {self.maximum} (got {text})",
+            )
+        return None
+
+
+STORAGE_RANGE = QuantityRange("1Gi", "64Ti", Decimal(1), "bytes")
+CPU_RANGE = QuantityRange("100m", "64", Decimal("0.001"), "millicores")
+MEMORY_RANGE = QuantityRange("128Mi", "512Gi", Decimal(1), "bytes")
+
+CREATE_FIELDS = (
+    "name",
+    "engine",
+    "version",
+    "replicas",
+    "storage",
+    "resources",
+    "deletion_policy",
+    "drift_policy",
+)
+PATCH_FIELDS = ("version", "replicas", "storage", "resources", "deletion_policy", "drift_policy")
+IMMUTABLE_FIELDS = ("name", "engine")
+RESOURCE_FIELDS = ("cpu", "memory")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatabaseSpec:
+    """What the user asked for: the desired spec, as stored in the `databases` row."""
+
+    name: str
+    engine: Engine
+    version: str
+    replicas: int
+    storage: str
+    cpu: str | None = None
+    memory: str | None = None
+    deletion_policy: str = DEFAULT_DELETION_POLICY
+    drift_policy: str = DEFAULT_DRIFT_POLICY
+
+    def __post_init__(self) -> None:
+        # Rows and JSON carry the engine as a plain string; keep the enum inside.
+        if not isinstance(self.engine, Engine):
+            object.__setattr__(self, "engine", Engine(self.engine))
+
+    @property
+    def engine_spec(self) -> engines.EngineSpec:
+        return engines.spec_for(self.engine)
+
+    @property
+    def topology(self) -> engines.Topology:
+        return self.engine_spec.topology(self.replicas)
+
+    def columns(self) -> dict[str, Any]:
+        """The `databases` columns of the desired spec (flat, JSON-ready)."""
+        return {
+            "name": self.name,
+            "engine": self.engine.value,
+            "version": self.version,
+            "replicas": self.replicas,
+            "storage": self.storage,
+            "cpu": self.cpu,
+            "memory": self.memory,
+            "deletion_policy": self.deletion_policy,
+            "drift_policy": self.drift_policy,
+        }
+
+    def public(self) -> dict[str, Any]:
+        """The spec as the API shows it (resources nested)."""
+        fields = self.columns()
+        resources = {"cpu": fields.pop("cpu"), "memory": fields.pop("memory")}
+        return {**fields, "resources": resources}
+
+    @classmethod
+    def from_columns(cls, row: Mapping[str, Any]) -> DatabaseSpec:
+        """Rebuild from a `databases` row (or `columns()` output); trusts stored values."""
+        return cls(
+            name=row["name"],
+            engine=Engine(row["engine"]),
+            version=row["version"],
+            replicas=int(row["replicas"]),
+            storage=row["storage"],
+            cpu=row.get("cpu"),
+            memory=row.get("memory"),
+            deletion_policy=row.get("deletion_policy") or DEFAULT_DELETION_POLICY,
+            drift_policy=row.get("drift_policy") or DEFAULT_DRIFT_POLICY,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class SpecChange:
+    """The outcome of an accepted PATCH: the new spec, what changed, and what to do."""
+
+    spec: DatabaseSpec
+    changed: tuple[str, ...]  # names of DatabaseSpec fields whose value changed
+    operations: tuple[PlannedOperation, ...]
+
+    @property
+    def is_noop(self) -> bool:
+        return not self.changed
+
+
+def validate_create(body: object, *, catalog: Catalog) -> DatabaseSpec:
+    """The spec a create request asks for; raises `ValidationFailed` listing every problem."""
+    if not isinstance(body, dict):
+        raise errors.ValidationFailed([_not_an_object("", body)])
+    found: list[errors.FieldError] = []
+    found += _unknown_fields(body, CREATE_FIELDS)
+
+    name = _required_string(body, "name", found)
+    if name is not None:
+        found += naming.check_name(name)
+
+    engine: Engine | None = None
+    engine_name = _required_string(body, "engine", found)
+    if engine_name is not None:
+        engine = engines.parse_engine(engine_name)
+        if engine is None:
+            found.append(_unknown_engine(engine_name))
+
+    version = _required_string(body, "version", found)
+    if version is not None and engine is not None:
+        _check_new_version(engine, version, catalog, found)
+
+    replicas = _optional_integer(body, "replicas", default=1, found=found)
+    if replicas is not None:
+        if engine is not None:
+            _check_replicas_for_create(engine, replicas, found)
+        elif replicas < 1:
+            found.append(errors.FieldError("replicas", errors.OUT_OF_RANGE, "must be at least 1"))
+
+    storage = _required_string(body, "storage", found)
+    if storage is not None:
+        _append(found, STORAGE_RANGE.check("storage", storage))
+
+    cpu, memory = _resources_for_create(body, found)
+    deletion_policy = _choice(
+        body, "deletion_policy", DELETION_POLICIES, default=DEFAULT_DELETION_POLICY, found=found
+    )
+    drift_policy = _choice(
+        body, "drift_policy", DRIFT_POLICIES, default=DEFAULT_DRIFT_POLICY, found=found
+    )
+
+    if found:
+        raise errors.ValidationFailed(found)
+    assert name is not None and engine is not None and version is not None
+    assert replicas is not None and storage is not None
+    return DatabaseSpec(
+        name=name,
+        engine=engine,
+        version=version,
+        replicas=replicas,
+        storage=storage,
+        cpu=cpu,
+        memory=memory,
+        deletion_policy=deletion_policy or DEFAULT_DELETION_POLICY,
+        drift_policy=drift_policy or DEFAULT_DRIFT_POLICY,
+    )
+
+
+def validate_patch(current: DatabaseSpec, body: object, *, catalog: Catalog) -> SpecChange:
+    """Apply a JSON merge patch to `current`; raises `ValidationFailed` listing every problem.
+
+    An empty patch, or one that only repeats current values, is accepted with no changes.
+    Values equal by quantity keep their current spelling.
+    """
+    if not isinstance(body, dict):
+        raise errors.ValidationFailed([_not_an_object("", body)])
+    found: list[errors.FieldError] = []
+    found += _unknown_fields(body, PATCH_FIELDS + IMMUTABLE_FIELDS)
+    for field in IMMUTABLE_FIELDS:
+        # Engine is a str enum, so "postgres" == Engine.POSTGRES.
+        if field in body and body[field] != getattr(current, field):
+            found.append(
+                errors.FieldError(field, errors.IMMUTABLE, "cannot be changed after creation")
+            )
+
+    changes: dict[str, Any] = {}
+    version = _patched_string(body, "version", found)
+    if version is not None and version != current.version:
+        _check_upgrade(current, version, catalog, found)
+        changes["version"] = version
+
+    replicas = _patched_integer(body, "replicas", found)
+    if replicas is not None and replicas != current.replicas:
+        _check_replicas_for_patch(current, replicas, found)
+        changes["replicas"] = replicas
+
+    storage = _patched_string(body, "storage", found)
+    if storage is not None:
+        problem = STORAGE_RANGE.check("storage", storage)
+        if problem is not None:
+            found.append(problem)
+        elif quantities.compare_quantities(storage, current.storage) < 0:
+            found.append(
+                errors.FieldError(
+                    "storage",
+                    errors.STORAGE_SHRINK,
+                    f"storage can only grow: {storage} is smaller than {current.storage}",
+                )
+            )
+        elif not quantities.same_quantity(storage, current.storage):
+            changes["storage"] = storage
+
+    changes.update(_resources_for_patch(current, body, found))
+
+    for field, choices in (
+        ("deletion_policy", DELETION_POLICIES),
+        ("drift_policy", DRIFT_POLICIES),
+    ):
+        value = _patched_string(body, field, found)
+        if value is None:
+            continue
+        if value not in choices:
+            found.append(_invalid_choice(field, value, choices))
+        elif value != getattr(current, field):
+            changes[field] = value
+
+    if found:
+        raise errors.ValidationFailed(found)
+    new = dataclasses.replace(current, **changes)
+    return SpecChange(
+        spec=new,
+        changed=tuple(f.name for f in dataclasses.fields(DatabaseSpec) if f.name in changes),
+        operations=tuple(planning.plan_operations(current, new)),
+    )
+
+
+# -- versions --------------------------------------------------------------------------
+
+
+def find_version(catalog: Catalog, engine: Engine, name: str) -> versions.CatalogVersion | None:
+    for entry in catalog.get(engine.value, ()):
+        if entry.name == name:
+            return entry
+    return None
+
+
+def _offered(catalog: Catalog, engine: Engine) -> str:
+    names = [v.name for v in catalog.get(engine.value, ()) if not v.deprecated]
+    if not names:
+        return f"the catalog has no {engine.value} versions"
+    shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+    return f"available: {shown}"
+
+
+def _check_new_version(
+    engine: Engine, version: str, catalog: Catalog, found: list[errors.FieldError]
+) -> versions.CatalogVersion | None:
+    entry = find_version(catalog, engine, version)
+    if entry is None:
+        found.append(
+            errors.FieldError(
+                "version",
+                errors.UNKNOWN_VERSION,
+                f"{engine.value} version {version!r} is not in the catalog; "
+                f"{_offered(catalog, engine)}",
+            )
+        )
+    elif entry.deprecated:
+        found.append(
+            errors.FieldError(
+                "version",
+                errors.DEPRECATED_VERSION,
+                f"{engine.value} version {version!r} is deprecated; {_offered(catalog, engine)}",
+            )
+        )
+    return entry
+
+
+def _check_upgrade(
+    current: DatabaseSpec, version: str, catalog: Catalog, found: list[errors.FieldError]
+) -> None:
+    target = _check_new_version(current.engine, version, catalog, found)
+    if target is None or target.deprecated:
+        return
+    source = find_version(catalog, current.engine, current.version)
+    if source is None:
+        reason: str | None = (
+            f"the current version {current.version!r} is no longer in the catalog, "
+            "so no upgrade path can be checked"
+        )
+    else:
+        reason = versions.check_upgrade(source, target, topology=upgrade_topology(current))
+    if reason is not None:
+        found.append(
+            errors.FieldError(
+                "version",
+                errors.UPGRADE_NOT_ALLOWED,
+                f"cannot change version from {current.version} to {version}: {reason}",
+            )
+        )
+
+
+def upgrade_topology(spec: DatabaseSpec) -> str:
+    """The topology name the catalog's update constraints are keyed by."""
+    if spec.topology is engines.Topology.STANDALONE:
+        return versions.STANDALONE
+    return "groupReplication" if spec.engine is Engine.MYSQL else "replicated"
+
+
+# -- replicas --------------------------------------------------------------------------
+
+
+def _replicas_rule(engine: Engine) -> str:
+    spec = engines.spec_for(engine)
+    return (
+        f"{engine.value} allows {spec.standalone} replica (standalone) or "
+        f"{spec.replicated} ({spec.replicated_topology})"
+    )
+
+
+def _check_replicas_for_create(
+    engine: Engine, replicas: int, found: list[errors.FieldError]
+) -> None:
+    if not engines.spec_for(engine).accepts(replicas):
+        found.append(
+            errors.FieldError(
+                "replicas", errors.OUT_OF_RANGE, f"{_replicas_rule(engine)}; got {replicas}"
+            )
+        )
+
+
+def _check_replicas_for_patch(
+    current: DatabaseSpec, replicas: int, found: list[errors.FieldError]
+) -> None:
+    spec = current.engine_spec
+    if not spec.accepts(replicas):
+        _check_replicas_for_create(current.engine, replicas, found)
+    elif not spec.can_scale(current.replicas, replicas):
+        found.append(
+            errors.FieldError(
+                "replicas",
+                errors.TOPOLOGY_CHANGE,
+                f"{current.engine.value} cannot change from {current.replicas} to {replicas} "
+                f"replicas: that converts between standalone and {spec.replicated_topology}, "
+                "which KubeDB cannot do in place; create a new database instead",
+            )
+        )
+
+
+# -- resources -------------------------------------------------------------------------
+
+
+def _resources_for_create(
+    body: Mapping[str, Any], found: list[errors.FieldError]
+) -> tuple[str | None, str | None]:
+    resources = body.get("resources")
+    if resources is None:
+        return None, None
+    if not isinstance(resources, dict):
+        found.append(_wrong_type("resources", "an object with cpu and/or memory", resources))
+        return None, None
+    found += _unknown_fields(resources, RESOURCE_FIELDS, prefix="resources.")
+    cpu = _resource_value(resources, "cpu", CPU_RANGE, found)
+    memory = _resource_value(resources, "memory", MEMORY_RANGE, found)
+    return cpu, memory
+
+
+def _resources_for_patch(
+    current: DatabaseSpec, body: Mapping[str, Any], found: list[errors.FieldError]
+) -> dict[str, str | None]:
+    if "resources" not in body:
+        return {}
+    resources = body["resources"]
+    if resources is None:
+        resources = {"cpu": None, "memory": None}
+    if not isinstance(resources, dict):
+        found.append(
+            _wrong_type("resources", "an object with cpu and/or memory, or null", resources)
+        )
+        return {}
+    found += _unknown_fields(resources, RESOURCE_FIELDS, prefix="resources.")
+    changes: dict[str, str | None] = {}
+    for field, rule in (("cpu", CPU_RANGE), ("memory", MEMORY_RANGE)):
+        if field not in resources:
+            continue
+        value = _resource_value(resources, field, rule, found)
+        if value is None and resources[field] is not None:
+            continue  # invalid, already reported
+        if not quantities.same_quantity(value, getattr(current, field)):
+            changes[field] = value
+    return changes
+
+
+def _resource_value(
+    resources: Mapping[str, Any], field: str, rule: QuantityRange, found: list[errors.FieldError]
+) -> str | None:
+    value = resources.get(field)
+    if value is None:
+        return None
+    path = f"resources.{field}"
+    if not isinstance(value, str):
+        found.append(_wrong_type(path, f"a quantity string such as {rule.minimum!r}", value))
+        return None
+    problem = rule.check(path, value)
+    if problem is not None:
+        found.append(problem)
+        return None
+    return value
+
+
+# -- generic field readers -------------------------------------------------------------
+
+
+def _unknown_fields(
+    body: Mapping[str, Any], allowed: Sequence[str], *, prefix: str = ""
+) -> list[errors.FieldError]:
+    return [
+        errors.FieldError(
+            f"{prefix}{key}", errors.UNKNOWN_FIELD, f"unknown field; allowed: {', '.join(allowed)}"
+        )
+        for key in body
+        if key not in allowed
+    ]
+
+
+def _required_string(
+    body: Mapping[str, Any], field: str, found: list[errors.FieldError]
+) -> str | None:
+    value = body.get(field)
+    if value is None:
+        found.append(errors.FieldError(field, errors.REQUIRED, "is required"))
+        return None
+    if not isinstance(value, str):
+        found.append(_wrong_type(field, "a string", value))
+        return None
+    return value
+
+
+def _optional_integer(
+    body: Mapping[str, Any], field: str, *, default: int, found: list[errors.FieldError]
+) -> int | None:
+    if field not in body:
+        return default
+    value = body[field]
+    if not _is_integer(value):
+        found.append(_wrong_type(field, "an integer", value))
+        return None
+    return int(value)
+
+
+def _choice(
+    body: Mapping[str, Any],
+    field: str,
+    choices: Sequence[str],
+    *,
+    default: str,
+    found: list[errors.FieldError],
+) -> str | None:
+    if field not in body:
+        return default
+    value = body[field]
+    if not isinstance(value, str):
+        found.append(_wrong_type(field, f"one of {', '.join(choices)}", value))
+        return None
+    if value not in choices:
+        found.append(_invalid_choice(field, value, choices))
+        return None
+    return value
+
+
+def _patched_string(
+    body: Mapping[str, Any], field: str, found: list[errors.FieldError]
+) -> str | None:
+    """The new value of a non-removable string field, or None when absent or invalid."""
+    if field not in body:
+        return None
+    value = body[field]
+    if value is None:
+        found.append(errors.FieldError(field, errors.REQUIRED, "cannot be removed"))
+        return None
+    if not isinstance(value, str):
+        found.append(_wrong_type(field, "a string", value))
+        return None
+    return value
+
+
+def _patched_integer(
+    body: Mapping[str, Any], field: str, found: list[errors.FieldError]
+) -> int | None:
+    if field not in body:
+        return None
+    value = body[field]
+    if value is None:
+        found.append(errors.FieldError(field, errors.REQUIRED, "cannot be removed"))
+        return None
+    if not _is_integer(value):
+        found.append(_wrong_type(field, "an integer", value))
+        return None
+    return int(value)
+
+
+def _is_integer(value: object) -> bool:
+    # JSON numbers like 3.0 arrive as floats: not integers for us. bool is an int subclass.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _wrong_type(field: str, expected: str, value: object) -> errors.FieldError:
+    return errors.FieldError(
+        field, errors.INVALID_TYPE, f"must be {expected}, not {_json_type(value)}"
+    )
+
+
+def _not_an_object(field: str, value: object) -> errors.FieldError:
+    return _wrong_type(field, "a JSON object", value)
+
+
+def _invalid_choice(field: str, value: str, choices: Sequence[str]) -> errors.FieldError:
+    return errors.FieldError(
+        field, errors.INVALID_CHOICE, f"{value!r} is not one of {', '.join(choices)}"
+    )
+
+
+def _unknown_engine(name: str) -> errors.FieldError:
+    known = ", ".join(engine.value for engine in Engine)
+    return errors.FieldError("engine", errors.UNKNOWN_ENGINE, f"{name!r} is not one of {known}")
+
+
+def _append(found: list[errors.FieldError], problem: errors.FieldError | None) -> None:
+    if problem is not None:
+        found.append(problem)
