@@ -4,8 +4,14 @@ The simulated cluster must answer like a real API server: unknown fields pruned 
 under `fieldValidation=Strict`), schema defaults applied, and 422 Invalid with per-field
 causes when the openAPIV3Schema says no. The order is the apiserver's: prune unknown fields
 and non-nullable nulls, apply defaults, then validate (jsonschema, Draft 7, on a copy of the
-schema cleaned of the Kubernetes extensions). The same registry serves the discovery facts
-(group, version, plural, scope) of every CRD it loaded.
+schema cleaned of the Kubernetes extensions). Defaults apply on every write, create or update,
+as the apiserver's decoder applies them. The same registry serves the discovery facts (group,
+version, plural, scope) of every CRD it loaded.
+
+Not modelled: uniqueness of `x-kubernetes-list-type: map|set` items, int32/int64 ranges, CEL
+rules (none in these CRDs). A real server answers unknown fields under Strict with 400
+BadRequest ("strict decoding error: unknown field ...") rather than 422: `check()` returns them
+apart (`unknown_fields`) so a caller can do the same, or turn them into Warning headers.
 
 This module must never carry copies of the CRDs (it reads the directory it is given), never
 mutate the caller's object, and never talk HTTP: the sim server and the REST API call it.
@@ -125,7 +131,6 @@ class _Node:
     preserve_unknown: bool = False
     nullable: bool = False
     embedded: bool = False
-    has_default: bool = False
 
 
 class _Compiled(NamedTuple):
@@ -282,7 +287,6 @@ def _compile_node(schema: Mapping[str, Any]) -> _Node:
         or additional is True,
         nullable=bool(schema.get("nullable")),
         embedded=bool(schema.get("x-kubernetes-embedded-resource")),
-        has_default="default" in schema,
     )
 
 
@@ -440,8 +444,10 @@ def _error_causes(error: jsonschema.ValidationError) -> list[Cause]:
 
 def _metadata_causes(meta: Any, *, namespaced: bool) -> list[Cause]:
     """ObjectMeta rules the apiserver applies to every custom resource (loosely)."""
-    if not isinstance(meta, dict):
+    if meta is None:
         return [_cause("FieldValueRequired", "Required value", "metadata")]
+    if not isinstance(meta, dict):
+        return []  # the schema's `type: object` reports it
     causes: list[Cause] = []
     name = meta.get("name")
     if not name and not meta.get("generateName"):

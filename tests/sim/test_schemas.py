@@ -555,3 +555,77 @@ def test_validating_a_postgres_object_takes_well_under_a_millisecond(
     for _ in range(500):
         registry.validate(obj)
     assert (time.perf_counter() - started) / 500 < 0.005
+
+
+def test_embedded_resources_keep_their_type_and_object_meta() -> None:
+    crd = {
+        "kind": "CustomResourceDefinition",
+        "spec": {
+            "group": "example.com",
+            "names": {"kind": "Wrapper", "plural": "wrappers"},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {
+                                    "type": "object",
+                                    "properties": {
+                                        "template": {
+                                            "type": "object",
+                                            "x-kubernetes-embedded-resource": True,
+                                            "properties": {"data": {"type": "string"}},
+                                        }
+                                    },
+                                }
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    registry = schemas.SchemaRegistry([crd])
+    template = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "inner", "shoeSize": 9},
+        "data": "x",
+        "extra": 1,
+    }
+    obj = {
+        "apiVersion": "example.com/v1",
+        "kind": "Wrapper",
+        "metadata": {"name": "w"},
+        "spec": {"template": template},
+    }
+    result = registry.check(obj)
+    assert result.causes == []
+    assert result.obj["spec"]["template"] == {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "inner"},
+        "data": "x",
+    }
+    assert result.unknown_fields == ["spec.template.metadata.shoeSize", "spec.template.extra"]
+    resource = registry.lookup_plural("example.com", "wrappers")
+    assert resource is not None
+    assert (resource.singular, resource.list_kind, resource.has_status) == (
+        "wrapper",
+        "WrapperList",
+        False,
+    )
+
+
+def test_metadata_that_is_not_an_object_is_a_type_error(
+    registry: schemas.SchemaRegistry,
+) -> None:
+    obj = postgres()
+    obj["metadata"] = "quick-postgres"
+    (cause,) = registry.validate(obj)[1]
+    assert (cause["field"], cause["reason"]) == ("metadata", "FieldValueTypeInvalid")
