@@ -64,7 +64,7 @@ class FieldError:
 
 
 class ValidationFailed(Exception):
-    """A request broke one or more rules; `errors` lists every one of them, in field order."""
+    """A request broke one or more rules; `errors` lists every one of them, in the order found."""
 
     def __init__(self, errors: Iterable[FieldError]) -> None:
         self.errors: tuple[FieldError, ...] = tuple(errors)

@@ -24,6 +24,7 @@ from decimal import Context, Decimal, localcontext
 __all__ = [
     "InvalidQuantity",
     "compare_quantities",
+    "decimal_places",
     "format_quantity",
     "is_quantity",
     "parse_quantity",
@@ -57,6 +58,7 @@ _QUANTITY = re.compile(
     r"(?:(?P<binary>[KMGTPE]i)|[eE](?P<exponent>[+-]?[0-9]+)|(?P<decimal>[numkMGTPE]?))"
 )
 _INT32_MAX = 2**31 - 1
+_PLAIN_LIMIT = 40  # beyond 10**40 (or below 10**-40) format_quantity uses the exponent form
 
 
 class InvalidQuantity(ValueError):
@@ -109,19 +111,39 @@ def same_quantity(left: str | None, right: str | None) -> bool:
     return compare_quantities(left, right) == 0
 
 
+def decimal_places(value: Decimal) -> int:
+    """Digits after the decimal point once trailing zeros go: 1.50 -> 1, 1e3 -> 0, 1e-3 -> 3.
+
+    Exact and cheap for any exponent (no division, no big integers), which `%` is not.
+    """
+    _, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):
+        raise InvalidQuantity(f"{value} is not a finite number")
+    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    if trailing_zeros == len(digits):  # zero
+        return 0
+    return max(0, -(exponent + trailing_zeros))
+
+
 def format_quantity(value: Decimal | int, *, binary: bool = True) -> str:
     """A short canonical spelling of `value`.
 
     Whole numbers take the shortest of: the plain number, the largest decimal suffix that
     divides them exactly, and (when `binary`, for bytes) the largest binary one, binary
     winning ties (10737418240 -> "10Gi", 2000 -> "2k"). Fractions use milli, micro or nano
-    units ("0.5" -> "500m"). Raises for negative values and for fractions finer than a nano
-    unit, which Kubernetes cannot express.
+    units ("0.5" -> "500m"). Magnitudes beyond 10**40 either way use the exponent form
+    ("1e45"). Raises for negative values and for other fractions finer than a nano unit.
     """
     amount = Decimal(value)
     if amount < 0:
         raise InvalidQuantity(f"{value} is negative")
-    if amount == amount.to_integral_value():
+    places = decimal_places(amount)
+    if amount and not -_PLAIN_LIMIT < amount.adjusted() < _PLAIN_LIMIT:
+        # Far too large or small to spell out: use Kubernetes' exponent form.
+        _, digits, exponent = amount.as_tuple()
+        assert isinstance(exponent, int)
+        return f"{''.join(map(str, digits))}e{exponent}"
+    if places == 0:
         whole = int(amount)
         candidates = [str(whole)]
         if whole:
@@ -131,9 +153,8 @@ def format_quantity(value: Decimal | int, *, binary: bool = True) -> str:
         return min(reversed(candidates), key=len)
     for suffix in ("m", "u", "n"):
         scale = -DECIMAL_SUFFIXES[suffix].adjusted()
-        scaled = amount.scaleb(scale, context=_exact_context(amount))
-        if scaled == scaled.to_integral_value():
-            return f"{int(scaled)}{suffix}"
+        if places <= scale:
+            return f"{int(amount.scaleb(scale, context=_exact_context(amount)))}{suffix}"
     raise InvalidQuantity(f"{value} is finer than a nano unit")
 
 

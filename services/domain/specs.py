@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
-from services.domain import engines, errors, naming, planning, quantities, versions
+from services.domain import engines, errors, fields, naming, planning, quantities, versions
 from services.domain.engines import Engine
 from services.domain.planning import PlannedOperation, plan_operations
 
@@ -50,40 +49,9 @@ DEFAULT_DRIFT_POLICY = "correct"
 Catalog = Mapping[str, Sequence[versions.CatalogVersion]]
 
 
-@dataclasses.dataclass(frozen=True)
-class QuantityRange:
-    minimum: str
-    maximum: str
-    whole: Decimal  # the smallest unit a value must be a multiple of
-    unit: str
-
-    def check(self, field: str, text: str) -> errors.FieldError | None:
-        try:
-            value = quantities.parse_quantity(text)
-        except quantities.InvalidQuantity:
-            return errors.FieldError(
-                field,
-                errors.INVALID_QUANTITY,
-                f"{text!r} is not a Kubernetes quantity (examples: {self.minimum!r}, "
-                f"{self.maximum!r})",
-            )
-        if value % self.whole != 0:
-            return errors.FieldError(
-                field, errors.INVALID_QUANTITY, f"{text!r} must be a whole number of {self.unit}"
-            )
-        low, high = quantities.parse_quantity(self.minimum), quantities.parse_quantity(self.maximum)
-        if not low <= value <= high:
-            return errors.FieldError(
-                field,
-                errors.OUT_OF_RANGE,
-                f"must be between {self.minimum} and {self.maximum} (got {text})",
-            )
-        return None
-
-
-STORAGE_RANGE = QuantityRange("1Gi", "64Ti", Decimal(1), "bytes")
-CPU_RANGE = QuantityRange("100m", "64", Decimal("0.001"), "millicores")
-MEMORY_RANGE = QuantityRange("128Mi", "512Gi", Decimal(1), "bytes")
+STORAGE_RANGE = fields.QuantityRange("1Gi", "64Ti", 0, "bytes")
+CPU_RANGE = fields.QuantityRange("100m", "64", 3, "millicores")
+MEMORY_RANGE = fields.QuantityRange("128Mi", "512Gi", 0, "bytes")
 
 CREATE_FIELDS = (
     "name",
@@ -179,41 +147,41 @@ class SpecChange:
 def validate_create(body: object, *, catalog: Catalog) -> DatabaseSpec:
     """The spec a create request asks for; raises `ValidationFailed` listing every problem."""
     if not isinstance(body, dict):
-        raise errors.ValidationFailed([_not_an_object("", body)])
+        raise errors.ValidationFailed([fields.not_an_object("", body)])
     found: list[errors.FieldError] = []
-    found += _unknown_fields(body, CREATE_FIELDS)
+    found += fields.unknown_fields(body, CREATE_FIELDS)
 
-    name = _required_string(body, "name", found)
+    name = fields.required_string(body, "name", found)
     if name is not None:
         found += naming.check_name(name)
 
     engine: Engine | None = None
-    engine_name = _required_string(body, "engine", found)
+    engine_name = fields.required_string(body, "engine", found)
     if engine_name is not None:
         engine = engines.parse_engine(engine_name)
         if engine is None:
             found.append(_unknown_engine(engine_name))
 
-    version = _required_string(body, "version", found)
+    version = fields.required_string(body, "version", found)
     if version is not None and engine is not None:
         _check_new_version(engine, version, catalog, found)
 
-    replicas = _optional_integer(body, "replicas", default=1, found=found)
+    replicas = fields.optional_integer(body, "replicas", default=1, found=found)
     if replicas is not None:
         if engine is not None:
             _check_replicas_for_create(engine, replicas, found)
         elif replicas < 1:
             found.append(errors.FieldError("replicas", errors.OUT_OF_RANGE, "must be at least 1"))
 
-    storage = _required_string(body, "storage", found)
+    storage = fields.required_string(body, "storage", found)
     if storage is not None:
         _append(found, STORAGE_RANGE.check("storage", storage))
 
     cpu, memory = _resources_for_create(body, found)
-    deletion_policy = _choice(
+    deletion_policy = fields.choice(
         body, "deletion_policy", DELETION_POLICIES, default=DEFAULT_DELETION_POLICY, found=found
     )
-    drift_policy = _choice(
+    drift_policy = fields.choice(
         body, "drift_policy", DRIFT_POLICIES, default=DEFAULT_DRIFT_POLICY, found=found
     )
 
@@ -241,9 +209,9 @@ def validate_patch(current: DatabaseSpec, body: object, *, catalog: Catalog) -> 
     Values equal by quantity keep their current spelling.
     """
     if not isinstance(body, dict):
-        raise errors.ValidationFailed([_not_an_object("", body)])
+        raise errors.ValidationFailed([fields.not_an_object("", body)])
     found: list[errors.FieldError] = []
-    found += _unknown_fields(body, PATCH_FIELDS + IMMUTABLE_FIELDS)
+    found += fields.unknown_fields(body, PATCH_FIELDS + IMMUTABLE_FIELDS)
     for field in IMMUTABLE_FIELDS:
         # Engine is a str enum, so "postgres" == Engine.POSTGRES.
         if field in body and body[field] != getattr(current, field):
@@ -252,17 +220,17 @@ def validate_patch(current: DatabaseSpec, body: object, *, catalog: Catalog) -> 
             )
 
     changes: dict[str, Any] = {}
-    version = _patched_string(body, "version", found)
+    version = fields.patched_string(body, "version", found)
     if version is not None and version != current.version:
         _check_upgrade(current, version, catalog, found)
         changes["version"] = version
 
-    replicas = _patched_integer(body, "replicas", found)
+    replicas = fields.patched_integer(body, "replicas", found)
     if replicas is not None and replicas != current.replicas:
         _check_replicas_for_patch(current, replicas, found)
         changes["replicas"] = replicas
 
-    storage = _patched_string(body, "storage", found)
+    storage = fields.patched_string(body, "storage", found)
     if storage is not None:
         problem = STORAGE_RANGE.check("storage", storage)
         if problem is not None:
@@ -284,11 +252,11 @@ def validate_patch(current: DatabaseSpec, body: object, *, catalog: Catalog) -> 
         ("deletion_policy", DELETION_POLICIES),
         ("drift_policy", DRIFT_POLICIES),
     ):
-        value = _patched_string(body, field, found)
+        value = fields.patched_string(body, field, found)
         if value is None:
             continue
         if value not in choices:
-            found.append(_invalid_choice(field, value, choices))
+            found.append(fields.invalid_choice(field, value, choices))
         elif value != getattr(current, field):
             changes[field] = value
 
@@ -425,9 +393,9 @@ def _resources_for_create(
     if resources is None:
         return None, None
     if not isinstance(resources, dict):
-        found.append(_wrong_type("resources", "an object with cpu and/or memory", resources))
+        found.append(fields.wrong_type("resources", "an object with cpu and/or memory", resources))
         return None, None
-    found += _unknown_fields(resources, RESOURCE_FIELDS, prefix="resources.")
+    found += fields.unknown_fields(resources, RESOURCE_FIELDS, prefix="resources.")
     cpu = _resource_value(resources, "cpu", CPU_RANGE, found)
     memory = _resource_value(resources, "memory", MEMORY_RANGE, found)
     return cpu, memory
@@ -443,10 +411,10 @@ def _resources_for_patch(
         resources = {"cpu": None, "memory": None}
     if not isinstance(resources, dict):
         found.append(
-            _wrong_type("resources", "an object with cpu and/or memory, or null", resources)
+            fields.wrong_type("resources", "an object with cpu and/or memory, or null", resources)
         )
         return {}
-    found += _unknown_fields(resources, RESOURCE_FIELDS, prefix="resources.")
+    found += fields.unknown_fields(resources, RESOURCE_FIELDS, prefix="resources.")
     changes: dict[str, str | None] = {}
     for field, rule in (("cpu", CPU_RANGE), ("memory", MEMORY_RANGE)):
         if field not in resources:
@@ -460,148 +428,23 @@ def _resources_for_patch(
 
 
 def _resource_value(
-    resources: Mapping[str, Any], field: str, rule: QuantityRange, found: list[errors.FieldError]
+    resources: Mapping[str, Any],
+    field: str,
+    rule: fields.QuantityRange,
+    found: list[errors.FieldError],
 ) -> str | None:
     value = resources.get(field)
     if value is None:
         return None
     path = f"resources.{field}"
     if not isinstance(value, str):
-        found.append(_wrong_type(path, f"a quantity string such as {rule.minimum!r}", value))
+        found.append(fields.wrong_type(path, f"a quantity string such as {rule.minimum!r}", value))
         return None
     problem = rule.check(path, value)
     if problem is not None:
         found.append(problem)
         return None
     return value
-
-
-# -- generic field readers -------------------------------------------------------------
-
-
-def _unknown_fields(
-    body: Mapping[str, Any], allowed: Sequence[str], *, prefix: str = ""
-) -> list[errors.FieldError]:
-    return [
-        errors.FieldError(
-            f"{prefix}{key}", errors.UNKNOWN_FIELD, f"unknown field; allowed: {', '.join(allowed)}"
-        )
-        for key in body
-        if key not in allowed
-    ]
-
-
-def _required_string(
-    body: Mapping[str, Any], field: str, found: list[errors.FieldError]
-) -> str | None:
-    value = body.get(field)
-    if value is None:
-        found.append(errors.FieldError(field, errors.REQUIRED, "is required"))
-        return None
-    if not isinstance(value, str):
-        found.append(_wrong_type(field, "a string", value))
-        return None
-    return value
-
-
-def _optional_integer(
-    body: Mapping[str, Any], field: str, *, default: int, found: list[errors.FieldError]
-) -> int | None:
-    if field not in body:
-        return default
-    value = body[field]
-    if not _is_integer(value):
-        found.append(_wrong_type(field, "an integer", value))
-        return None
-    return int(value)
-
-
-def _choice(
-    body: Mapping[str, Any],
-    field: str,
-    choices: Sequence[str],
-    *,
-    default: str,
-    found: list[errors.FieldError],
-) -> str | None:
-    if field not in body:
-        return default
-    value = body[field]
-    if not isinstance(value, str):
-        found.append(_wrong_type(field, f"one of {', '.join(choices)}", value))
-        return None
-    if value not in choices:
-        found.append(_invalid_choice(field, value, choices))
-        return None
-    return value
-
-
-def _patched_string(
-    body: Mapping[str, Any], field: str, found: list[errors.FieldError]
-) -> str | None:
-    """The new value of a non-removable string field, or None when absent or invalid."""
-    if field not in body:
-        return None
-    value = body[field]
-    if value is None:
-        found.append(errors.FieldError(field, errors.REQUIRED, "cannot be removed"))
-        return None
-    if not isinstance(value, str):
-        found.append(_wrong_type(field, "a string", value))
-        return None
-    return value
-
-
-def _patched_integer(
-    body: Mapping[str, Any], field: str, found: list[errors.FieldError]
-) -> int | None:
-    if field not in body:
-        return None
-    value = body[field]
-    if value is None:
-        found.append(errors.FieldError(field, errors.REQUIRED, "cannot be removed"))
-        return None
-    if not _is_integer(value):
-        found.append(_wrong_type(field, "an integer", value))
-        return None
-    return int(value)
-
-
-def _is_integer(value: object) -> bool:
-    # JSON numbers like 3.0 arrive as floats: not integers for us. bool is an int subclass.
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
-
-
-def _wrong_type(field: str, expected: str, value: object) -> errors.FieldError:
-    return errors.FieldError(
-        field, errors.INVALID_TYPE, f"must be {expected}, not {_json_type(value)}"
-    )
-
-
-def _not_an_object(field: str, value: object) -> errors.FieldError:
-    return _wrong_type(field, "a JSON object", value)
-
-
-def _invalid_choice(field: str, value: str, choices: Sequence[str]) -> errors.FieldError:
-    return errors.FieldError(
-        field, errors.INVALID_CHOICE, f"{value!r} is not one of {', '.join(choices)}"
-    )
 
 
 def _unknown_engine(name: str) -> errors.FieldError:

@@ -8,6 +8,7 @@ from services.domain import quantities
 from services.domain.quantities import (
     InvalidQuantity,
     compare_quantities,
+    decimal_places,
     format_quantity,
     is_quantity,
     parse_quantity,
@@ -181,3 +182,31 @@ def test_suffix_tables_match_kubernetes() -> None:
     assert quantities.BINARY_SUFFIXES["Ki"] == 1024
     assert quantities.BINARY_SUFFIXES["Ei"] == 2**60
     assert set(quantities.DECIMAL_SUFFIXES) == {"n", "u", "m", "", "k", "M", "G", "T", "P", "E"}
+
+
+@pytest.mark.parametrize(
+    ("text", "places"),
+    [
+        ("0", 0),
+        ("10Gi", 0),
+        ("1.5Gi", 0),
+        ("1e3", 0),
+        ("1.50", 1),
+        ("100m", 1),
+        ("1m", 3),
+        ("100.5m", 4),
+        ("1e40", 0),
+        ("1e-40", 40),
+        ("1e2147483647", 0),
+        ("1e-2147483647", 2147483647),
+    ],
+)
+def test_decimal_places_are_exact_for_any_exponent(text: str, places: int) -> None:
+    assert decimal_places(parse_quantity(text)) == places
+
+
+def test_huge_and_tiny_values_format_in_exponent_form() -> None:
+    assert format_quantity(parse_quantity("1e45")) == "1e45"
+    assert format_quantity(parse_quantity("25e2147483640")) == "25e2147483640"
+    assert format_quantity(parse_quantity("1e-45")) == "1e-45"
+    assert parse_quantity(format_quantity(parse_quantity("1e45"))) == parse_quantity("1e45")

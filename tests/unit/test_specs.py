@@ -362,10 +362,15 @@ def test_replicas_are_still_checked_when_the_engine_is_unknown() -> None:
         ("storage", "", errors.INVALID_QUANTITY),
         ("storage", "10.5", errors.INVALID_QUANTITY),  # not whole bytes
         ("storage", "1500m", errors.INVALID_QUANTITY),
+        ("storage", "1e40", errors.OUT_OF_RANGE),
+        ("storage", "1e2147483647", errors.OUT_OF_RANGE),
+        ("storage", "1e-2147483647", errors.INVALID_QUANTITY),
+        ("storage", "1e99999999999", errors.INVALID_QUANTITY),
         ("cpu", "99m", errors.OUT_OF_RANGE),
         ("cpu", "65", errors.OUT_OF_RANGE),
         ("cpu", "100.5m", errors.INVALID_QUANTITY),  # finer than a millicore
         ("cpu", "two", errors.INVALID_QUANTITY),
+        ("cpu", "1e30", errors.OUT_OF_RANGE),
         ("memory", "127Mi", errors.OUT_OF_RANGE),
         ("memory", "513Gi", errors.OUT_OF_RANGE),
         ("memory", "128m", errors.INVALID_QUANTITY),  # milli-bytes: a classic slip
