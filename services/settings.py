@@ -71,6 +71,8 @@ class Settings:
 
     Must be unique among running workers: a worker removes a stale registration of its own
     name at startup."""
+    metrics_port: int = 0
+    """Port of a reconciler's own Prometheus /metrics (`DBAAS_METRICS_PORT`); 0 = off."""
 
     def __repr__(self) -> str:
         fields = []
