@@ -1,0 +1,210 @@
+"""Switchable faults and request counters.
+
+The fault state is plain data, set through the admin endpoint (`/sim/faults`) or the CLI
+(`dbaas sim faults`): injected error answers per verb and resource (500, 503, 429 with
+Retry-After), added latency, periodic dropping of watch connections, and the next
+OpsRequest(s) failing or hanging. Database phases (Critical/NotReady) are faults too but
+live with the operator, which owns status. `Stats` counts requests per verb and resource
+and OpsRequest creations per name (surviving the OpsRequest's deletion), so tests of other
+components can assert how the cluster was used. Nothing here performs I/O.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import random
+from typing import Any
+
+from services.sim.errors import ApiError, bad_request, injected
+
+VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
+
+
+def _strings(value: Any, field: str) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise bad_request(f"{field} must be a list of strings")
+    return frozenset(value)
+
+
+@dataclasses.dataclass
+class ErrorRule:
+    codes: list[int]
+    rate: float = 1.0
+    verbs: frozenset[str] | None = None
+    resources: frozenset[str] | None = None
+    count: int | None = None
+    """How many more times the rule fires; None = until cleared."""
+    retry_after: int = 1
+
+    @classmethod
+    def parse(cls, data: Any) -> ErrorRule:
+        if not isinstance(data, dict):
+            raise bad_request("an error rule must be an object")
+        codes = data.get("codes", [500])
+        if isinstance(codes, int):
+            codes = [codes]
+        if not codes or not all(isinstance(code, int) and 400 <= code < 600 for code in codes):
+            raise bad_request("codes must be HTTP error codes (400-599)")
+        verbs = _strings(data.get("verbs"), "verbs")
+        if verbs and not verbs <= set(VERBS):
+            raise bad_request(f"verbs must be among {', '.join(VERBS)}")
+        count = data.get("count")
+        return cls(
+            codes=list(codes),
+            rate=float(data.get("rate", 1.0)),
+            verbs=verbs,
+            resources=_strings(data.get("resources"), "resources"),
+            count=None if count is None else int(count),
+            retry_after=int(data.get("retry_after", 1)),
+        )
+
+    def matches(self, verb: str, resource: str) -> bool:
+        if self.verbs is not None and verb not in self.verbs:
+            return False
+        if self.resources is None:
+            return True
+        plural = resource.split(".", 1)[0]
+        base = plural.split("/", 1)[0]
+        return bool({resource, plural, base} & self.resources)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "codes": self.codes,
+            "rate": self.rate,
+            "verbs": sorted(self.verbs) if self.verbs is not None else None,
+            "resources": sorted(self.resources) if self.resources is not None else None,
+            "count": self.count,
+            "retry_after": self.retry_after,
+        }
+
+
+@dataclasses.dataclass
+class OpsFault:
+    mode: str
+    """`fail` (Failed with `reason`) or `hang` (stays Progressing)."""
+    reason: str = "injected failure"
+    database: str | None = None
+    """`namespace/name` of the database whose next OpsRequest is affected; None = any."""
+    count: int = 1
+
+    @classmethod
+    def parse(cls, data: Any) -> OpsFault:
+        if not isinstance(data, dict) or data.get("mode") not in ("fail", "hang"):
+            raise bad_request('an ops fault needs "mode": "fail" or "hang"')
+        return cls(
+            mode=data["mode"],
+            reason=str(data.get("reason") or "injected failure"),
+            database=data.get("database"),
+            count=int(data.get("count", 1)),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Faults:
+    errors: list[ErrorRule] = dataclasses.field(default_factory=list)
+    latency: float = 0.0
+    latency_verbs: frozenset[str] | None = None
+    watch_drop_interval: float | None = None
+    ops: list[OpsFault] = dataclasses.field(default_factory=list)
+
+    def update(self, data: Any) -> None:
+        """Apply a partial fault document: each key given replaces that fault."""
+        if not isinstance(data, dict):
+            raise bad_request("the fault document must be a JSON object")
+        if "errors" in data:
+            rules = data["errors"] or []
+            self.errors = [
+                ErrorRule.parse(rule) for rule in (rules if isinstance(rules, list) else [rules])
+            ]
+        if "latency" in data:
+            latency = data["latency"] or {}
+            if isinstance(latency, (int, float)):
+                latency = {"seconds": latency}
+            self.latency = float(latency.get("seconds", 0.0))
+            self.latency_verbs = _strings(latency.get("verbs"), "latency.verbs")
+        if "watch_drop" in data:
+            drop = data["watch_drop"] or {}
+            interval = drop.get("interval")
+            self.watch_drop_interval = float(interval) if interval else None
+        if "ops" in data:
+            faults = data["ops"] or []
+            self.ops = [
+                OpsFault.parse(fault)
+                for fault in (faults if isinstance(faults, list) else [faults])
+            ]
+
+    def error_for(self, verb: str, resource: str) -> ApiError | None:
+        for rule in self.errors:
+            if rule.count is not None and rule.count <= 0:
+                continue
+            if not rule.matches(verb, resource) or random.random() >= rule.rate:
+                continue
+            if rule.count is not None:
+                rule.count -= 1
+            return injected(random.choice(rule.codes), retry_after=rule.retry_after)
+        return None
+
+    def delay_for(self, verb: str) -> float:
+        if self.latency <= 0:
+            return 0.0
+        if self.latency_verbs is not None and verb not in self.latency_verbs:
+            return 0.0
+        return self.latency
+
+    def take_ops_fault(self, namespace: str, database: str) -> OpsFault | None:
+        """Consume the first ops fault that applies to this database's next OpsRequest."""
+        for fault in self.ops:
+            if fault.count <= 0:
+                continue
+            if fault.database not in (None, f"{namespace}/{database}"):
+                continue
+            fault.count -= 1
+            return fault
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "errors": [rule.to_json() for rule in self.errors],
+            "latency": {
+                "seconds": self.latency,
+                "verbs": sorted(self.latency_verbs) if self.latency_verbs is not None else None,
+            },
+            "watch_drop": {"interval": self.watch_drop_interval},
+            "ops": [fault.to_json() for fault in self.ops],
+        }
+
+
+class Stats:
+    """Request counters per verb and resource; OpsRequest creations per namespace/name."""
+
+    def __init__(self) -> None:
+        self.requests: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.ops_created: collections.Counter[str] = collections.Counter()
+        self.injected: collections.Counter[int] = collections.Counter()
+        self.watch_drops = 0
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.ops_created.clear()
+        self.injected.clear()
+        self.watch_drops = 0
+
+    def to_json(self) -> dict[str, Any]:
+        requests: dict[str, dict[str, int]] = {}
+        for (verb, resource), count in sorted(self.requests.items()):
+            requests.setdefault(verb, {})[resource] = count
+        return {
+            "requests": requests,
+            "total_requests": sum(self.requests.values()),
+            "opsrequests_created": dict(sorted(self.ops_created.items())),
+            "injected_errors": {str(code): n for code, n in sorted(self.injected.items())},
+            "watch_drops": self.watch_drops,
+        }

@@ -1,0 +1,138 @@
+"""The simulated Kubernetes API server + KubeDB operator, served over HTTP on loopback.
+
+Why a focused server and not kmock: kmock (PyPI) has a stateful Kubernetes emulator, but no
+resourceVersion conflicts, no label/field selectors and no limit/continue pagination, which
+are exactly the behaviours our reconcilers and their tests depend on; extending it would
+mean replacing its core. So the simulator is a small Starlette app served by Hypercorn
+(already our stack for the REST API), speaking the subset of the Kubernetes API the
+official `kubernetes` client and kubectl use, unchanged, through a kubeconfig.
+
+Layout: `store` (etcd: objects, resourceVersion, history), `cluster` (API semantics),
+`watching` (watch fan-out), `handlers` + `routing` + `discovery` + `tables` (HTTP),
+`admission` (KubeDB webhooks), `operator` + `opsmanager` + `opsplans` + `offshoots`
+(the KubeDB operator), `faults` + `admin` (fault injection and counters), `simulator`
+(wiring), `schemas` + `catalog` (CRD validation, preloaded catalog).
+
+This module builds the app and runs it; it must never hold cluster state itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from services.sim import admin, catalog, discovery, handlers, schemas
+from services.sim.simulator import Options, Simulator
+
+if TYPE_CHECKING:
+    from hypercorn.typing import Framework
+
+log = logging.getLogger(__name__)
+
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def default_crds_dir() -> Path:
+    """`<repo>/../shared/kubedb/crds`: where the real KubeDB CRDs live next to the checkout."""
+    return Path(__file__).resolve().parents[2].parent / "shared" / "kubedb" / "crds"
+
+
+def load(crds_dir: Path | None, options: Options, *, cache_dir: Path | None = None) -> Simulator:
+    """A simulator validating against the CRDs in `crds_dir` (None or missing: no validation)."""
+    registry: schemas.SchemaRegistry | None = None
+    if crds_dir is not None and crds_dir.is_dir():
+        registry = schemas.SchemaRegistry.load(crds_dir, cache_dir=cache_dir)
+        if not registry.resources():
+            registry = None
+    if registry is None:
+        log.warning("sim: no CRDs found (%s): schema validation is OFF", crds_dir)
+    return Simulator(
+        validator=registry,
+        crds=registry.resources() if registry else [],
+        catalog=catalog.catalog_objects(),
+        options=options,
+    )
+
+
+def build_app(sim: Simulator, *, on_started: Callable[[], None] | None = None) -> Starlette:
+    kube = handlers.KubeApi(sim).handle
+
+    async def version(request: Request) -> Response:
+        return handlers.json_response(discovery.VERSION)
+
+    async def ok(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await sim.start()
+        if on_started is not None:
+            on_started()
+        try:
+            yield
+        finally:
+            await sim.stop()
+
+    routes = [
+        *admin.Admin(sim).routes(),
+        Route("/version", version, methods=["GET"]),
+        Route("/healthz", ok, methods=["GET"]),
+        Route("/livez", ok, methods=["GET"]),
+        Route("/readyz", ok, methods=["GET"]),
+        Route("/api", kube, methods=METHODS),
+        Route("/api/{rest:path}", kube, methods=METHODS),
+        Route("/apis", kube, methods=METHODS),
+        Route("/apis/{rest:path}", kube, methods=METHODS),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket (port 0 = a free port), so the URL is known before serving."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def serve(
+    sim: Simulator,
+    sock: socket.socket,
+    *,
+    stopping: asyncio.Event,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Serve until `stopping` is set; open watches are closed first so shutdown is quick."""
+    config = Config()
+    config.bind = [f"fd://{sock.fileno()}"]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("services.sim.http")
+    config.graceful_timeout = 2.0
+    config.keep_alive_timeout = 120.0
+    config.backlog = 1024
+
+    async def shutdown_trigger() -> None:
+        await stopping.wait()
+        sim.hub.drop_all()
+
+    app = build_app(sim, on_started=on_ready)
+    await hypercorn_serve(cast("Framework", app), config, shutdown_trigger=shutdown_trigger)

@@ -1,0 +1,151 @@
+"""One simulated cluster: store, API semantics, webhooks, operator, faults and counters.
+
+`Simulator` wires the parts together and owns their lifecycle inside one event loop:
+bootstrap (namespaces `default` and `kube-system`, the preloaded version catalog), start
+and stop of the operator and the periodic watch-drop fault, and `reset()` — everything but
+the catalog and the bootstrap namespaces cleared, faults and counters zeroed, history
+compacted and open watches closed (clients must relist, as after an etcd restore). It
+never speaks HTTP (`handlers.py`, `admin.py` do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from services.sim import admission, cluster, errors, faults, resources, store, watching
+from services.sim.operator import Operator
+
+log = logging.getLogger(__name__)
+
+BOOTSTRAP_NAMESPACES = ("default", "kube-system")
+CATALOG_GROUP = "catalog.kubedb.com"
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    provision_delay: float = 1.0
+    """Seconds from a database's creation to Ready."""
+    ops_step_delay: float = 0.5
+    """Seconds per OpsRequest step (and per deletion / catch-up step)."""
+    history: int = 20000
+    """Events kept for watch resumption; older resourceVersions get 410 Gone."""
+    watch_timeout: float = 1800.0
+    """Server-side watch timeout when the client gives no timeoutSeconds."""
+    bookmark_interval: float = 10.0
+    """Seconds between BOOKMARK events on watches that allow them."""
+
+
+class Simulator:
+    def __init__(
+        self,
+        *,
+        validator: cluster.Validator | None,
+        crds: Iterable[resources.CrdDescription],
+        catalog: list[dict[str, Any]],
+        options: Options,
+    ) -> None:
+        self.options = options
+        self.resources = resources.build_table(crds)
+        self.store = store.Store(history=options.history)
+        self.hub = watching.WatchHub(self.store)
+        self.cluster = cluster.Cluster(self.resources, self.store, validator=validator)
+        self.cluster.admission.append(admission.KubeDBWebhooks())
+        self.faults = faults.Faults()
+        self.stats = faults.Stats()
+        self.validation = validator is not None
+        self._catalog = catalog
+        self._ops_keys = {rt.key for rt in self.resources.types if rt.group == "ops.kubedb.com"}
+        self.store.listeners.append(self._count_ops)
+        self.operator = Operator(
+            self.cluster,
+            self.faults,
+            provision_delay=options.provision_delay,
+            ops_step_delay=options.ops_step_delay,
+        )
+        self._dropper: asyncio.Task[None] | None = None
+        self._bootstrap()
+
+    def _count_ops(self, event: store.Event) -> None:
+        if event.type == "ADDED" and event.resource in self._ops_keys:
+            namespace, name = event.key
+            self.stats.ops_created[f"{namespace}/{name}"] += 1
+
+    def _bootstrap(self) -> None:
+        namespaces = self.resources.by_key("namespaces")
+        for name in BOOTSTRAP_NAMESPACES:
+            if self.store.get("namespaces", ("", name)) is None:
+                body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+                self.cluster.create(namespaces, None, body, trusted=True)
+        for obj in self._catalog:
+            rt = self.resources.by_kind(obj["apiVersion"], obj["kind"])
+            if rt is None:
+                log.warning("sim: catalog kind %s is not served", obj["kind"])
+                continue
+            if self.store.get(rt.key, ("", obj["metadata"]["name"])) is None:
+                self.cluster.create(rt, None, obj, trusted=True)
+
+    def _kept(self, resource: str, entry: store.Entry) -> bool:
+        if resource.endswith("." + CATALOG_GROUP):
+            return True
+        return resource == "namespaces" and entry.obj["metadata"]["name"] in BOOTSTRAP_NAMESPACES
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.operator.start()
+        self._dropper = asyncio.get_running_loop().create_task(
+            self._drop_watches_periodically(), name="sim-watch-dropper"
+        )
+
+    async def stop(self) -> None:
+        self.hub.drop_all()
+        if self._dropper is not None:
+            self._dropper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dropper
+        await self.operator.stop()
+
+    async def reset(self) -> dict[str, Any]:
+        await self.operator.reset()
+        dropped = self.hub.drop_all()
+        self.cluster.terminating.clear()
+        self.store.clear(self._kept)
+        self.cluster.dependents.clear()
+        self._bootstrap()
+        self.faults.__init__()  # type: ignore[misc]
+        self.stats.reset()
+        return {"resourceVersion": str(self.store.rv), "watches_dropped": dropped}
+
+    def compact(self, *, drop_watches: bool = True) -> dict[str, Any]:
+        """The forced-410 fault: history forgotten; open watches end with a 410 ERROR."""
+        self.store.compact()
+        dropped = 0
+        if drop_watches:
+            error = errors.expired(
+                f"too old resource version: {self.store.compacted} ({self.store.compacted})"
+            )
+            dropped = self.hub.drop_all(watching.error_line(error))
+            self.stats.watch_drops += dropped
+        return {"compacted": str(self.store.compacted), "watches_dropped": dropped}
+
+    def drop_watches(self) -> int:
+        dropped = self.hub.drop_all()
+        self.stats.watch_drops += dropped
+        return dropped
+
+    async def _drop_watches_periodically(self) -> None:
+        while True:
+            interval = self.faults.watch_drop_interval
+            await asyncio.sleep(interval if interval else 0.2)
+            if self.faults.watch_drop_interval:
+                self.drop_watches()
+
+    def counts(self) -> dict[str, int]:
+        return {
+            key: len(c.entries) for key, c in sorted(self.store.collections.items()) if c.entries
+        }

@@ -1,0 +1,191 @@
+"""The in-memory object store: one global resourceVersion, indexed collections, events.
+
+The store is the simulator's etcd. It owns the resourceVersion counter, keeps each
+resource's objects in a dict plus a sorted key list (bisect) so paginated lists are cheap at
+10,000 objects, records every write as an event in a bounded history window (watch replay,
+410 Gone once a version has left it), and fans events out to watchers. Each stored version
+is encoded to JSON once; lists and watch streams splice those bytes instead of re-encoding.
+
+Stored dicts are immutable by convention: writers hand over a fresh dict and never touch it
+again; readers that want to mutate take a deep copy. This module knows nothing of HTTP,
+validation or KubeDB; it never decides whether a write is allowed (that is `cluster.py`).
+All methods run on the event loop thread, so no locks are needed.
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import dataclasses
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from services.sim import errors
+
+Key = tuple[str, str]
+"""(namespace, name); namespace is "" for cluster-scoped objects."""
+
+Listener = Callable[["Event"], None]
+
+
+def encode(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class Entry:
+    obj: dict[str, Any]
+    raw: bytes
+    rv: int
+
+
+@dataclasses.dataclass(slots=True)
+class Event:
+    type: str
+    rv: int
+    resource: str
+    key: Key
+    entry: Entry
+    old: dict[str, Any] | None
+    _lines: dict[str, bytes] = dataclasses.field(default_factory=dict)
+
+    def line(self, event_type: str | None = None) -> bytes:
+        """The watch line for this event, encoded once per type."""
+        event_type = event_type or self.type
+        line = self._lines.get(event_type)
+        if line is None:
+            line = b'{"type":"' + event_type.encode() + b'","object":' + self.entry.raw + b"}\n"
+            self._lines[event_type] = line
+        return line
+
+
+class Collection:
+    """One resource's objects, by key, with the keys kept sorted for pagination."""
+
+    __slots__ = ("entries", "keys")
+
+    def __init__(self) -> None:
+        self.entries: dict[Key, Entry] = {}
+        self.keys: list[Key] = []
+
+    def put(self, key: Key, entry: Entry) -> None:
+        if key not in self.entries:
+            bisect.insort(self.keys, key)
+        self.entries[key] = entry
+
+    def pop(self, key: Key) -> Entry:
+        entry = self.entries.pop(key)
+        index = bisect.bisect_left(self.keys, key)
+        del self.keys[index]
+        return entry
+
+    def scan(self, namespace: str | None, after: Key | None) -> Iterator[Key]:
+        """Keys in order, optionally within one namespace, strictly after `after`."""
+        keys = self.keys
+        if after is not None:
+            start = bisect.bisect_right(keys, after)
+        elif namespace is not None:
+            start = bisect.bisect_left(keys, (namespace, ""))
+        else:
+            start = 0
+        for index in range(start, len(keys)):
+            key = keys[index]
+            if namespace is not None and key[0] != namespace:
+                if key[0] > namespace:
+                    return
+                continue
+            yield key
+
+
+class Store:
+    def __init__(self, *, history: int = 20000) -> None:
+        self.rv = 0
+        self.compacted = 0
+        """Events with rv <= compacted are no longer in the history window."""
+        self.history: collections.deque[Event] = collections.deque()
+        self.history_limit = history
+        self.collections: collections.defaultdict[str, Collection] = collections.defaultdict(
+            Collection
+        )
+        self.listeners: list[Listener] = []
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def get(self, resource: str, key: Key) -> Entry | None:
+        collection = self.collections.get(resource)
+        return collection.entries.get(key) if collection else None
+
+    def collection(self, resource: str) -> Collection:
+        return self.collections[resource]
+
+    def count(self, resource: str) -> int:
+        collection = self.collections.get(resource)
+        return len(collection.entries) if collection else 0
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def _stamp(self, obj: dict[str, Any]) -> Entry:
+        self.rv += 1
+        obj.setdefault("metadata", {})["resourceVersion"] = str(self.rv)
+        return Entry(obj, encode(obj), self.rv)
+
+    def put(self, resource: str, obj: dict[str, Any]) -> Entry:
+        """Store a new version of `obj` (created or modified) and emit its event."""
+        metadata = obj["metadata"]
+        key = (metadata.get("namespace", ""), metadata["name"])
+        collection = self.collections[resource]
+        previous = collection.entries.get(key)
+        entry = self._stamp(obj)
+        collection.put(key, entry)
+        event_type = "ADDED" if previous is None else "MODIFIED"
+        self._emit(
+            Event(event_type, entry.rv, resource, key, entry, previous.obj if previous else None)
+        )
+        return entry
+
+    def remove(self, resource: str, obj: dict[str, Any]) -> Entry:
+        """Delete the object; its final version carries the deletion's resourceVersion."""
+        metadata = obj["metadata"]
+        key = (metadata.get("namespace", ""), metadata["name"])
+        previous = self.collections[resource].pop(key)
+        entry = self._stamp(obj)
+        self._emit(Event("DELETED", entry.rv, resource, key, entry, previous.obj))
+        return entry
+
+    def _emit(self, event: Event) -> None:
+        self.history.append(event)
+        while len(self.history) > self.history_limit:
+            self.compacted = self.history.popleft().rv
+        for listener in list(self.listeners):
+            listener(event)
+
+    # -- history ---------------------------------------------------------------------------
+
+    def compact(self) -> None:
+        """Forget all history: every resourceVersion from before now is too old."""
+        self.history.clear()
+        self.compacted = self.rv
+
+    def check_fresh(self, rv: int) -> None:
+        if rv < self.compacted:
+            raise errors.expired(f"too old resource version: {rv} ({self.compacted})")
+
+    def events_after(self, rv: int, resource: str) -> list[Event]:
+        """Events of `resource` newer than `rv`, oldest first (410 if outside the window)."""
+        self.check_fresh(rv)
+        found: list[Event] = []
+        for event in reversed(self.history):
+            if event.rv <= rv:
+                break
+            if event.resource == resource:
+                found.append(event)
+        found.reverse()
+        return found
+
+    def clear(self, keep: Callable[[str, Entry], bool]) -> None:
+        """Drop every object `keep` rejects, without events, and compact the history."""
+        for resource, collection in self.collections.items():
+            for key in [k for k, e in collection.entries.items() if not keep(resource, e)]:
+                collection.pop(key)
+        self.compact()
