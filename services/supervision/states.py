@@ -44,7 +44,9 @@ class _UnixTransport(xmlrpc.client.Transport):
         self._timeout = timeout
 
     def make_connection(self, host: Any) -> http.client.HTTPConnection:
-        return _UnixConnection(self._socket_path, timeout=self._timeout)
+        connection = _UnixConnection(self._socket_path, timeout=self._timeout)
+        self._connection = (host, connection)  # so that Transport.close() closes it
+        return connection
 
 
 def program_states(socket_path: Path | str, *, timeout: float = 2.0) -> dict[str, str]:

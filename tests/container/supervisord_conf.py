@@ -1,0 +1,57 @@
+"""Reading supervisord.conf the way supervisord does, for tests that check its contract.
+
+Interpolation is off: `%(ENV_DBAAS_HOME)s` stays as written, which is what the assertions
+are about. The stop budget is computed here once, so the supervisord tests and the
+manifest tests hold the same number against terminationGracePeriodSeconds.
+"""
+
+from __future__ import annotations
+
+import configparser
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_PATH = REPO_ROOT / "supervisord.conf"
+PROGRAMS = ("api", "worker", "status-sync", "drift")
+LISTENER = "fatal-listener"
+SUPERVISOR_DEFAULT_STOPWAITSECS = 10
+# supervisord moves from one stopped group to the next at most once per poll (1 s)
+SECONDS_PER_STOP_STEP = 1
+
+
+def load(path: Path = CONFIG_PATH) -> configparser.RawConfigParser:
+    parser = configparser.RawConfigParser(inline_comment_prefixes=(";",), strict=True)
+    with path.open(encoding="utf-8") as handle:
+        parser.read_file(handle)
+    return parser
+
+
+def process_sections(parser: configparser.RawConfigParser) -> dict[str, configparser.SectionProxy]:
+    """[program:x] and [eventlistener:x] sections, keyed by x."""
+    sections = {}
+    for name in parser.sections():
+        kind, _, process = name.partition(":")
+        if kind in ("program", "eventlistener"):
+            sections[process] = parser[name]
+    return sections
+
+
+def stop_budget_seconds(parser: configparser.RawConfigParser | None = None) -> int:
+    """Worst-case time for supervisord to stop everything: the stops are sequential."""
+    sections = process_sections(parser or load())
+    waits = sum(
+        int(section.get("stopwaitsecs", str(SUPERVISOR_DEFAULT_STOPWAITSECS)))
+        for section in sections.values()
+    )
+    return waits + SECONDS_PER_STOP_STEP * len(sections)
+
+
+def stop_order(parser: configparser.RawConfigParser | None = None) -> list[str]:
+    """Process names in the order supervisord stops them: highest priority number first."""
+    sections = process_sections(parser or load())
+
+    def priority(name: str) -> int:
+        default = "-1" if sections[name].name.startswith("eventlistener:") else "999"
+        return int(sections[name].get("priority", default))
+
+    return sorted(sections, key=lambda name: (-priority(name), name))
