@@ -1,0 +1,47 @@
+"""One log line and one metrics sample per request, as a bare ASGI wrapper.
+
+A plain ASGI callable (not BaseHTTPMiddleware) because it wraps every request and must cost
+next to nothing. It logs method, path, status and milliseconds: never headers (the
+Authorization header carries a key), never query strings or bodies.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.api import metrics
+
+log = logging.getLogger("services.api.access")
+UNMATCHED = "unmatched"
+
+
+class AccessLog:
+    def __init__(self, app: ASGIApp, *, templates: Mapping[Any, str]) -> None:
+        self.app = app
+        self.templates = templates  # endpoint callable → route template, for metric labels
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = self.templates.get(scope.get("endpoint"), UNMATCHED)
+            metrics.observe(scope["method"], route, status, elapsed)
+            log.info("%s %s %s %.1fms", scope["method"], scope["path"], status, elapsed * 1000)

@@ -1,0 +1,110 @@
+"""The clients one API worker process holds, and the one way requests use them.
+
+Why: every request that touches PostgreSQL does so in a worker thread (the store and control
+layers are synchronous), and a thread hop costs more than the query, so `call` does the
+authentication and the work in ONE hop, on ONE pooled connection. The pool's connections
+run in autocommit: a read is a single round trip, and use cases open their own transaction
+(`conn.transaction()`). Never hold a pooled connection while waiting on Kubernetes or Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Concatenate, ParamSpec, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+from services.api import auth
+from services.api.cluster import CatalogCache, ClusterAccess
+from services.clients import postgres, queue
+from services.clients.postgres import Connection
+from services.settings import Settings
+from services.store.records import Principal
+
+log = logging.getLogger(__name__)
+
+POOL_MAX_SIZE = 16
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Backends:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        auth_ttl: float = auth.DEFAULT_TTL_SECONDS,
+        catalog_ttl: float | None = None,
+    ) -> None:
+        self.settings = settings
+        self.pool = postgres.create_pool(settings.database_url, name="api", max_size=POOL_MAX_SIZE)
+        self.redis = queue.connect(settings.redis_url)
+        self.queue = queue.operation_queue(self.redis, settings.queue_name)
+        self.cluster = ClusterAccess(settings.kubeconfig)
+        self.catalog = (
+            CatalogCache(self.cluster)
+            if catalog_ttl is None
+            else CatalogCache(self.cluster, ttl=catalog_ttl)
+        )
+        self.keys = auth.KeyCache(auth_ttl)
+
+    def close(self) -> None:
+        self.pool.close()
+        self.redis.close()
+        self.cluster.close()
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        with self.pool.connection() as conn:
+            if not conn.autocommit:
+                conn.autocommit = True
+            yield conn
+
+    async def call(
+        self,
+        token: str,
+        role: str,
+        work: Callable[Concatenate[Connection, Principal, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Authenticate (401/403) and run `work(conn, principal, ...)` in one worker thread."""
+        cached = self.keys.get(token)
+        if cached is not None:
+            auth.require(cached, role)  # refuse before spending a connection
+
+        def run() -> T:
+            with self.connection() as conn:
+                principal = cached or auth.authenticate(conn, token, self.keys)
+                auth.require(principal, role)
+                return work(conn, principal, *args, **kwargs)
+
+        return await run_in_threadpool(run)
+
+    async def principal(self, token: str, role: str) -> Principal:
+        """Authenticate (401/403) without doing anything else."""
+        cached = self.keys.get(token)
+        if cached is not None:
+            auth.require(cached, role)
+            return cached
+        return await self.call(token, role, _principal)
+
+    def enqueue(self, operation_ids: list[uuid.UUID]) -> None:
+        """Enqueue after commit; a failure only delays the work (the sweeper re-dispatches)."""
+        if not operation_ids:
+            return
+        try:
+            queue.enqueue_operations(self.queue, operation_ids)
+        except Exception as exc:  # Redis down or flushed: never fail the accepted request
+            log.warning(
+                "operations %s: enqueue failed, left to the sweeper: %s",
+                ", ".join(str(op_id) for op_id in operation_ids),
+                exc,
+            )
+
+
+def _principal(conn: Connection, principal: Principal) -> Principal:
+    return principal

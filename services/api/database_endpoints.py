@@ -1,0 +1,183 @@
+"""HTTP endpoints of `/v1/databases` and its sub-resources.
+
+Each handler checks what it can without I/O (key present, ids, query strings), then does
+its I/O in as few worker-thread hops as possible: reads in one (`Backends.call`), writes
+after the role check, the body and the catalog. Order of refusals: 401 missing key, 401/403
+key, 413/415 body, 400 JSON, 503 catalog, then what the use case says (404, 409, 412, 422).
+"""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from services.api import auth, bodies, credentials, mutations, queries, reads, representations
+from services.api.backends import Backends
+from services.api.cluster import Catalog
+from services.api.replies import backends_of, idempotency_key, if_match, path_id
+from services.control import errors as control_errors
+from services.domain import engines
+from services.store import databases
+
+DATABASE_STATES = ("creating", "ready", "updating", "degraded", "deleting", "deleted", "failed")
+OPERATION_STATES = ("pending", "running", "waiting", "succeeded", "failed", "cancelled")
+ENGINE_NAMES = tuple(engine.value for engine in engines.Engine)
+
+
+async def catalog_of(backends: Backends) -> Catalog:
+    catalog = backends.catalog.fresh()
+    if catalog is None:
+        catalog = await run_in_threadpool(backends.catalog.get)
+    return catalog
+
+
+async def list_databases(request: Request) -> Response:
+    backends = backends_of(request)
+    token = auth.bearer_token(request)
+    params = request.query_params
+    queries.check_known(params, ("limit", "cursor", "engine", "state", "name"))
+    where = databases.ListFilter(
+        engine=queries.choice(params, "engine", ENGINE_NAMES),
+        state=queries.choice(params, "state", DATABASE_STATES),
+        name=queries.text(params, "name"),
+    )
+    page = await backends.call(
+        token,
+        auth.VIEWER,
+        reads.list_databases,
+        limit=queries.limit(params),
+        after=queries.time_id_cursor(params, reads.DATABASES_CURSOR),
+        where=where,
+    )
+    return JSONResponse(page)
+
+
+async def create_database(request: Request) -> Response:
+    backends = backends_of(request)
+    token = auth.bearer_token(request)
+    key = idempotency_key(request)
+    queries.check_known(request.query_params, ())
+    principal = await backends.principal(token, auth.OPERATOR)
+    body = bodies.parse(await bodies.read(request, max_bytes=backends.settings.max_body_bytes))
+    catalog: Catalog | None = None
+    catalog_error: control_errors.ControlError | None = None
+    try:
+        catalog = await catalog_of(backends)
+    except control_errors.ControlError as exc:
+        catalog_error = exc  # a keyed retry may still be replayed without the catalog
+    reply = await run_in_threadpool(
+        mutations.create,
+        backends,
+        principal,
+        body,
+        catalog=catalog,
+        catalog_error=catalog_error,
+        key=key,
+        fingerprint=mutations.request_hash("POST", request.url.path, body),
+    )
+    return reply.response()
+
+
+async def get_database(request: Request) -> Response:
+    backends = backends_of(request)
+    token = auth.bearer_token(request)
+    database_id = path_id(request)
+    queries.check_known(request.query_params, ())
+    record = await backends.call(token, auth.VIEWER, reads.live_database, database_id)
+    return JSONResponse(representations.database(record), headers={"ETag": record.etag})
+
+
+async def update_database(request: Request) -> Response:
+    backends = backends_of(request)
+    token = auth.bearer_token(request)
+    database_id = path_id(request)
+    queries.check_known(request.query_params, ())
+    principal = await backends.principal(token, auth.OPERATOR)
+    body = bodies.parse(await bodies.read(request, max_bytes=backends.settings.max_body_bytes))
+    catalog = await catalog_of(backends)
+    reply = await run_in_threadpool(
+        mutations.update,
+        backends,
+        principal,
+        database_id,
+        body,
+        if_match=if_match(request),
+        catalog=catalog,
+    )
+    return reply.response()
+
+
+async def delete_database(request: Request) -> Response:
+    backends = backends_of(request)
+    token = auth.bearer_token(request)
+    database_id = path_id(request)
+    queries.check_known(request.query_params, ())
+    principal = await backends.principal(token, auth.OPERATOR)
+    reply = await run_in_threadpool(
+        mutations.delete, backends, principal, database_id, if_match=if_match(request)
+    )
+    return reply.response()
+
+
+async def restart_database(request: Request) -> Response:
+    backends = backends_of(request)
+    token = auth.bearer_token(request)
+    database_id = path_id(request)
+    key = idempotency_key(request)
+    queries.check_known(request.query_params, ())
+    principal = await backends.principal(token, auth.OPERATOR)
+    reply = await run_in_threadpool(
+        mutations.restart,
+        backends,
+        principal,
+        database_id,
+        key=key,
+        fingerprint=mutations.request_hash("POST", request.url.path, None),
+    )
+    return reply.response()
+
+
+async def list_database_operations(request: Request) -> Response:
+    backends = backends_of(request)
+    token = auth.bearer_token(request)
+    database_id = path_id(request)
+    params = request.query_params
+    queries.check_known(params, ("limit", "cursor", "state"))
+    page = await backends.call(
+        token,
+        auth.VIEWER,
+        reads.list_database_operations,
+        database_id,
+        limit=queries.limit(params),
+        after_seq=queries.sequence_cursor(params, reads.OPERATIONS_CURSOR),
+        state=queries.choice(params, "state", OPERATION_STATES),
+    )
+    return JSONResponse(page)
+
+
+async def list_database_events(request: Request) -> Response:
+    backends = backends_of(request)
+    token = auth.bearer_token(request)
+    database_id = path_id(request)
+    params = request.query_params
+    queries.check_known(params, ("limit", "cursor"))
+    page = await backends.call(
+        token,
+        auth.VIEWER,
+        reads.list_events,
+        database_id,
+        limit=queries.limit(params),
+        after_id=queries.sequence_cursor(params, reads.EVENTS_CURSOR),
+    )
+    return JSONResponse(page)
+
+
+async def get_credentials(request: Request) -> Response:
+    backends = backends_of(request)
+    token = auth.bearer_token(request)
+    database_id = path_id(request)
+    queries.check_known(request.query_params, ())
+    record, principal = await backends.call(token, auth.OPERATOR, credentials.load, database_id)
+    body = await run_in_threadpool(credentials.disclose, backends, principal, record)
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})

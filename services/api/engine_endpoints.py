@@ -1,0 +1,58 @@
+"""GET /v1/engines: the engines dbaas offers and the catalog versions a new database may use.
+
+The versions come from the cluster's KubeDB catalog (cached, see `cluster.CatalogCache`);
+deprecated ones are hidden because KubeDB refuses to create databases on them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from services.api import auth, queries
+from services.api.cluster import Catalog
+from services.api.database_endpoints import catalog_of
+from services.api.replies import backends_of
+from services.domain import engines
+
+
+def engine_list(catalog: Catalog) -> dict[str, Any]:
+    items = []
+    for engine, spec in engines.ENGINES.items():
+        versions = [
+            {
+                "name": entry.name,
+                "version": entry.version,
+                "distribution": entry.distribution,
+                "end_of_life": entry.end_of_life,
+            }
+            for entry in catalog.get(engine.value, ())
+            if not entry.deprecated
+        ]
+        items.append(
+            {
+                "name": engine.value,
+                "kind": spec.kind,
+                "port": spec.port,
+                "replicas": {
+                    "standalone": spec.standalone.minimum,
+                    "replicated": {
+                        "minimum": spec.replicated.minimum,
+                        "maximum": spec.replicated.maximum,
+                        "topology": spec.replicated_topology,
+                    },
+                },
+                "versions": versions,
+            }
+        )
+    return {"items": items}
+
+
+async def list_engines(request: Request) -> Response:
+    backends = backends_of(request)
+    token = auth.bearer_token(request)
+    queries.check_known(request.query_params, ())
+    await backends.principal(token, auth.VIEWER)
+    return JSONResponse(engine_list(await catalog_of(backends)))

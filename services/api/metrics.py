@@ -1,0 +1,53 @@
+"""Prometheus metrics of the API: request counts and latencies by route template.
+
+Several Hypercorn worker processes serve one port, so a scrape reaches one of them at
+random. `dbaas api` therefore runs prometheus_client in multiprocess mode: it points
+`PROMETHEUS_MULTIPROC_DIR` at an empty directory under `$DBAAS_HOME` before the workers
+start, each worker writes its samples there, and /metrics sums every worker's files. When
+the app runs without that directory (tests, one process) /metrics shows this process only.
+Labels are route templates, never raw paths, so ids cannot explode the series count.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+
+REQUESTS = Counter(
+    "dbaas_api_requests_total", "HTTP requests answered", ("method", "route", "status")
+)
+LATENCY = Histogram(
+    "dbaas_api_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ("method", "route"),
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+
+
+def observe(method: str, route: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(method, route, str(status)).inc()
+    LATENCY.labels(method, route).observe(seconds)
+
+
+def render(multiprocess_dir: Path | None) -> bytes:
+    if multiprocess_dir is None:
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(multiprocess_dir))  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
+
+
+async def endpoint(request: Request) -> Response:
+    directory: Path | None = request.app.state.metrics_dir
+    return Response(render(directory), media_type=CONTENT_TYPE_LATEST)

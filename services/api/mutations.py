@@ -1,0 +1,134 @@
+"""The write side of `/v1/databases`: one transaction per request, then the enqueue.
+
+Order of a keyed request, all in ONE transaction: lock the (project, Idempotency-Key) pair,
+look for a stored answer (same request → replay it with `Idempotent-Replayed: true`; another
+request → 422), run the use case, store the 2xx answer. Only after commit are the new
+operations enqueued; a lost enqueue is re-dispatched by status-sync's sweeper. Everything
+here blocks: endpoint modules call it through `run_in_threadpool`. No SQL and no rules of
+its own: those live in `control`, `domain` and `store`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from services.api import problems, representations
+from services.api.backends import Backends
+from services.api.cluster import Catalog
+from services.api.replies import Reply
+from services.clients.postgres import Connection
+from services.control import databases as control
+from services.control import errors as control_errors
+from services.domain import specs
+from services.store import idempotency
+from services.store.records import OperationRecord, Principal
+
+Act = Callable[[Connection], tuple[Reply, list[OperationRecord]]]
+
+
+def request_hash(method: str, path: str, body: Any) -> str:
+    """Hash of the request as parsed, so whitespace or key order do not make it "another"."""
+    canonical = b"" if body is None else json.dumps(body, sort_keys=True).encode()
+    return idempotency.request_hash(method, path, canonical)
+
+
+def _accepted(accepted: control.Accepted, *, status: int, location: str | None) -> Reply:
+    headers = {"ETag": accepted.database.etag}
+    if accepted.operations:
+        headers["Location"] = representations.operation_path(accepted.operations[-1].id)
+    if location is not None:
+        headers["Location"] = location
+    body = representations.accepted(accepted.database, accepted.operations)
+    return Reply(status, body, headers)
+
+
+def _run(
+    backends: Backends, principal: Principal, key: str | None, fingerprint: str, act: Act
+) -> Reply:
+    project = principal.project_id
+    with backends.connection() as conn, conn.transaction():
+        if key is not None:
+            idempotency.lock(conn, project, key)
+            stored = idempotency.find(conn, project, key)
+            if stored is not None:
+                if stored.request_hash != fingerprint:
+                    raise problems.Problem(
+                        "idempotency-key-reused",
+                        "this Idempotency-Key was used for another request; use a new key",
+                    )
+                headers = stored.headers | {"Idempotent-Replayed": "true"}
+                return Reply(stored.status_code, stored.body, headers)
+        reply, created = act(conn)
+        if key is not None and 200 <= reply.status < 300:
+            saved = idempotency.StoredResponse(fingerprint, reply.status, reply.body, reply.headers)
+            idempotency.save(conn, project, key, saved)
+    backends.enqueue([op.id for op in created])
+    return reply
+
+
+def create(
+    backends: Backends,
+    principal: Principal,
+    body: Any,
+    *,
+    catalog: Catalog | None,
+    catalog_error: control_errors.ControlError | None,
+    key: str | None,
+    fingerprint: str,
+) -> Reply:
+    """POST /v1/databases. Without a catalog only a replay can succeed (hence the error arg)."""
+
+    def act(conn: Connection) -> tuple[Reply, list[OperationRecord]]:
+        if catalog is None:
+            assert catalog_error is not None
+            raise catalog_error
+        spec = specs.validate_create(body, catalog=catalog)
+        accepted = control.create_database(conn, principal, spec)
+        location = representations.database_path(accepted.database.id)
+        return _accepted(accepted, status=202, location=location), accepted.operations
+
+    return _run(backends, principal, key, fingerprint, act)
+
+
+def restart(
+    backends: Backends,
+    principal: Principal,
+    database_id: uuid.UUID,
+    *,
+    key: str | None,
+    fingerprint: str,
+) -> Reply:
+    def act(conn: Connection) -> tuple[Reply, list[OperationRecord]]:
+        accepted = control.restart_database(conn, principal, database_id)
+        return _accepted(accepted, status=202, location=None), accepted.operations
+
+    return _run(backends, principal, key, fingerprint, act)
+
+
+def update(
+    backends: Backends,
+    principal: Principal,
+    database_id: uuid.UUID,
+    body: Any,
+    *,
+    if_match: str | None,
+    catalog: Catalog,
+) -> Reply:
+    with backends.connection() as conn:
+        accepted = control.update_database(
+            conn, principal, database_id, body, if_match=if_match, catalog=catalog
+        )
+    backends.enqueue([op.id for op in accepted.operations])
+    return _accepted(accepted, status=202, location=None)
+
+
+def delete(
+    backends: Backends, principal: Principal, database_id: uuid.UUID, *, if_match: str | None
+) -> Reply:
+    with backends.connection() as conn:
+        accepted = control.delete_database(conn, principal, database_id, if_match=if_match)
+    backends.enqueue([op.id for op in accepted.operations])
+    return _accepted(accepted, status=202, location=None)

@@ -1,0 +1,309 @@
+"""JSON Schemas (OpenAPI 3.1 = JSON Schema 2020-12) of every body the API reads or writes.
+
+Hand-maintained next to `representations.py`; a test validates real responses against
+these, so a field added there without being added here fails the build. Response objects
+are closed (`additionalProperties: false`) precisely so that this test can catch drift.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.api import problems
+from services.domain import specs
+from services.domain.engines import Engine
+
+Schema = dict[str, Any]
+
+ENGINES = [engine.value for engine in Engine]
+DATABASE_STATES = ["creating", "ready", "updating", "degraded", "deleting", "deleted", "failed"]
+OPERATION_STATES = ["pending", "running", "waiting", "succeeded", "failed", "cancelled"]
+OPERATION_TYPES = [
+    "create",
+    "scale",
+    "resize",
+    "expand",
+    "upgrade",
+    "configure",
+    "restart",
+    "delete",
+]
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(type_name: str, **extra: Any) -> Schema:
+    return {"type": [type_name, "null"], **extra}
+
+
+def closed(properties: dict[str, Schema], *, required: list[str] | None = None) -> Schema:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties) if required is None else required,
+        "additionalProperties": False,
+    }
+
+
+TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
+NULLABLE_TIMESTAMP: Schema = nullable("string", format="date-time")
+UUID: Schema = {"type": "string", "format": "uuid"}
+QUANTITY: Schema = {"type": "string", "examples": ["10Gi"]}
+
+RESOURCES: Schema = closed(
+    {
+        "cpu": nullable("string", description="Kubernetes quantity, 100m..64", examples=["500m"]),
+        "memory": nullable("string", description="Kubernetes quantity, 128Mi..512Gi"),
+    },
+    required=[],
+)
+
+
+def _database_properties() -> dict[str, Schema]:
+    return {
+        "id": UUID,
+        "name": {"type": "string"},
+        "engine": {"type": "string", "enum": ENGINES},
+        "version": {"type": "string", "description": "catalog entry (metadata.name)"},
+        "replicas": {"type": "integer", "minimum": 1},
+        "storage": QUANTITY,
+        "resources": {**RESOURCES, "required": ["cpu", "memory"]},
+        "deletion_policy": {"type": "string", "enum": list(specs.DELETION_POLICIES)},
+        "drift_policy": {"type": "string", "enum": list(specs.DRIFT_POLICIES)},
+        "generation": {
+            "type": "integer",
+            "description": "increases with every accepted change of the desired spec",
+        },
+        "state": {"type": "string", "enum": DATABASE_STATES},
+        "status": closed(
+            {
+                "phase": nullable("string", description="KubeDB's phase, e.g. Ready"),
+                "observed_generation": nullable("integer"),
+                "observed": nullable("object", description="the spec as seen in the cluster"),
+                "endpoint": nullable("string"),
+                "conditions": {"type": "array", "items": {"type": "object"}},
+                "message": nullable("string"),
+                "synced_at": NULLABLE_TIMESTAMP,
+            }
+        ),
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
+        "links": closed(
+            {
+                "self": {"type": "string"},
+                "operations": {"type": "string"},
+                "events": {"type": "string"},
+                "credentials": {"type": "string"},
+            }
+        ),
+    }
+
+
+OPERATION: Schema = closed(
+    {
+        "id": UUID,
+        "database_id": UUID,
+        "type": {"type": "string", "enum": OPERATION_TYPES},
+        "state": {"type": "string", "enum": OPERATION_STATES},
+        "origin": {"type": "string", "enum": ["api", "drift"]},
+        "params": {"type": "object", "description": "target values of the change"},
+        "error": {
+            "oneOf": [{"type": "null"}, ref("OperationError")],
+            "description": "why it failed or was cancelled",
+        },
+        "attempt": {"type": "integer", "minimum": 0},
+        "generation": {"type": "integer"},
+        "requested_by": nullable("string"),
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
+        "started_at": NULLABLE_TIMESTAMP,
+        "finished_at": NULLABLE_TIMESTAMP,
+        "links": closed({"self": {"type": "string"}, "database": {"type": "string"}}),
+    }
+)
+
+
+def page_of(item: str) -> Schema:
+    return closed(
+        {
+            "items": {"type": "array", "items": ref(item)},
+            "next_cursor": nullable("string", description="pass as `cursor`; null at the end"),
+        }
+    )
+
+
+CHECK: Schema = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "failed", "unsupervised"]},
+        "detail": {"type": "string"},
+        "programs": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+    "required": ["status"],
+    "additionalProperties": False,
+}
+CHECKS: Schema = closed({"postgres": CHECK, "redis": CHECK, "programs": CHECK})
+
+PROBLEM: Schema = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "properties": {
+        "type": {
+            "type": "string",
+            "format": "uri",
+            "enum": [problems.TYPE_BASE + slug for slug in problems.TYPES],
+        },
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "array", "items": ref("FieldError")},
+    },
+    "required": ["type", "title", "status", "detail", "instance"],
+    "additionalProperties": True,
+}
+
+
+def schemas() -> dict[str, Schema]:
+    database = _database_properties()
+    return {
+        "DatabaseCreate": {
+            "type": "object",
+            "properties": {
+                "name": {
+                    "type": "string",
+                    "description": "DNS-1123 label starting with a letter, at most 42 characters",
+                    "examples": ["orders"],
+                },
+                "engine": {"type": "string", "enum": ENGINES},
+                "version": {"type": "string", "examples": ["16.13"]},
+                "replicas": {"type": "integer", "minimum": 1, "default": 1},
+                "storage": QUANTITY,
+                "resources": RESOURCES,
+                "deletion_policy": {
+                    "type": "string",
+                    "enum": list(specs.DELETION_POLICIES),
+                    "default": specs.DEFAULT_DELETION_POLICY,
+                },
+                "drift_policy": {
+                    "type": "string",
+                    "enum": list(specs.DRIFT_POLICIES),
+                    "default": specs.DEFAULT_DRIFT_POLICY,
+                },
+            },
+            "required": ["name", "engine", "version", "storage"],
+            "additionalProperties": False,
+        },
+        "DatabasePatch": {
+            "type": "object",
+            "description": "JSON merge patch of the desired spec; absent fields stay as they are",
+            "properties": {
+                "version": {"type": "string"},
+                "replicas": {"type": "integer", "minimum": 1},
+                "storage": {**QUANTITY, "description": "may only grow"},
+                "resources": RESOURCES,
+                "deletion_policy": {"type": "string", "enum": list(specs.DELETION_POLICIES)},
+                "drift_policy": {"type": "string", "enum": list(specs.DRIFT_POLICIES)},
+                "name": {"type": "string", "description": "immutable: only its current value"},
+                "engine": {"type": "string", "description": "immutable: only its current value"},
+            },
+            "additionalProperties": False,
+        },
+        "Database": closed(database),
+        "DatabaseAccepted": closed(
+            database
+            | {
+                "operations": {
+                    "type": "array",
+                    "items": ref("Operation"),
+                    "description": "operations queued by this request, in order",
+                }
+            }
+        ),
+        "DatabaseList": page_of("Database"),
+        "Operation": OPERATION,
+        "OperationError": {
+            "type": "object",
+            "properties": {
+                "type": {"type": "string"},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+            },
+            "additionalProperties": True,
+        },
+        "OperationList": page_of("Operation"),
+        "Event": closed(
+            {
+                "id": {"type": "integer"},
+                "database_id": nullable("string", format="uuid"),
+                "operation_id": nullable("string", format="uuid"),
+                "actor": {"type": "string", "examples": ["key:6f1c...", "worker", "drift"]},
+                "kind": {"type": "string", "examples": ["database.create-requested"]},
+                "message": {"type": "string"},
+                "details": {"type": "object"},
+                "created_at": TIMESTAMP,
+            }
+        ),
+        "EventList": page_of("Event"),
+        "Credentials": closed(
+            {
+                "database_id": UUID,
+                "username": {"type": "string"},
+                "password": {"type": "string"},
+                "endpoint": nullable("string"),
+                "port": {"type": "integer"},
+            }
+        ),
+        "Engine": closed(
+            {
+                "name": {"type": "string", "enum": ENGINES},
+                "kind": {"type": "string", "description": "KubeDB kind"},
+                "port": {"type": "integer"},
+                "replicas": closed(
+                    {
+                        "standalone": {"type": "integer"},
+                        "replicated": closed(
+                            {
+                                "minimum": {"type": "integer"},
+                                "maximum": {"type": "integer"},
+                                "topology": {"type": "string"},
+                            }
+                        ),
+                    }
+                ),
+                "versions": {"type": "array", "items": ref("EngineVersion")},
+            }
+        ),
+        "EngineVersion": closed(
+            {
+                "name": {"type": "string", "description": "what `version` takes"},
+                "version": {"type": "string", "description": "the engine's own version"},
+                "distribution": nullable("string"),
+                "end_of_life": {"type": "boolean"},
+            }
+        ),
+        "EngineList": closed({"items": {"type": "array", "items": ref("Engine")}}),
+        "Health": closed({"status": {"type": "string", "enum": ["ok"]}}),
+        "Readiness": closed({"status": {"type": "string", "enum": ["ready"]}, "checks": CHECKS}),
+        "FieldError": closed(
+            {
+                "field": {"type": "string", "description": "dotted path; empty for the body"},
+                "code": {"type": "string", "examples": ["invalid_name", "out_of_range"]},
+                "message": {"type": "string"},
+            }
+        ),
+        "Problem": PROBLEM,
+        "ValidationProblem": {
+            "allOf": [ref("Problem")],
+            "required": ["errors"],
+            "description": "422 validation-failed (or 400 invalid-query): every field problem",
+        },
+        "NotReadyProblem": {
+            "allOf": [ref("Problem")],
+            "properties": {"checks": CHECKS},
+            "required": ["checks"],
+        },
+    }

@@ -1,0 +1,54 @@
+"""HTTP endpoints of `/v1/operations`: list, read, and cancel a pending operation."""
+
+from __future__ import annotations
+
+import uuid
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from services.api import auth, queries, reads, representations
+from services.api.database_endpoints import OPERATION_STATES
+from services.api.replies import backends_of, path_id
+from services.clients.postgres import Connection
+from services.control import outcomes
+from services.store.records import OperationRecord, Principal
+
+
+async def list_operations(request: Request) -> Response:
+    backends = backends_of(request)
+    token = auth.bearer_token(request)
+    params = request.query_params
+    queries.check_known(params, ("limit", "cursor", "state", "database"))
+    page = await backends.call(
+        token,
+        auth.VIEWER,
+        reads.list_operations,
+        limit=queries.limit(params),
+        after_seq=queries.sequence_cursor(params, reads.OPERATIONS_CURSOR),
+        database_id=queries.identifier(params, "database"),
+        state=queries.choice(params, "state", OPERATION_STATES),
+    )
+    return JSONResponse(page)
+
+
+async def get_operation(request: Request) -> Response:
+    backends = backends_of(request)
+    token = auth.bearer_token(request)
+    operation_id = path_id(request)
+    queries.check_known(request.query_params, ())
+    record = await backends.call(token, auth.VIEWER, reads.get_operation, operation_id)
+    return JSONResponse(representations.operation(record))
+
+
+def _cancel(conn: Connection, principal: Principal, operation_id: uuid.UUID) -> OperationRecord:
+    return outcomes.cancel_operation(conn, principal, operation_id)
+
+
+async def cancel_operation(request: Request) -> Response:
+    backends = backends_of(request)
+    token = auth.bearer_token(request)
+    operation_id = path_id(request)
+    queries.check_known(request.query_params, ())
+    record = await backends.call(token, auth.OPERATOR, _cancel, operation_id)
+    return JSONResponse(representations.operation(record))

@@ -1,0 +1,126 @@
+"""The read side: one project-scoped store query per request, shaped for JSON.
+
+Each function takes `(conn, principal, ...)` and runs in a worker thread through
+`Backends.call`. Scoping is always by the caller's project, so another project's resource
+answers exactly like a missing one (404): existence never leaks. Lists fetch one row more
+than the page to know whether a next page exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from services.api import problems, queries, representations
+from services.clients.postgres import Connection
+from services.store import databases, events, operations
+from services.store.records import DatabaseRecord, OperationRecord, Principal
+
+DATABASES_CURSOR, OPERATIONS_CURSOR, EVENTS_CURSOR = "databases", "operations", "events"
+
+
+def _database(conn: Connection, principal: Principal, database_id: uuid.UUID) -> DatabaseRecord:
+    """The project's database, deleted ones included (their history stays readable)."""
+    record = databases.get(conn, principal.project_id, database_id)
+    if record is None:
+        raise problems.not_found(f"database {database_id} not found")
+    return record
+
+
+def live_database(conn: Connection, principal: Principal, database_id: uuid.UUID) -> DatabaseRecord:
+    """The project's database unless it is deleted (a deleted database is gone: 404)."""
+    record = _database(conn, principal, database_id)
+    if record.state == "deleted":
+        raise problems.not_found(f"database {database_id} not found")
+    return record
+
+
+def list_databases(
+    conn: Connection,
+    principal: Principal,
+    *,
+    limit: int,
+    after: tuple[dt.datetime, uuid.UUID] | None,
+    where: databases.ListFilter,
+) -> dict[str, Any]:
+    rows = databases.list_page(
+        conn, principal.project_id, limit=limit + 1, after=after, where=where
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        position = {"t": last.created_at.isoformat(), "i": str(last.id)}
+        next_cursor = queries.encode_cursor(DATABASES_CURSOR, position)
+    return representations.page([representations.database(r) for r in rows], next_cursor)
+
+
+def _operations_page(rows: list[OperationRecord], limit: int) -> dict[str, Any]:
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = queries.encode_cursor(OPERATIONS_CURSOR, {"n": rows[-1].seq})
+    return representations.page([representations.operation(r) for r in rows], next_cursor)
+
+
+def list_operations(
+    conn: Connection,
+    principal: Principal,
+    *,
+    limit: int,
+    after_seq: int | None,
+    database_id: uuid.UUID | None,
+    state: str | None,
+) -> dict[str, Any]:
+    """Operations of the project, oldest first; scoped to one database when asked."""
+    rows = operations.list_page(
+        conn,
+        principal.project_id,
+        limit=limit + 1,
+        after_seq=after_seq,
+        database_id=database_id,
+        state=state,
+    )
+    return _operations_page(rows, limit)
+
+
+def list_database_operations(
+    conn: Connection,
+    principal: Principal,
+    database_id: uuid.UUID,
+    *,
+    limit: int,
+    after_seq: int | None,
+    state: str | None,
+) -> dict[str, Any]:
+    _database(conn, principal, database_id)
+    return list_operations(
+        conn, principal, limit=limit, after_seq=after_seq, database_id=database_id, state=state
+    )
+
+
+def get_operation(
+    conn: Connection, principal: Principal, operation_id: uuid.UUID
+) -> OperationRecord:
+    record = operations.get(conn, operation_id, project_id=principal.project_id)
+    if record is None:
+        raise problems.not_found(f"operation {operation_id} not found")
+    return record
+
+
+def list_events(
+    conn: Connection,
+    principal: Principal,
+    database_id: uuid.UUID,
+    *,
+    limit: int,
+    after_id: int | None,
+) -> dict[str, Any]:
+    _database(conn, principal, database_id)
+    rows = events.for_database(conn, database_id, after_id=after_id or 0, limit=limit + 1)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = queries.encode_cursor(EVENTS_CURSOR, {"n": rows[-1].id})
+    return representations.page([representations.event(r) for r in rows], next_cursor)
