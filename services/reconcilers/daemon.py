@@ -1,0 +1,153 @@
+"""The one daemon skeleton of both reconcilers: `while not stopping: run_cycle()`.
+
+Each turn checks leadership (`leader`), promotes or demotes the program when that changed,
+runs one cycle when leading, logs the cycle's one-line outcome and records metrics. Signal
+handlers only set the stopping flag (and wake the sleep): shutdown is warm, the current
+cycle finishes, the program is demoted (its threads stopped) and leadership released so a
+standby takes over at once. A failing cycle (PostgreSQL, Redis or Kubernetes unreachable)
+is logged and retried with exponential backoff; the daemon never exits because of one.
+
+Clock and sleep are injectable so tests drive the loop without wall time. This module knows
+nothing about what a program does.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Protocol
+
+from services.reconcilers import metrics
+from services.reconcilers.backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+IDLE_SUFFIX = ": idle"
+"""A cycle outcome ending with this did nothing (counted as result "idle")."""
+
+
+class Program(Protocol):
+    name: str
+
+    def run_cycle(self) -> str:
+        """Observe, decide, apply once; return a one-line outcome."""
+        ...
+
+    def on_promoted(self) -> None:
+        """This instance just became the leader (start watches, reset caches)."""
+        ...
+
+    def on_demoted(self) -> None:
+        """This instance stopped leading or is shutting down (stop watches)."""
+        ...
+
+    def pause(self) -> float:
+        """Seconds to wait after a cycle before the next one."""
+        ...
+
+
+class Elector(Protocol):
+    def check(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class Daemon:
+    def __init__(
+        self,
+        program: Program,
+        elector: Elector,
+        *,
+        standby_seconds: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.program = program
+        self.elector = elector
+        self.standby_seconds = standby_seconds
+        self.clock = clock
+        self._wake = threading.Event()
+        self.sleep = sleep if sleep is not None else self._wake.wait
+        self.backoff = backoff or Backoff(initial=1.0, maximum=30.0)
+        self.stopping = False
+        self.leading = False
+        self.outcomes: list[str] = []
+        self._last_outcome = ""
+
+    def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
+        """Signal handler: set the flag and wake the sleep; nothing else."""
+        self.stopping = True
+        self._wake.set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
+    def step(self) -> tuple[str, float]:
+        """One turn: leadership, then a cycle if leading; the outcome and the pause after it."""
+        name = self.program.name
+        leading = self.elector.check()
+        metrics.LEADER.labels(program=name).set(1 if leading else 0)
+        if leading and not self.leading:
+            log.info("%s: became the leader", name)
+            self.program.on_promoted()
+            self.leading = True
+        elif not leading and self.leading:
+            log.warning("%s: no longer the leader", name)
+            self.leading = False
+            self.program.on_demoted()
+        if not leading:
+            metrics.CYCLES.labels(program=name, result="standby").inc()
+            return f"{name}: standby (another instance leads)", self.standby_seconds
+        started = self.clock()
+        outcome = self.program.run_cycle()
+        metrics.CYCLE_SECONDS.labels(program=name).observe(self.clock() - started)
+        result = "idle" if outcome.endswith(IDLE_SUFFIX) else "ok"
+        metrics.CYCLES.labels(program=name, result=result).inc()
+        return outcome, self.program.pause()
+
+    def run(self, *, once: bool = False) -> str:
+        """Loop until stopped (or one turn when `once`); return the last outcome."""
+        outcome = ""
+        try:
+            while not self.stopping:
+                try:
+                    outcome, pause = self.step()
+                    self.backoff.reset()
+                except Exception as error:
+                    pause = self.backoff.next_delay()
+                    outcome = f"{self.program.name}: error: {type(error).__name__}: {error}"
+                    metrics.CYCLES.labels(program=self.program.name, result="error").inc()
+                    log.warning("%s (retrying in %.1fs)", outcome, pause, exc_info=True)
+                else:
+                    self._log(outcome)
+                self.outcomes.append(outcome)
+                del self.outcomes[:-100]
+                if once or self.stopping:
+                    break
+                self.sleep(pause)
+        finally:
+            self.shutdown()
+        return outcome
+
+    def shutdown(self) -> None:
+        if self.leading:
+            self.leading = False
+            try:
+                self.program.on_demoted()
+            finally:
+                metrics.LEADER.labels(program=self.program.name).set(0)
+        self.elector.release()
+
+    def _log(self, outcome: str) -> None:
+        # Repeated idle lines go to debug so an idle reconciler does not flood the log.
+        if outcome == self._last_outcome and outcome.endswith(IDLE_SUFFIX):
+            log.debug("%s", outcome)
+        else:
+            log.info("%s", outcome)
+        self._last_outcome = outcome

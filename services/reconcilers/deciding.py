@@ -1,0 +1,211 @@
+"""status-sync's decisions, made purely on frozen snapshots: when an operation ends, and
+what the status columns of a database should say.
+
+Why: both questions are level-triggered (they look at the latest state, not at which event
+arrived), so a duplicate event, a missed one recovered by a re-list, or a second replica
+always reaches the same answer. The loop (`status_sync`) observes, calls these, and applies.
+Nothing here does I/O or reads a clock.
+
+When a waiting operation ends (KUBEDB-API.md §1.4, §2.4, §2.5):
+- create: the CR is Ready and KubeDB has caught up (`observedGeneration >= generation`).
+- configure: the CR states the new deletion policy.
+- delete: the CR is gone (absent from a complete view of the cluster).
+- OpsRequest types: `Successful` succeeds (once the CR shows the new values, or after a
+  grace period: KubeDB writes them back after the request succeeds); `Failed`/`Denied`
+  fail with the reason and message of the deciding condition; `Skipped` fails as
+  superseded; an OpsRequest missing for longer than a grace period fails as vanished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from typing import Any
+
+from services.domain import lifecycle, specs
+from services.domain.manifests import desired_observed_spec
+from services.reconcilers import observing
+from services.store.observed import DatabaseSnapshot, ObservedStatus
+from services.store.records import OperationRecord
+
+OPS_REQUEST_TYPES = frozenset({"scale", "resize", "expand", "upgrade", "restart"})
+WRITE_BACK_GRACE_SECONDS = 30.0
+"""How long a Successful OpsRequest may wait for KubeDB to write its values into the CR."""
+VANISHED_GRACE_SECONDS = 120.0
+"""How long a waiting operation's OpsRequest may be missing before the operation fails."""
+MISSING_CR_MESSAGE = "the database resource does not exist in the cluster"
+
+
+@dataclasses.dataclass(frozen=True)
+class Succeed:
+    operation_id: uuid.UUID
+    why: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Fail:
+    operation_id: uuid.UUID
+    problem: dict[str, Any]
+
+
+Completion = Succeed | Fail
+
+
+@dataclasses.dataclass(frozen=True)
+class OpsView:
+    """What status-sync knows of a waiting operation's Kubernetes side."""
+
+    database: observing.ObservedDatabase | None
+    ops_request: observing.OpsVerdict | None
+    ops_request_name: str | None
+    synced: bool
+    """The view of the cluster is complete (initial lists done), so absence means gone."""
+    successful_for: float | None
+    """Seconds since the OpsRequest was first seen Successful."""
+    missing_for: float | None
+    """Seconds since the OpsRequest was first seen missing from a complete view."""
+
+
+def decide_completion(op: OperationRecord, view: OpsView) -> Completion | None:
+    """Whether the waiting operation `op` has ended, and how; None while KubeDB works."""
+    database = view.database
+    if op.type == "create":
+        if database is not None and database.phase == "Ready" and database.caught_up:
+            return Succeed(op.id, f"{database.name} is Ready")
+        return None
+    if op.type == "configure":
+        wanted = op.params.get("deletion_policy")
+        if database is not None and database.spec.get("deletion_policy") == wanted:
+            return Succeed(op.id, f"deletionPolicy is {wanted}")
+        return None
+    if op.type == "delete":
+        if view.synced and database is None:
+            return Succeed(op.id, "the database resource is gone")
+        return None
+    if op.type in OPS_REQUEST_TYPES:
+        return _ops_request_completion(op, view)
+    return None
+
+
+def _ops_request_completion(op: OperationRecord, view: OpsView) -> Completion | None:
+    verdict = view.ops_request
+    name = view.ops_request_name or op.k8s_name or "?"
+    kind = op.k8s_kind or "OpsRequest"
+    if verdict is None:
+        if view.missing_for is not None and view.missing_for >= VANISHED_GRACE_SECONDS:
+            return Fail(op.id, _vanished(kind, name))
+        return None
+    if verdict.phase in observing.OPS_SUCCEEDED:
+        if op.type == "restart" or _written_back(op, view.database):
+            return Succeed(op.id, f"{kind} {name} Successful")
+        if view.successful_for is not None and view.successful_for >= WRITE_BACK_GRACE_SECONDS:
+            return Succeed(op.id, f"{kind} {name} Successful (values not written back)")
+        return None
+    if verdict.phase in observing.OPS_FAILED:
+        return Fail(op.id, _failed(kind, name, verdict))
+    if verdict.phase in observing.OPS_SUPERSEDED:
+        return Fail(op.id, _superseded(kind, name, verdict))
+    return None
+
+
+def _written_back(op: OperationRecord, database: observing.ObservedDatabase | None) -> bool:
+    """The CR states the operation's target values and KubeDB has processed it."""
+    if database is None or not database.caught_up:
+        return False
+    wanted = {field: value for field, value in op.params.items()}
+    differences = lifecycle.spec_differences(wanted, database.spec)
+    return not any(field in wanted for field in differences)
+
+
+def _failed(kind: str, name: str, verdict: observing.OpsVerdict) -> dict[str, Any]:
+    reason = verdict.reason or verdict.phase or "Failed"
+    message = verdict.message or "no message"
+    return {
+        "type": "kubedb-ops-failed",
+        "title": "KubeDB could not carry out the operation",
+        "status": 422,
+        "detail": f"{kind} {name} {verdict.phase}: {reason}: {message}",
+        "kubedb": {"phase": verdict.phase, "reason": reason, "message": verdict.message},
+    }
+
+
+def _superseded(kind: str, name: str, verdict: observing.OpsVerdict) -> dict[str, Any]:
+    return {
+        "type": "kubedb-ops-superseded",
+        "title": "KubeDB skipped the operation: a newer request superseded it",
+        "status": 409,
+        "detail": f"{kind} {name} Skipped: superseded ({verdict.message or 'no message'})",
+        "kubedb": {"phase": verdict.phase, "reason": verdict.reason, "message": verdict.message},
+    }
+
+
+def _vanished(kind: str, name: str) -> dict[str, Any]:
+    return {
+        "type": "kubedb-ops-vanished",
+        "title": "The operation's OpsRequest disappeared from the cluster",
+        "status": 410,
+        "detail": f"{kind} {name} was deleted before it finished",
+    }
+
+
+def desired_view(snapshot: DatabaseSnapshot) -> dict[str, Any]:
+    """The desired spec as `observed_spec_from_cr` would read it from a faithful CR."""
+    record = snapshot.record
+    spec = specs.DatabaseSpec(
+        name=record.name,
+        engine=record.engine,  # type: ignore[arg-type]  # coerced in __post_init__
+        version=record.version,
+        replicas=record.replicas,
+        storage=record.storage,
+        cpu=record.cpu,
+        memory=record.memory,
+        deletion_policy=record.deletion_policy,
+        drift_policy=record.drift_policy,
+    )
+    return desired_observed_spec(spec)
+
+
+def decide_status(
+    snapshot: DatabaseSnapshot, observed: observing.ObservedDatabase | None
+) -> ObservedStatus:
+    """The status columns and lifecycle state a database should have now."""
+    record = snapshot.record
+    present = observed is not None and not observed.terminating
+    observed_spec = observed.spec if observed is not None else None
+    in_sync = not lifecycle.spec_differences(desired_view(snapshot), observed_spec)
+    state = lifecycle.derive_state(
+        lifecycle.Facts(
+            current=record.state,
+            open_operations=snapshot.open_operations,
+            last_create=snapshot.last_create,
+            cr_present=present,
+            phase=observed.phase if observed is not None else None,
+            in_sync=in_sync,
+        )
+    )
+    generation = lifecycle.observed_generation(
+        generation=record.generation,
+        prior=record.observed_generation,
+        open_operations=snapshot.open_operations,
+        in_sync=in_sync,
+        cr_caught_up=observed is not None and observed.caught_up,
+    )
+    if observed is None:
+        return ObservedStatus(
+            phase=None,
+            observed_spec=None,
+            observed_generation=generation,
+            endpoint=None,
+            conditions=[],
+            status_message=MISSING_CR_MESSAGE if snapshot.last_create == "succeeded" else None,
+            state=state.value,
+        )
+    return ObservedStatus(
+        phase=observed.phase,
+        observed_spec=observed.spec,
+        observed_generation=generation,
+        endpoint=observed.endpoint,
+        conditions=observed.conditions,
+        status_message=observed.message,
+        state=state.value,
+    )

@@ -1,0 +1,206 @@
+"""The drift decision: compare the desired side (PostgreSQL) with the cluster, purely.
+
+Input: a snapshot of every live database (one SQL query) and every database CR dbaas
+manages (paginated lists, one per kind). Output: what differs, and what would correct it.
+
+- Skipped: databases with an open operation (the cluster is expected to differ while it
+  runs), not yet created (no succeeded `create`), failed, or being deleted; CRs being
+  deleted (deletionTimestamp set).
+- Missing: the CR of a created database is absent -> a `create` operation re-creates it.
+- Spec drift, one finding per field (KUBEDB-API.md §1.2): deletion policy -> `configure`;
+  storage -> `expand` when desired is larger (KubeDB cannot shrink a volume, so a CR grown
+  behind our back is reported, never "corrected"); cpu/memory -> `resize` (a desired None
+  is KubeDB's default and matches anything); replicas -> `scale`; version -> `upgrade`.
+  Corrections carry params = the desired values and previous = the observed ones, in the
+  order `planning` uses (policy, expand, resize, scale, upgrade).
+- Orphans: CRs labelled as ours whose database id has no live row; reported, never deleted.
+
+Each finding has a fingerprint (database, fields, desired and observed values) so that the
+same drift is reported or corrected once, however many passes see it. No I/O here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from services.control.drift import Correction, Drift, FieldDrift, Orphan
+from services.domain import lifecycle, quantities
+from services.reconcilers import observing
+from services.reconcilers.deciding import desired_view
+from services.store.observed import DatabaseSnapshot
+
+SKIPPED_STATES = frozenset({"deleting", "deleted", "failed"})
+CORRECTION_ORDER = ("configure", "expand", "resize", "scale", "upgrade")
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    checked: int
+    skipped: int
+    drifts: tuple[Drift, ...]
+    orphans: tuple[Orphan, ...]
+
+
+def compare(
+    desired: Sequence[DatabaseSnapshot],
+    crs: Iterable[Mapping[str, Any]],
+    *,
+    project_of_namespace: Mapping[str, str],
+) -> Comparison:
+    """Every drift and orphan between the desired snapshot and the listed CRs."""
+    by_id: dict[uuid.UUID, list[Mapping[str, Any]]] = {}
+    unlabelled: list[Mapping[str, Any]] = []
+    for cr in crs:
+        db_id = observing.database_id(cr)
+        if db_id is None:
+            unlabelled.append(cr)
+        else:
+            by_id.setdefault(db_id, []).append(cr)
+    drifts: list[Drift] = []
+    skipped = 0
+    claimed: set[int] = set()
+    for snapshot in desired:
+        candidates = by_id.get(snapshot.record.id, [])
+        own = _own_cr(snapshot, candidates)
+        if own is not None:
+            claimed.add(id(own))
+        if _skip(snapshot, own):
+            skipped += 1
+            continue
+        drift = _drift(snapshot, own)
+        if drift is not None:
+            drifts.append(drift)
+    orphans = [
+        _orphan(cr, project_of_namespace)
+        for cr in [*unlabelled, *(c for group in by_id.values() for c in group)]
+        if id(cr) not in claimed and not _terminating(cr)
+    ]
+    return Comparison(
+        checked=len(desired), skipped=skipped, drifts=tuple(drifts), orphans=tuple(orphans)
+    )
+
+
+def _own_cr(
+    snapshot: DatabaseSnapshot, candidates: list[Mapping[str, Any]]
+) -> Mapping[str, Any] | None:
+    """The CR at the database's own namespace/name; others with its label are orphans."""
+    wanted = (snapshot.namespace, snapshot.record.name)
+    return next((cr for cr in candidates if observing.key(cr) == wanted), None)
+
+
+def _skip(snapshot: DatabaseSnapshot, cr: Mapping[str, Any] | None) -> bool:
+    return (
+        bool(snapshot.open_operations)
+        or snapshot.last_create != "succeeded"
+        or snapshot.record.state in SKIPPED_STATES
+        or (cr is not None and _terminating(cr))
+    )
+
+
+def _drift(snapshot: DatabaseSnapshot, cr: Mapping[str, Any] | None) -> Drift | None:
+    record = snapshot.record
+    if cr is None:
+        return Drift(
+            database_id=record.id,
+            project_id=record.project_id,
+            name=record.name,
+            generation=record.generation,
+            policy=record.drift_policy,
+            missing=True,
+            fields=(),
+            corrections=(Correction("create", record.desired(), {}),),
+            fingerprint=_fingerprint(str(record.id), "missing", str(record.generation)),
+        )
+    seen = observing.observe_database(cr)
+    observed_spec = seen.spec if seen is not None else None
+    differences = lifecycle.spec_differences(desired_view(snapshot), observed_spec)
+    if not differences:
+        return None
+    fields = tuple(
+        FieldDrift(field, want, have) for field, (want, have) in sorted(differences.items())
+    )
+    return Drift(
+        database_id=record.id,
+        project_id=record.project_id,
+        name=record.name,
+        generation=record.generation,
+        policy=record.drift_policy,
+        missing=False,
+        fields=fields,
+        corrections=_corrections(snapshot, differences, observed_spec or {}),
+        fingerprint=_fingerprint(
+            str(record.id), *(f"{f.field}={f.desired!r}<-{f.observed!r}" for f in fields)
+        ),
+    )
+
+
+def _corrections(
+    snapshot: DatabaseSnapshot,
+    differences: Mapping[str, tuple[Any, Any]],
+    observed: Mapping[str, Any],
+) -> tuple[Correction, ...]:
+    record = snapshot.record
+    found: dict[str, Correction] = {}
+    if "deletion_policy" in differences:
+        found["configure"] = Correction(
+            "configure",
+            {"deletion_policy": record.deletion_policy},
+            {"deletion_policy": observed.get("deletion_policy")},
+        )
+    if "storage" in differences and _grows(record.storage, observed.get("storage")):
+        found["expand"] = Correction(
+            "expand", {"storage": record.storage}, {"storage": observed.get("storage")}
+        )
+    if "cpu" in differences or "memory" in differences:
+        found["resize"] = Correction(
+            "resize",
+            {"cpu": record.cpu, "memory": record.memory},
+            {"cpu": observed.get("cpu"), "memory": observed.get("memory")},
+        )
+    if "replicas" in differences:
+        found["scale"] = Correction(
+            "scale", {"replicas": record.replicas}, {"replicas": observed.get("replicas")}
+        )
+    if "version" in differences:
+        found["upgrade"] = Correction(
+            "upgrade", {"version": record.version}, {"version": observed.get("version")}
+        )
+    return tuple(found[kind] for kind in CORRECTION_ORDER if kind in found)
+
+
+def _grows(desired: str, observed: object) -> bool:
+    """Desired storage is larger than the observed (or the observed is unreadable)."""
+    if not isinstance(observed, str):
+        return True
+    try:
+        return quantities.compare_quantities(desired, observed) > 0
+    except quantities.InvalidQuantity:
+        return False
+
+
+def _orphan(cr: Mapping[str, Any], project_of_namespace: Mapping[str, str]) -> Orphan:
+    namespace, name = observing.key(cr)
+    kind = str(cr.get("kind") or "?")
+    labels = (cr.get("metadata") or {}).get("labels") or {}
+    project = project_of_namespace.get(namespace) or labels.get("dbaas.io/project")
+    uid = str((cr.get("metadata") or {}).get("uid") or "")
+    return Orphan(
+        namespace=namespace,
+        name=name,
+        kind=kind,
+        database_id=observing.database_id(cr),
+        project_id=project if isinstance(project, str) else None,
+        fingerprint=_fingerprint("orphan", kind, namespace, name, uid),
+    )
+
+
+def _terminating(cr: Mapping[str, Any]) -> bool:
+    return (cr.get("metadata") or {}).get("deletionTimestamp") is not None
+
+
+def _fingerprint(*parts: str) -> str:
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]

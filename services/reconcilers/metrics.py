@@ -1,0 +1,52 @@
+"""Prometheus metrics of the reconcilers, labelled by program.
+
+Exposure: each reconciler process serves its own registry with prometheus_client's
+`start_http_server` on `Settings.metrics_port` (`DBAAS_METRICS_PORT`, or `--metrics-port`),
+off when 0 (the default, and in tests). Under supervisord give status-sync and drift
+different ports (e.g. 9101 and 9102) in their `environment=` lines; Prometheus scrapes both.
+
+Series:
+- dbaas_reconciler_cycle_seconds{program}            histogram of cycle durations
+- dbaas_reconciler_cycles_total{program,result}      result: ok | idle | standby | error
+- dbaas_reconciler_events_total{program,kind}        watch events, writes, completions, ...
+- dbaas_reconciler_leader{program}                   1 while this instance leads
+This module only declares and serves metrics; it never decides anything.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
+
+CYCLE_SECONDS = Histogram(
+    "dbaas_reconciler_cycle_seconds",
+    "Duration of one reconcile cycle.",
+    ["program"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+CYCLES = Counter(
+    "dbaas_reconciler_cycles_total", "Reconcile cycles by result.", ["program", "result"]
+)
+EVENTS = Counter(
+    "dbaas_reconciler_events_total",
+    "Things a reconciler handled: watch events, status writes, completed operations, drifts.",
+    ["program", "kind"],
+)
+LEADER = Gauge("dbaas_reconciler_leader", "1 while this instance is the leader.", ["program"])
+
+
+def count(program: str, kind: str, amount: int = 1) -> None:
+    if amount:
+        EVENTS.labels(program=program, kind=kind).inc(amount)
+
+
+def serve(port: int) -> bool:
+    """Serve /metrics on `port` (all interfaces); False when the port is 0 (off)."""
+    if port <= 0:
+        return False
+    start_http_server(port)
+    log.info("metrics: serving on :%d", port)
+    return True

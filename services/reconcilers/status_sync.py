@@ -1,0 +1,343 @@
+"""status-sync: the reconciler that closes the loop from the cluster back to PostgreSQL.
+
+Each cycle, as the leader:
+1. observe: drain the watch feed (`watching`) into the mirror of the cluster (`mirror`);
+   read the waiting operations and, per batch, the touched databases (rows locked);
+2. decide purely (`deciding`): which waiting operations ended and how; what each touched
+   database's status columns and lifecycle state should be;
+3. apply: complete operations through `control.outcomes` (conditional: a duplicate does
+   nothing), write status with targeted UPDATEs only when changed (`store.observed`), then
+   after commit enqueue each database's next pending operation;
+4. chores: the outbox sweeper (re-enqueue operations pending too long or with an expired
+   lease) and the clean-up of finished OpsRequests once their result has been recorded
+   for `opsrequest_retention_seconds` (KubeDB never deletes them).
+
+It never writes desired columns, never creates Kubernetes objects, and deletes only
+OpsRequests whose operation PostgreSQL has recorded as finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue as queue_module
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+from rq import Queue
+
+from services.clients import queue as queue_client
+from services.clients.kube import Cluster, KubeError, Resource
+from services.clients.postgres import Connection
+from services.control import outcomes
+from services.domain import engines
+from services.reconcilers import deciding, metrics, observing
+from services.reconcilers.mirror import Mirror
+from services.reconcilers.watching import Item, Watchers
+from services.store import observed, operations
+from services.store.records import OperationRecord
+
+log = logging.getLogger(__name__)
+
+PROGRAM = "status-sync"
+ACTOR = "status-sync"
+
+
+@dataclasses.dataclass(frozen=True)
+class SyncConfig:
+    pending_redispatch_seconds: float = 30.0
+    opsrequest_retention_seconds: float = 300.0
+    resync_interval_seconds: float = 300.0
+    watch_timeout_seconds: int = 10
+    """Server-side timeout of one watch request; also bounds how long shutdown waits."""
+    poll_seconds: float = 1.0
+    """Longest wait for a watch event in one cycle (the cycle's natural pace)."""
+    sync_timeout_seconds: float = 30.0
+    """How long a new leader waits for its initial lists before its first cycle."""
+    batch_size: int = 200
+    """Databases whose rows one status transaction locks."""
+    sweep_every_seconds: float = 5.0
+    cleanup_every_seconds: float = 10.0
+    max_items_per_cycle: int = 20000
+
+
+def database_resources() -> list[Resource]:
+    return [
+        Resource(engines.DB_GROUP, engines.DB_VERSION, facts.plural, facts.kind)
+        for facts in engines.ENGINES.values()
+    ]
+
+
+def ops_request_resources() -> list[Resource]:
+    return [
+        Resource(engines.OPS_GROUP, engines.OPS_VERSION, facts.ops_plural, facts.ops_kind)
+        for facts in engines.ENGINES.values()
+    ]
+
+
+@dataclasses.dataclass
+class _Tally:
+    events: int = 0
+    written: int = 0
+    succeeded: list[str] = dataclasses.field(default_factory=list)
+    failed: list[str] = dataclasses.field(default_factory=list)
+    enqueued: int = 0
+    swept: int = 0
+    cleaned: int = 0
+
+    def line(self) -> str:
+        parts = []
+        if self.events:
+            parts.append(f"{self.events} events")
+        if self.written:
+            parts.append(f"{self.written} status writes")
+        if self.succeeded:
+            parts.append(f"{len(self.succeeded)} succeeded ({_few(self.succeeded)})")
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed ({_few(self.failed)})")
+        if self.enqueued:
+            parts.append(f"{self.enqueued} next enqueued")
+        if self.swept:
+            parts.append(f"{self.swept} swept")
+        if self.cleaned:
+            parts.append(f"{self.cleaned} OpsRequests cleaned up")
+        return f"{PROGRAM}: " + (", ".join(parts) if parts else "idle")
+
+
+class StatusSync:
+    name = PROGRAM
+
+    def __init__(
+        self,
+        *,
+        pool: ConnectionPool[Connection],
+        cluster: Cluster,
+        queue: Queue,
+        config: SyncConfig,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.pool = pool
+        self.cluster = cluster
+        self.queue = queue
+        self.config = config
+        self.clock = clock
+        self.resources = {r.plural: r for r in database_resources() + ops_request_resources()}
+        self.watchers: Watchers | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self.mirror = Mirror(
+            [r.plural for r in database_resources()], [r.plural for r in ops_request_resources()]
+        )
+        self.dirty: set[uuid.UUID] = set()
+        self._successful_since: dict[uuid.UUID, float] = {}
+        self._missing_since: dict[uuid.UUID, float] = {}
+        self._next_sweep = 0.0
+        self._next_cleanup = 0.0
+
+    # -- leadership ----------------------------------------------------------------------
+
+    def on_promoted(self) -> None:
+        self._reset()
+        self.watchers = Watchers(
+            self.cluster,
+            list(self.resources.values()),
+            program=PROGRAM,
+            resync_seconds=self.config.resync_interval_seconds,
+            watch_timeout=self.config.watch_timeout_seconds,
+        )
+        self.watchers.start()
+        deadline = self.clock() + self.config.sync_timeout_seconds
+        while not self.mirror.synced and self.clock() < deadline:
+            self._drain(wait=min(0.5, max(0.0, deadline - self.clock())))
+        if not self.mirror.synced:
+            log.warning("%s: initial lists incomplete; deletions wait for them", PROGRAM)
+
+    def on_demoted(self) -> None:
+        if self.watchers is not None:
+            self.watchers.stop()
+            self.watchers = None
+        self._reset()
+
+    def pause(self) -> float:
+        return 0.0  # each cycle already waits up to poll_seconds for watch events
+
+    # -- the cycle -----------------------------------------------------------------------
+
+    def run_cycle(self) -> str:
+        tally = _Tally(events=self._drain(wait=self.config.poll_seconds))
+        with self.pool.connection() as conn:
+            conn.autocommit = True  # every step below commits on its own
+            finished = self._complete(conn, tally)
+            tally.written = self._write_status(conn)
+            tally.enqueued = self._dispatch_next(conn, {op.database_id for op in finished})
+            now = self.clock()
+            if now >= self._next_sweep:
+                self._next_sweep = now + self.config.sweep_every_seconds
+                tally.swept = self._sweep(conn)
+            if now >= self._next_cleanup:
+                self._next_cleanup = now + self.config.cleanup_every_seconds
+                tally.cleaned = self._clean_up(conn)
+        metrics.count(PROGRAM, "status_write", tally.written)
+        metrics.count(PROGRAM, "operation_succeeded", len(tally.succeeded))
+        metrics.count(PROGRAM, "operation_failed", len(tally.failed))
+        metrics.count(PROGRAM, "swept", tally.swept)
+        metrics.count(PROGRAM, "opsrequest_deleted", tally.cleaned)
+        return tally.line()
+
+    def _drain(self, *, wait: float) -> int:
+        """Apply queued watch items to the mirror (waiting up to `wait` for the first)."""
+        if self.watchers is None:
+            return 0
+        feed = self.watchers.feed
+        count = 0
+        try:
+            item: Item = feed.get(timeout=wait) if wait > 0 else feed.get_nowait()
+            while True:
+                self.dirty |= self.mirror.apply(item)
+                count += 1
+                if count >= self.config.max_items_per_cycle:
+                    break
+                item = feed.get_nowait()
+        except queue_module.Empty:
+            pass
+        metrics.count(PROGRAM, "watch_item", count)
+        return count
+
+    def _complete(self, conn: Connection, tally: _Tally) -> list[OperationRecord]:
+        """End the waiting operations whose Kubernetes side has ended."""
+        now = self.clock()
+        waiting = observed.waiting_operations(conn)
+        finished: list[OperationRecord] = []
+        for op in waiting:
+            decision = deciding.decide_completion(op, self._view(op, now))
+            if decision is None:
+                continue
+            if isinstance(decision, deciding.Succeed):
+                done = outcomes.succeed_operation(conn, op.id, actor=ACTOR)
+                label = tally.succeeded
+            else:
+                done = outcomes.fail_operation(
+                    conn,
+                    op.id,
+                    problem=decision.problem,
+                    actor=ACTOR,
+                    from_states=("waiting",),
+                )
+                label = tally.failed
+            if done is not None:  # None: someone else ended it first
+                log.info("operation %s: %s %s", op.id, op.type, _verdict(decision))
+                label.append(f"{op.type} {str(op.id)[:8]}")
+                finished.append(op)
+                self.dirty.add(op.database_id)
+        still_waiting = {op.id for op in waiting} - {op.id for op in finished}
+        for tracker in (self._successful_since, self._missing_since):
+            for op_id in set(tracker) - still_waiting:
+                del tracker[op_id]
+        return finished
+
+    def _view(self, op: OperationRecord, now: float) -> deciding.OpsView:
+        cr = self.mirror.database(op.database_id)
+        ops_obj = self.mirror.ops_request(op.id)
+        verdict = observing.ops_verdict(ops_obj) if ops_obj is not None else None
+        successful_for = missing_for = None
+        if verdict is not None and verdict.phase in observing.OPS_SUCCEEDED:
+            successful_for = now - self._successful_since.setdefault(op.id, now)
+        if ops_obj is None and op.type in deciding.OPS_REQUEST_TYPES and self.mirror.synced:
+            missing_for = now - self._missing_since.setdefault(op.id, now)
+        return deciding.OpsView(
+            database=observing.observe_database(cr) if cr is not None else None,
+            ops_request=verdict,
+            ops_request_name=observing.key(ops_obj)[1] if ops_obj is not None else None,
+            synced=self.mirror.synced,
+            successful_for=successful_for,
+            missing_for=missing_for,
+        )
+
+    def _write_status(self, conn: Connection) -> int:
+        """Targeted status writes for the touched databases, a locked batch at a time."""
+        written = 0
+        for batch in _chunks(sorted(self.dirty), self.config.batch_size):
+            with conn.transaction():
+                for snapshot in observed.lock_snapshots(conn, batch):
+                    cr = self.mirror.database(snapshot.record.id)
+                    if cr is None and not self.mirror.synced:
+                        continue  # absent from an incomplete view proves nothing yet
+                    seen = observing.observe_database(cr) if cr is not None else None
+                    status = deciding.decide_status(snapshot, seen)
+                    if status == observed.ObservedStatus.of(snapshot.record):
+                        continue
+                    if observed.write_status(conn, snapshot.record.id, status):
+                        written += 1
+            self.dirty.difference_update(
+                db_id for db_id in batch if self.mirror.synced or self.mirror.database(db_id)
+            )
+        return written
+
+    def _dispatch_next(self, conn: Connection, database_ids: set[uuid.UUID]) -> int:
+        heads = [
+            head.id
+            for head in (operations.head_pending(conn, db_id) for db_id in database_ids)
+            if head is not None
+        ]
+        return self._enqueue(conn, heads)
+
+    def _sweep(self, conn: Connection) -> int:
+        stuck = operations.dispatchable(
+            conn, pending_older_than=self.config.pending_redispatch_seconds
+        )
+        return self._enqueue(conn, stuck)
+
+    def _enqueue(self, conn: Connection, ids: Sequence[uuid.UUID]) -> int:
+        if not ids:
+            return 0
+        try:
+            queue_client.enqueue_operations(self.queue, ids)
+        except Exception as error:  # Redis down: the sweeper tries again next time
+            log.warning("%s: enqueue of %d operations failed: %s", PROGRAM, len(ids), error)
+            return 0
+        operations.mark_enqueued(conn, list(ids))
+        return len(ids)
+
+    def _clean_up(self, conn: Connection) -> int:
+        """Delete terminal OpsRequests whose result PostgreSQL has held long enough."""
+        terminal: dict[uuid.UUID, tuple[str, dict[str, Any]]] = {}
+        for plural, obj in self.mirror.ops_requests():
+            op_id = observing.operation_id(obj)
+            if op_id is not None and observing.ops_verdict(obj).terminal:
+                terminal[op_id] = (plural, obj)
+        expired = observed.recorded_long_ago(
+            conn, terminal, older_than_seconds=self.config.opsrequest_retention_seconds
+        )
+        deleted = 0
+        for op_id in expired:
+            plural, obj = terminal[op_id]
+            namespace, name = observing.key(obj)
+            try:
+                self.cluster.delete(self.resources[plural], namespace, name)
+            except KubeError as error:
+                if not error.not_found:
+                    log.warning(
+                        "%s: deleting %s %s/%s: %s", PROGRAM, plural, namespace, name, error
+                    )
+                    continue
+            deleted += 1
+        return deleted
+
+
+def _chunks(items: list[uuid.UUID], size: int) -> Iterator[list[uuid.UUID]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _few(labels: list[str]) -> str:
+    return ", ".join(labels[:3]) + (", ..." if len(labels) > 3 else "")
+
+
+def _verdict(decision: deciding.Completion) -> str:
+    if isinstance(decision, deciding.Succeed):
+        return f"succeeded: {decision.why}"
+    return f"failed: {decision.problem.get('detail')}"

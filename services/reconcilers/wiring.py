@@ -1,0 +1,77 @@
+"""Build a reconciler process from its settings: clients, program, elector, daemon.
+
+Why: `dbaas status-sync` and `dbaas drift` (and the tests that run them in-process) wire the
+same pieces the same way; only the program differs. Nothing connects here: the pool opens
+in the background and the elector connects on its first check, so a reconciler starts (and
+stays up, retrying) while PostgreSQL, Redis or Kubernetes are still unreachable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+from psycopg_pool import ConnectionPool
+
+from services.clients import kube, postgres
+from services.clients import queue as queue_client
+from services.clients.postgres import Connection
+from services.reconcilers.daemon import Daemon, Program
+from services.reconcilers.drift import DriftDetector
+from services.reconcilers.leader import AdvisoryLockElector
+from services.reconcilers.status_sync import StatusSync, SyncConfig
+from services.settings import Settings
+
+
+@dataclasses.dataclass
+class Process:
+    daemon: Daemon
+    program: Program
+    elector: AdvisoryLockElector
+    pool: ConnectionPool[Connection]
+    cluster: kube.Cluster
+
+    def close(self) -> None:
+        self.pool.close()
+        self.cluster.close()
+
+
+def elector_for(config: Settings, program: str) -> AdvisoryLockElector:
+    connect = functools.partial(postgres.connect, config.database_url, autocommit=True)
+    return AdvisoryLockElector(connect, program=program)
+
+
+def build(
+    program_name: str,
+    config: Settings,
+    *,
+    watch_timeout: int = 10,
+    poll_seconds: float = 1.0,
+    standby_seconds: float = 2.0,
+) -> Process:
+    pool = postgres.create_pool(config.database_url, name=program_name, min_size=1, max_size=2)
+    cluster = kube.Cluster(kube.load_api_client(config.kubeconfig))
+    queue = queue_client.operation_queue(queue_client.connect(config.redis_url), config.queue_name)
+    program: Program
+    if program_name == "status-sync":
+        program = StatusSync(
+            pool=pool,
+            cluster=cluster,
+            queue=queue,
+            config=SyncConfig(
+                pending_redispatch_seconds=config.pending_redispatch_seconds,
+                opsrequest_retention_seconds=config.opsrequest_retention_seconds,
+                resync_interval_seconds=config.resync_interval_seconds,
+                watch_timeout_seconds=watch_timeout,
+                poll_seconds=poll_seconds,
+            ),
+        )
+    elif program_name == "drift":
+        program = DriftDetector(
+            pool=pool, cluster=cluster, queue=queue, interval_seconds=config.drift_interval_seconds
+        )
+    else:
+        raise ValueError(f"unknown reconciler {program_name!r}")
+    elector = elector_for(config, program_name)
+    daemon = Daemon(program, elector, standby_seconds=standby_seconds)
+    return Process(daemon, program, elector, pool, cluster)

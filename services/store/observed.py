@@ -1,0 +1,173 @@
+"""The reconcilers' side of the store: observed status writes and the bulk reads they need.
+
+status-sync writes only the observed columns of `databases` (phase, observed spec, observed
+generation, endpoint, conditions, message, sync time) and the derived lifecycle `state`,
+with one targeted UPDATE per database that matches no row when nothing changed; so a
+duplicate event, a re-list or a resync of ten thousand unchanged databases writes nothing.
+It never touches the desired columns, `generation` or `drift_policy`.
+
+The reads return whole snapshots in one query each (databases with their namespace, open
+operation types and last create state), never one query per database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from services.clients.postgres import Connection
+from services.store.records import DatabaseRecord, OperationRecord
+
+_SNAPSHOT = (
+    "SELECT d.*, p.namespace,"
+    " (SELECT o.state FROM operations o WHERE o.database_id = d.id AND o.type = 'create'"
+    "   ORDER BY o.seq DESC LIMIT 1) AS last_create,"
+    " ARRAY(SELECT o.type FROM operations o WHERE o.database_id = d.id"
+    "   AND o.state IN ('pending', 'running', 'waiting') ORDER BY o.seq) AS open_operations"
+    " FROM databases d JOIN projects p ON p.id = d.project_id"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class DatabaseSnapshot:
+    """A database row with what the reconcilers decide on besides the row itself."""
+
+    record: DatabaseRecord
+    namespace: str
+    last_create: str | None
+    """State of the newest `create` operation, None when there is none."""
+    open_operations: tuple[str, ...]
+    """Types of pending, running and waiting operations, oldest first."""
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> DatabaseSnapshot:
+        return cls(
+            record=DatabaseRecord.from_row(row),
+            namespace=row["namespace"],
+            last_create=row["last_create"],
+            open_operations=tuple(row["open_operations"] or ()),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class ObservedStatus:
+    """The status-sync-owned columns of one database, as they should be."""
+
+    phase: str | None
+    observed_spec: dict[str, Any] | None
+    observed_generation: int | None
+    endpoint: str | None
+    conditions: list[dict[str, Any]]
+    status_message: str | None
+    state: str
+
+    @classmethod
+    def of(cls, record: DatabaseRecord) -> ObservedStatus:
+        """The status a row holds now."""
+        return cls(
+            phase=record.phase,
+            observed_spec=record.observed_spec,
+            observed_generation=record.observed_generation,
+            endpoint=record.endpoint,
+            conditions=list(record.conditions),
+            status_message=record.status_message,
+            state=record.state,
+        )
+
+
+def lock_snapshots(conn: Connection, ids: Collection[uuid.UUID]) -> list[DatabaseSnapshot]:
+    """Snapshots of these databases, rows locked until the transaction ends (id order).
+
+    The lock makes the derived state safe: an API change of the same database (which locks
+    the row too) either committed before the read or waits for the write.
+    """
+    rows = conn.execute(
+        _SNAPSHOT + " WHERE d.id = ANY(%s) ORDER BY d.id FOR UPDATE OF d", (list(ids),)
+    ).fetchall()
+    return [DatabaseSnapshot.from_row(row) for row in rows]
+
+
+def live_databases(conn: Connection) -> list[DatabaseSnapshot]:
+    """Every database not deleted, with its namespace: the desired side of a drift pass."""
+    rows = conn.execute(_SNAPSHOT + " WHERE d.state <> 'deleted' ORDER BY d.id").fetchall()
+    return [DatabaseSnapshot.from_row(row) for row in rows]
+
+
+def write_status(conn: Connection, database_id: uuid.UUID, status: ObservedStatus) -> bool:
+    """Write the observed columns and state if any differs; True when a row changed."""
+    values = {
+        "id": database_id,
+        "phase": status.phase,
+        "spec": Jsonb(status.observed_spec) if status.observed_spec is not None else None,
+        "og": status.observed_generation,
+        "endpoint": status.endpoint,
+        "conditions": Jsonb(status.conditions),
+        "message": status.status_message,
+        "state": status.state,
+    }
+    row = conn.execute(
+        "UPDATE databases SET phase = %(phase)s, observed_spec = %(spec)s,"
+        " observed_generation = %(og)s, endpoint = %(endpoint)s, conditions = %(conditions)s,"
+        " status_message = %(message)s, state = %(state)s, synced_at = now()"
+        " WHERE id = %(id)s AND state <> 'deleted'"
+        " AND (phase, observed_spec, observed_generation, endpoint, conditions, status_message,"
+        "      state)"
+        " IS DISTINCT FROM (%(phase)s, %(spec)s::jsonb, %(og)s::bigint, %(endpoint)s,"
+        "      %(conditions)s::jsonb, %(message)s, %(state)s)"
+        " RETURNING id",
+        values,
+    ).fetchone()
+    return row is not None
+
+
+def waiting_operations(conn: Connection) -> list[OperationRecord]:
+    """Every operation waiting for KubeDB (few: at most one per database)."""
+    rows = conn.execute("SELECT * FROM operations WHERE state = 'waiting' ORDER BY seq").fetchall()
+    return [OperationRecord.from_row(row) for row in rows]
+
+
+def recorded_long_ago(
+    conn: Connection, operation_ids: Collection[uuid.UUID], *, older_than_seconds: float
+) -> set[uuid.UUID]:
+    """Those operations whose result PostgreSQL has held for longer than `older_than_seconds`."""
+    if not operation_ids:
+        return set()
+    rows = conn.execute(
+        "SELECT id FROM operations WHERE id = ANY(%s)"
+        " AND state IN ('succeeded', 'failed', 'cancelled')"
+        " AND finished_at < now() - make_interval(secs => %s)",
+        (list(operation_ids), older_than_seconds),
+    ).fetchall()
+    return {row["id"] for row in rows}
+
+
+def reported_fingerprints(conn: Connection, fingerprints: Collection[str]) -> set[str]:
+    """Those drift fingerprints an event already reports (`details.fingerprint`)."""
+    if not fingerprints:
+        return set()
+    rows = conn.execute(
+        "SELECT DISTINCT details->>'fingerprint' AS fingerprint FROM events"
+        " WHERE kind IN ('drift.detected', 'drift.orphan')"
+        " AND details->>'fingerprint' = ANY(%s)",
+        (list(fingerprints),),
+    ).fetchall()
+    return {row["fingerprint"] for row in rows}
+
+
+def live_ids(conn: Connection, ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Those database ids that have a row not deleted."""
+    if not ids:
+        return set()
+    rows = conn.execute(
+        "SELECT id FROM databases WHERE id = ANY(%s) AND state <> 'deleted'", (list(ids),)
+    ).fetchall()
+    return {row["id"] for row in rows}
+
+
+def project_exists(conn: Connection, project_id: str) -> bool:
+    row = conn.execute("SELECT 1 FROM projects WHERE id = %s", (project_id,)).fetchone()
+    return row is not None

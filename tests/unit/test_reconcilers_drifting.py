@@ -1,0 +1,108 @@
+"""The drift decision: desired snapshots against listed CRs, purely."""
+
+from __future__ import annotations
+
+import uuid
+
+from services.reconcilers import drifting
+from tests.reconcilers_support import cr_for, record, snapshot
+
+NAMESPACES = {"dbaas-acme": "acme"}
+
+
+def test_a_database_whose_cr_matches_has_no_drift() -> None:
+    snap = snapshot()
+    result = drifting.compare([snap], [cr_for(snap)], project_of_namespace=NAMESPACES)
+    assert (result.checked, result.skipped, result.drifts, result.orphans) == (1, 0, (), ())
+
+
+def test_replicas_edited_out_of_band_becomes_a_scale_back_to_desired() -> None:
+    snap = snapshot()
+    result = drifting.compare([snap], [cr_for(snap, replicas=2)], project_of_namespace=NAMESPACES)
+    (drift,) = result.drifts
+    assert drift.describe() == "orders replicas 2→3"
+    (correction,) = drift.corrections
+    assert (correction.type, correction.params, correction.previous) == (
+        "scale",
+        {"replicas": 3},
+        {"replicas": 2},
+    )
+
+
+def test_several_fields_give_corrections_in_plan_order() -> None:
+    snap = snapshot(record(cpu="1", memory="2Gi"))
+    cr = cr_for(snap, replicas=2, version="16.1", deletion_policy="WipeOut", storage="5Gi", cpu="2")
+    (drift,) = drifting.compare([snap], [cr], project_of_namespace=NAMESPACES).drifts
+    assert [c.type for c in drift.corrections] == [
+        "configure",
+        "expand",
+        "resize",
+        "scale",
+        "upgrade",
+    ]
+    resize = drift.corrections[2]
+    assert resize.params == {"cpu": "1", "memory": "2Gi"}
+    assert resize.previous == {"cpu": "2", "memory": "2Gi"}
+
+
+def test_storage_grown_behind_our_back_is_reported_never_shrunk() -> None:
+    snap = snapshot()
+    (drift,) = drifting.compare(
+        [snap], [cr_for(snap, storage="20Gi")], project_of_namespace=NAMESPACES
+    ).drifts
+    assert [f.field for f in drift.fields] == ["storage"]
+    assert drift.corrections == ()
+
+
+def test_a_missing_cr_of_a_created_database_is_recreated() -> None:
+    snap = snapshot()
+    (drift,) = drifting.compare([snap], [], project_of_namespace=NAMESPACES).drifts
+    assert drift.missing
+    (correction,) = drift.corrections
+    assert correction.type == "create"
+    assert correction.params == snap.record.desired()
+
+
+def test_databases_with_open_operations_or_not_yet_created_are_skipped() -> None:
+    busy = snapshot(open_operations=("scale",))
+    new = snapshot(record(name="fresh"), last_create="waiting")
+    failed = snapshot(record(name="broken", state="failed"), last_create="failed")
+    result = drifting.compare([busy, new, failed], [], project_of_namespace=NAMESPACES)
+    assert (result.checked, result.skipped, result.drifts) == (3, 3, ())
+
+
+def test_crs_labelled_ours_without_a_live_row_are_orphans() -> None:
+    live = snapshot()
+    gone = snapshot(record(name="gone"))
+    orphan_cr = cr_for(gone)
+    stray = cr_for(live)
+    stray["metadata"]["name"] = "copy-of-orders"
+    result = drifting.compare(
+        [live], [cr_for(live), orphan_cr, stray], project_of_namespace=NAMESPACES
+    )
+    assert result.drifts == ()
+    assert sorted(o.name for o in result.orphans) == ["copy-of-orders", "gone"]
+    assert {o.project_id for o in result.orphans} == {"acme"}
+
+
+def test_terminating_crs_are_neither_drift_nor_orphans() -> None:
+    snap = snapshot()
+    cr = cr_for(snap, replicas=1)
+    cr["metadata"]["deletionTimestamp"] = "2026-08-01T00:00:00Z"
+    other = cr_for(snapshot(record(id=uuid.uuid4(), name="old")))
+    other["metadata"]["deletionTimestamp"] = "2026-08-01T00:00:00Z"
+    result = drifting.compare([snap], [cr, other], project_of_namespace=NAMESPACES)
+    assert (result.skipped, result.drifts, result.orphans) == (1, (), ())
+
+
+def test_the_same_drift_has_the_same_fingerprint_and_another_drift_another() -> None:
+    snap = snapshot()
+
+    def fingerprint(replicas: int) -> str:
+        (drift,) = drifting.compare(
+            [snap], [cr_for(snap, replicas=replicas)], project_of_namespace=NAMESPACES
+        ).drifts
+        return drift.fingerprint
+
+    assert fingerprint(2) == fingerprint(2)
+    assert fingerprint(2) != fingerprint(5)
