@@ -30,17 +30,7 @@ class Accepted:
 
 
 def spec_of(record: DatabaseRecord) -> specs.DatabaseSpec:
-    return specs.DatabaseSpec(
-        name=record.name,
-        engine=record.engine,
-        version=record.version,
-        replicas=record.replicas,
-        storage=record.storage,
-        cpu=record.cpu,
-        memory=record.memory,
-        deletion_policy=record.deletion_policy,
-        drift_policy=record.drift_policy,
-    )
+    return specs.DatabaseSpec.from_columns(dataclasses.asdict(record))
 
 
 def desired_of(spec: specs.DatabaseSpec) -> dict[str, Any]:
