@@ -18,10 +18,11 @@ from pathlib import Path
 
 from supervisor import supervisord
 
-from services.settings import Settings
+from services.settings import Settings, SettingsError
 from services.supervision import marker
 
 EXIT_PROGRAM_FATAL = 1
+EXIT_BAD_SETTINGS = 2
 
 
 def supervise(supervisord_args: list[str], *, home: Path) -> int:
@@ -49,7 +50,13 @@ def _put_own_bin_first_on_path() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    return supervise(args, home=Settings.from_env().home)
+    try:
+        config = Settings.from_env()
+    except SettingsError as exc:
+        # every program would fail on the same variable; say so once instead of four FATALs
+        print(f"supervise: {exc}", file=sys.stderr, flush=True)
+        return EXIT_BAD_SETTINGS
+    return supervise(args, home=config.home)
 
 
 if __name__ == "__main__":

@@ -317,6 +317,23 @@ def test_a_program_that_cannot_start_makes_supervisord_exit_non_zero(short_dir: 
     assert "supervise: exiting 1: program doomed went FATAL" in supervised.log_text()
 
 
+def test_the_launcher_refuses_a_malformed_setting_before_starting_supervisord(
+    short_dir: Path,
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "services.supervision.supervise", "-c", "supervisord.conf"],
+        cwd=supervisord_conf.REPO_ROOT,
+        env=os.environ | {"DBAAS_HOME": str(short_dir), "DBAAS_API_WORKERS": "many"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == supervise.EXIT_BAD_SETTINGS
+    assert "DBAAS_API_WORKERS='many' is not a valid int" in result.stderr
+    assert not (short_dir / "supervisor.sock").exists()
+
+
 def test_program_states_reports_every_program_and_the_listener_as_running(
     running: Supervised,
 ) -> None:
