@@ -9,7 +9,8 @@ namespace lifecycle, schema validation (422 Invalid) and admission hooks (the si
 KubeDB webhooks). A write that changes nothing is a no-op: no new resourceVersion, no event.
 
 Both the HTTP layer and the simulated operator call these verbs; the operator passes
-`trusted=True` to skip admission and schema validation (its writes are known-good). This
+`trusted=True` to skip the admission webhooks (schema pruning, defaulting and validation
+still apply, as they do to a real operator's writes). This
 module never speaks HTTP and never sleeps.
 """
 
@@ -300,8 +301,7 @@ class Cluster:
             if rt.has_status:
                 obj.pop("status", None)
         objects.apply_core_defaults(rt, obj, creating=True)
-        if not trusted:
-            obj = self._admit(rt, obj, None, hooks=True, strict=strict)
+        obj = self._admit(rt, obj, None, hooks=not trusted, strict=strict)
         if self.store.get(rt.key, (namespace, name)) is not None:
             raise errors.already_exists(rt.plural, rt.group, name)
         return self.store.put(rt.key, obj)
@@ -464,8 +464,7 @@ class Cluster:
             objects.apply_core_defaults(rt, new, creating=False)
             if rt.custom and objects.strip_for_generation(new) != objects.strip_for_generation(old):
                 meta["generation"] = int(old_meta.get("generation", 1)) + 1
-        if not trusted:
-            new = self._admit(rt, new, old, hooks=subresource is None, strict=strict)
+        new = self._admit(rt, new, old, hooks=subresource is None and not trusted, strict=strict)
         new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
         if new == old:
             return entry

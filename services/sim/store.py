@@ -163,8 +163,13 @@ class Store:
     # -- history ---------------------------------------------------------------------------
 
     def compact(self) -> None:
-        """Forget all history: every resourceVersion from before now is too old."""
+        """Forget all history: every resourceVersion handed out so far is too old.
+
+        The compaction takes a revision of its own (as etcd revisions also advance for
+        writes a client never sees), so even the newest version a client holds expires.
+        """
         self.history.clear()
+        self.rv += 1
         self.compacted = self.rv
 
     def check_fresh(self, rv: int) -> None:
