@@ -1,0 +1,214 @@
+"""status-sync against real PostgreSQL, Redis and the simulated cluster, cycle by cycle."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from services.clients.kube import Resource
+from services.reconcilers.status_sync import SyncConfig
+from services.store import events, operations
+from tests.fixtures_sim import SimCluster
+from tests.integration.reconciler_world import NAMESPACE, World
+
+FAST = SyncConfig(
+    pending_redispatch_seconds=3600,
+    opsrequest_retention_seconds=3600,
+    resync_interval_seconds=300,
+    watch_timeout_seconds=1,
+    poll_seconds=0.05,
+    sync_timeout_seconds=10,
+    sweep_every_seconds=0,
+    cleanup_every_seconds=0,
+)
+
+
+@contextlib.contextmanager
+def world_with(
+    database_url: str, redis_url: str, sim: SimCluster, config: SyncConfig = FAST
+) -> Iterator[World]:
+    world = World(database_url, redis_url, sim, config)
+    world.sync.on_promoted()
+    try:
+        yield world
+    finally:
+        world.close()
+
+
+@pytest.fixture
+def world(database_url: str, redis_url: str, sim: SimCluster) -> Iterator[World]:
+    with world_with(database_url, redis_url, sim) as world:
+        yield world
+
+
+def test_a_created_database_becomes_ready_with_its_observed_status(world: World) -> None:
+    record = world.create("orders")
+    assert world.work(record.id).endswith("Postgres orders, created)")
+    db = world.cycle_until(lambda: (found := world.database(record.id)).state == "ready" and found)
+    assert (db.phase, db.observed_generation, db.generation) == ("Ready", 1, 1)
+    assert db.endpoint == f"orders.{NAMESPACE}.svc:5432"
+    assert db.observed_spec is not None and db.observed_spec["replicas"] == 2
+    assert db.synced_at is not None
+    assert any("1 succeeded (create" in line for line in world.outcomes)
+
+
+def test_unchanged_status_is_never_written_again(world: World) -> None:
+    db = world.ready("orders")
+    for _ in range(5):
+        world.outcomes.append(world.sync.run_cycle())
+    assert world.database(db.id).synced_at == db.synced_at
+    assert world.outcomes[-1] == "status-sync: idle"
+
+
+def test_a_phase_change_in_the_cluster_reaches_the_row_and_back(world: World) -> None:
+    db = world.ready("orders")
+    world.sim.set_phase("postgreses", NAMESPACE, "orders", "Critical")
+    degraded = world.cycle_until(
+        lambda: (found := world.database(db.id)).phase == "Critical" and found
+    )
+    assert degraded.state == "degraded"
+    world.sim.set_phase("postgreses", NAMESPACE, "orders", "Ready")
+    assert world.cycle_until(lambda: world.database(db.id).state == "ready")
+
+
+def test_a_scale_succeeds_and_the_observed_spec_matches_the_desired(world: World) -> None:
+    db = world.ready("orders")
+    (scale,) = world.patch(db.id, {"replicas": 3})
+    assert "waiting" in world.work(db.id)
+    assert world.cycle_until(lambda: world.settled(scale.id)).state == "succeeded"
+    after = world.cycle_until(lambda: (found := world.database(db.id)).state == "ready" and found)
+    assert after.observed_spec is not None and after.observed_spec["replicas"] == 3
+    assert after.observed_generation == after.generation == 2
+
+
+def test_an_ops_request_failing_in_the_cluster_fails_the_operation_with_its_reason(
+    world: World,
+) -> None:
+    db = world.ready("orders")
+    world.sim.fail_next_ops("disk controller on fire", database=f"{NAMESPACE}/orders")
+    (expand,) = world.patch(db.id, {"storage": "20Gi"})
+    world.work(db.id)
+    failed = world.cycle_until(lambda: world.settled(expand.id))
+    assert failed.state == "failed"
+    assert failed.error is not None and failed.error["type"] == "kubedb-ops-failed"
+    assert "disk controller on fire" in failed.error["detail"]
+    after = world.cycle_until(lambda: (found := world.database(db.id)).state == "ready" and found)
+    assert after.storage == "10Gi", "the failure policy rolls desired back to the previous"
+    with world.connect() as conn:
+        kinds = [e.kind for e in events.for_database(conn, db.id)]
+    assert "operation.failed" in kinds
+
+
+def test_a_finished_operation_starts_the_next_one_queued_behind_it(world: World) -> None:
+    record = world.create("orders")
+    world.work(record.id)
+    restart = world.restart(record.id)
+    world.queue.empty()
+    world.cycle_until(lambda: str(restart.id) in world.queued_ids())
+    assert any("1 next enqueued" in line for line in world.outcomes)
+
+
+def test_a_deleted_database_ends_deleted_once_its_cr_is_gone(world: World) -> None:
+    db = world.ready("orders")
+    delete = world.delete(db.id)
+    world.work(db.id)
+    assert world.cycle_until(lambda: world.settled(delete.id)).state == "succeeded"
+    gone = world.database(db.id)
+    assert gone.state == "deleted" and gone.deleted_at is not None
+
+
+def test_a_duplicate_completion_changes_nothing(world: World) -> None:
+    db = world.ready("orders")
+    with world.connect() as conn:
+        succeeded = [e for e in events.for_database(conn, db.id) if e.kind == "operation.succeeded"]
+    for _ in range(3):
+        world.sync.run_cycle()
+    world.sync.on_demoted()
+    world.sync.on_promoted()  # a new leader re-lists everything
+    world.sync.run_cycle()
+    with world.connect() as conn:
+        again = [e for e in events.for_database(conn, db.id) if e.kind == "operation.succeeded"]
+    assert again == succeeded
+
+
+def test_the_sweeper_enqueues_operations_pending_too_long(
+    database_url: str, redis_url: str, sim: SimCluster
+) -> None:
+    config = SyncConfig(**{**FAST.__dict__, "pending_redispatch_seconds": 0})
+    with world_with(database_url, redis_url, sim, config) as world:
+        record = world.create("orders")
+        world.queue.empty()
+        outcome = world.sync.run_cycle()
+        assert "1 swept" in outcome
+        with world.connect() as conn:
+            (op,) = operations.open_for_database(conn, record.id)
+        assert world.queued_ids() == [str(op.id)]
+        assert world.operation(op.id).enqueued_at is not None
+
+
+def test_finished_ops_requests_are_deleted_only_after_the_retention(
+    database_url: str, redis_url: str, sim: SimCluster
+) -> None:
+    config = SyncConfig(**{**FAST.__dict__, "opsrequest_retention_seconds": 1})
+    with world_with(database_url, redis_url, sim, config) as world:
+        db = world.ready("orders")
+        restart = world.restart(db.id)
+        world.work(db.id)
+        done = world.cycle_until(lambda: world.settled(restart.id))
+        assert done.state == "succeeded" and done.k8s_name is not None
+        assert world.sim.requests("delete", "postgresopsrequests") == 0
+        world.cycle_until(lambda: world.sim.requests("delete", "postgresopsrequests") == 1)
+        assert any("1 OpsRequests cleaned up" in line for line in world.outcomes)
+
+
+def test_watches_dropped_and_compacted_miss_no_update(world: World) -> None:
+    db = world.ready("orders")
+    world.sim.drop_watches()
+    world.sim.set_phase("postgreses", NAMESPACE, "orders", "NotReady")
+    world.cycle_until(lambda: world.database(db.id).phase == "NotReady")
+    world.sim.compact()
+    world.sim.set_phase("postgreses", NAMESPACE, "orders", "Critical")
+    world.cycle_until(lambda: world.database(db.id).phase == "Critical")
+    assert world.sync.watchers is not None
+    stats = world.sync.watchers.stats()["postgreses"]
+    assert stats.gone >= 1 or stats.lists >= 2
+
+
+def test_watch_threads_are_named_and_stop_with_the_program(world: World) -> None:
+    assert world.sync.watchers is not None
+    names = {t.name for t in threading.enumerate() if t.name.startswith("status-sync-watch-")}
+    assert "status-sync-watch-postgreses" in names and len(names) == 8
+    world.sync.on_demoted()
+    left = [t.name for t in threading.enumerate() if t.name.startswith("status-sync-watch-")]
+    assert left == []
+
+
+def test_an_ops_request_skipped_by_kubedb_fails_the_operation_as_superseded(
+    world: World,
+) -> None:
+    db = world.ready("orders")
+    world.sim.set_phase("postgreses", NAMESPACE, "orders", "NotReady")  # IfReady ops wait
+    (scale,) = world.patch(db.id, {"replicas": 3})
+    world.work(db.id)
+    ops = Resource("ops.kubedb.com", "v1alpha1", "postgresopsrequests", "PostgresOpsRequest")
+    world.cluster.create(  # someone else's newer request of the same type
+        ops,
+        NAMESPACE,
+        {
+            "apiVersion": "ops.kubedb.com/v1alpha1",
+            "kind": "PostgresOpsRequest",
+            "metadata": {"name": "zz-a-newer-scale", "namespace": NAMESPACE},
+            "spec": {
+                "type": "HorizontalScaling",
+                "databaseRef": {"name": "orders"},
+                "horizontalScaling": {"replicas": 3},
+            },
+        },
+    )
+    failed = world.cycle_until(lambda: world.settled(scale.id))
+    assert failed.state == "failed"
+    assert failed.error is not None and failed.error["type"] == "kubedb-ops-superseded"
+    assert "zz-a-newer-scale" in failed.error["detail"]
