@@ -5,6 +5,7 @@ a Kubernetes client, and the control use cases that write operations the way the
 from __future__ import annotations
 
 import dataclasses
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -13,10 +14,12 @@ from typing import Any
 import redis
 from kubernetes import client
 from rq import Queue, SimpleWorker
+from rq.registry import FailedJobRegistry
 
 from services.clients import kube, postgres
 from services.clients import queue as queue_client
 from services.control import databases as use_cases
+from services.control import outcomes
 from services.domain import engines, versions
 from services.domain.engines import Engine
 from services.domain.specs import DatabaseSpec
@@ -49,6 +52,16 @@ def unreachable_api_client() -> client.ApiClient:
     configuration = client.Configuration()
     configuration.host = "http://127.0.0.1:1"
     return client.ApiClient(configuration)
+
+
+class _Outcomes(logging.Handler):
+    def __init__(self, sink: list[str]) -> None:
+        super().__init__(logging.INFO)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.funcName == "run_operation":
+            self.sink.append(record.getMessage())
 
 
 @dataclasses.dataclass
@@ -138,11 +151,29 @@ class World:
         op_id = op.id if isinstance(op, OperationRecord) else op
         return jobs.execute(self.context, str(op_id))
 
-    def work(self) -> int:
-        """Drain the queue with an in-process RQ worker; return how many jobs it ran."""
-        worker = SimpleWorker([self.queue], connection=self.redis, name=f"test-{uuid.uuid4().hex}")
-        worker.work(burst=True)
-        return int(worker.successful_job_count + worker.failed_job_count)
+    def work(self) -> list[str]:
+        """Drain the queue with an in-process RQ worker; the outcome of every job it ran."""
+        outcomes: list[str] = []
+        handler = _Outcomes(outcomes)
+        logger = logging.getLogger(jobs.__name__)
+        logger.addHandler(handler)
+        level = logger.level
+        logger.setLevel(logging.INFO)
+        try:
+            worker = SimpleWorker(
+                [self.queue], connection=self.redis, name=f"test-{uuid.uuid4().hex}"
+            )
+            worker.work(burst=True)
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+        failed = FailedJobRegistry(queue=self.queue)
+        assert failed.count == 0, [
+            job.latest_result().exc_string if job and job.latest_result() else job_id
+            for job_id in failed.get_job_ids()
+            for job in [self.queue.fetch_job(job_id)]
+        ]
+        return outcomes
 
     # -- reading back -----------------------------------------------------------------
 
@@ -192,3 +223,54 @@ def make_world(
         jobs.configure(None)
         cluster.close()
         redis_conn.close()
+
+
+# -- the simulated cluster side ---------------------------------------------------------------
+
+
+def db_resource(engine: str) -> tuple[str, str, str]:
+    facts = engines.spec_for(engine)
+    return engines.DB_GROUP, engines.DB_VERSION, facts.plural
+
+
+def ops_resource(engine: str) -> tuple[str, str, str]:
+    facts = engines.spec_for(engine)
+    return engines.OPS_GROUP, engines.OPS_VERSION, facts.ops_plural
+
+
+def read_object(
+    api_client: client.ApiClient, resource: tuple[str, str, str], name: str
+) -> dict[str, Any] | None:
+    """An object read back with the official client; None when it does not exist."""
+    group, version, plural = resource
+    custom = client.CustomObjectsApi(api_client)
+    try:
+        found: dict[str, Any] = custom.get_namespaced_custom_object(
+            group, version, NAMESPACE, plural, name
+        )
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return found
+
+
+def list_objects(
+    api_client: client.ApiClient, resource: tuple[str, str, str], label_selector: str = ""
+) -> list[dict[str, Any]]:
+    group, version, plural = resource
+    custom = client.CustomObjectsApi(api_client)
+    listed = custom.list_namespaced_custom_object(
+        group, version, NAMESPACE, plural, label_selector=label_selector
+    )
+    return list(listed["items"])
+
+
+def phase_of(obj: dict[str, Any] | None) -> str | None:
+    return None if obj is None else (obj.get("status") or {}).get("phase")
+
+
+def complete(world: World, op: OperationRecord) -> None:
+    """What status-sync does when KubeDB reports success (it is not under test here)."""
+    with world.conn() as conn:
+        assert outcomes.succeed_operation(conn, op.id, actor="test") is not None
