@@ -230,6 +230,8 @@ class Operator:
         if halted and phase != "Halted":
             self._halt(engine, db)
             return
+        if phase == "Halted":
+            return
         if phase == "Provisioning":
             self.tasks.later(
                 f"provision:{uid}",

@@ -3,7 +3,8 @@
 Per database, as apimachinery's queue does it (KUBEDB-API.md §2.5): at most one OpsRequest
 Progressing; among Pending ones of the same type all but the newest become Skipped; across
 types the oldest (creationTimestamp, then name) runs first; with `apply: IfReady` (the
-default) a request waits while the database is not Ready. While one runs the database
+default) a request waits while the database is not Ready (and does not hold up an `Always`
+one behind it). While one runs the database
 carries the `Paused` condition, removed when the request ends. The change itself is
 decided by `opsplans.plan` and written back into the database spec (generation bumps,
 observedGeneration follows). Faults can make the next request fail or hang in Progressing.
@@ -77,28 +78,27 @@ class OpsManager:
                 )
                 op["status"] = {"phase": "Pending"}
         live = [op for op in ops if not op["metadata"].get("deletionTimestamp")]
-        if any((op.get("status") or {}).get("phase") == "Progressing" for op in live):
-            return
         pending = [op for op in live if (op.get("status") or {}).get("phase") == "Pending"]
         pending = self._skip_superseded(engine, pending)
+        if any((op.get("status") or {}).get("phase") == "Progressing" for op in live):
+            return
         if not pending:
             return
-        candidate = min(pending, key=_created)
         db_rt, _ = self.operator.db_rt(engine)
         db = self.cluster.find(db_rt, namespace, db_name)
         if db is None or db["metadata"].get("deletionTimestamp"):
-            self._fail(
-                engine,
-                candidate,
-                None,
-                f"database {namespace}/{db_name} not found or being deleted",
-            )
+            reason = f"database {namespace}/{db_name} not found or being deleted"
+            self._fail(engine, min(pending, key=_created), None, reason)
             self.operator.mark(("ops", engine, namespace, db_name))
             return
-        apply = (candidate.get("spec") or {}).get("apply") or "IfReady"
-        if apply != "Always" and (db.get("status") or {}).get("phase") != "Ready":
-            return
-        self._start(engine, candidate, db)
+        ready = (db.get("status") or {}).get("phase") == "Ready"
+        eligible = [
+            op
+            for op in pending
+            if ready or ((op.get("spec") or {}).get("apply") or "IfReady") == "Always"
+        ]
+        if eligible:
+            self._start(engine, min(eligible, key=_created), db)
 
     def _skip_superseded(
         self, engine: engines.Engine, pending: list[dict[str, Any]]
