@@ -1,0 +1,197 @@
+"""Benchmark 1: API read throughput against a bare Starlette + Hypercorn + psycopg baseline.
+
+    .venv/bin/python bench/api_throughput.py [--quick] [--baseline async|sync]
+
+A throwaway database holds one project with 10,000 databases (COPY) and an API key; the
+API (`dbaas api`, DBAAS_API_WORKERS Hypercorn workers) and bench/baseline_app.py (the same
+worker count) run side by side and `wrk` (required) saturates one of them at a time with
+`GET /v1/databases/{id}` (ids round-robin over the 10,000) and `GET /v1/databases?limit=100`.
+The baseline runs in both of its driver modes (see bench/baseline_app.py) and the faster
+one is the reference. Rounds rotate the order of the servers so drift of the machine (other
+work on a shared host) hits all of them; the figure per endpoint is the median API req/s
+over the median req/s of the faster baseline (target >= 0.70).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common, loadgen, seeding
+
+PROJECT = "bench"
+TARGET_RATIO = 0.70
+ENDPOINTS = ("get_one", "page_100")
+SERVERS = ("api", "baseline-async", "baseline-sync")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 round of 4 s (< 1 minute)")
+    parser.add_argument("--seconds", type=float, default=None, help="seconds per wrk run (7)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds per endpoint (3)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
+    parser.add_argument("--workers", type=int, default=2, help="Hypercorn workers, both (2)")
+    parser.add_argument("--databases", type=int, default=10_000, help="rows in the project")
+    args = parser.parse_args()
+    args.seconds = args.seconds or (4.0 if args.quick else 7.0)
+    args.rounds = args.rounds or (1 if args.quick else 3)
+    return args
+
+
+def start_baseline(
+    stack: contextlib.ExitStack,
+    work: Path,
+    database_url: str,
+    args: argparse.Namespace,
+    *,
+    driver: str,
+) -> str:
+    port = common.free_port()
+    env = common.dbaas_env(home=work, database_url=database_url, redis_url="", kubeconfig=None)
+    env |= {
+        "BENCH_BASELINE_DATABASE_URL": database_url,
+        "BENCH_BASELINE_PROJECT": PROJECT,
+        "BENCH_BASELINE_PORT": str(port),
+        "BENCH_BASELINE_WORKERS": str(args.workers),
+        "BENCH_BASELINE_DRIVER": driver,
+    }
+    command = [common.PYTHON, str(common.REPO / "bench" / "baseline_app.py")]
+    service = common.start_service(stack, f"baseline-{driver}", command, env=env, workdir=work)
+    base = f"http://127.0.0.1:{port}"
+    common.wait_until(
+        f"the {driver} baseline app",
+        lambda: common.http_status(base + "/v1/databases?limit=1") == 200,
+        timeout=60,
+        alive=service.check_alive,
+    )
+    return base
+
+
+def main() -> int:
+    args = parse_args()
+    loadgen.require_wrk()
+    common.install_signal_handlers()
+    load_before = os.getloadavg()[0]
+    with contextlib.ExitStack() as stack:
+        work = stack.enter_context(common.workdir())
+        database_url = stack.enter_context(common.throwaway_database())
+        redis_url = stack.enter_context(common.benchmark_redis())
+        common.say(f"seeding {args.databases} databases")
+        seeded = seeding.insert_databases(database_url, project=PROJECT, count=args.databases)
+        key = common.create_api_key(database_url, project=PROJECT, role="viewer")
+        env = common.dbaas_env(
+            home=work,
+            database_url=database_url,
+            redis_url=redis_url,
+            kubeconfig=None,
+            api_port=common.free_port(),
+            api_workers=args.workers,
+        )
+        servers = {"api": common.start_api(stack, work, env)[1]}
+        for driver in ("async", "sync"):
+            servers[f"baseline-{driver}"] = start_baseline(
+                stack, work, database_url, args, driver=driver
+            )
+        headers = {"Authorization": f"Bearer {key}"}
+        paths = {
+            "get_one": [f"/v1/databases/{db_id}" for db_id in seeded.ids],
+            "page_100": ["/v1/databases?limit=100"],
+        }
+        for endpoint_paths in paths.values():
+            for base in servers.values():
+                status = common.http_status(base + endpoint_paths[0], headers=headers)
+                if status != 200:
+                    raise SystemExit(f"bench: GET {base}{endpoint_paths[0]} answered {status}")
+        results: dict[str, dict[str, list[loadgen.Throughput]]] = {
+            e: {name: [] for name in SERVERS} for e in ENDPOINTS
+        }
+        for endpoint in ENDPOINTS:
+            for name in SERVERS:
+                common.say(f"warming up {name} {endpoint}")
+                loadgen.run_wrk(
+                    servers[name],
+                    paths[endpoint],
+                    seconds=2,
+                    connections=args.connections,
+                    headers=headers,
+                )
+            for round_no in range(args.rounds):
+                shift = round_no % len(SERVERS)
+                for name in SERVERS[shift:] + SERVERS[:shift]:
+                    result = loadgen.run_wrk(
+                        servers[name],
+                        paths[endpoint],
+                        seconds=args.seconds,
+                        connections=args.connections,
+                        headers=headers,
+                    )
+                    common.say(
+                        f"{endpoint} round {round_no + 1} {name}: {result.rps:,.0f} req/s,"
+                        f" p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms,"
+                        f" {result.errors} errors"
+                    )
+                    results[endpoint][name].append(result)
+    report(args, results, load=(load_before, os.getloadavg()[0]))
+    return 0
+
+
+def _figures(runs: list[loadgen.Throughput]) -> dict[str, Any]:
+    return {
+        "rps": common.median([r.rps for r in runs]),
+        "p50_ms": common.median([r.p50_ms for r in runs]),
+        "p99_ms": common.median([r.p99_ms for r in runs]),
+        "errors": sum(r.errors for r in runs),
+        "rps_rounds": [r.rps for r in runs],
+    }
+
+
+def report(
+    args: argparse.Namespace,
+    results: dict[str, dict[str, list[loadgen.Throughput]]],
+    *,
+    load: tuple[float, float],
+) -> None:
+    rows: list[list[Any]] = []
+    figures: dict[str, Any] = {
+        "databases": args.databases,
+        "workers": args.workers,
+        "connections": args.connections,
+        "seconds": args.seconds,
+        "rounds": args.rounds,
+        "load_generator": "wrk",
+        "cpus": os.cpu_count(),
+        "loadavg_1m_before_after": list(load),
+        "target_ratio": TARGET_RATIO,
+    }
+    met = True
+    for endpoint in ENDPOINTS:
+        data = {name: _figures(results[endpoint][name]) for name in SERVERS}
+        reference = max(("baseline-async", "baseline-sync"), key=lambda n: data[n]["rps"])
+        ratio = common.ratio(data["api"]["rps"], data[reference]["rps"])
+        met = met and ratio >= TARGET_RATIO
+        for name in SERVERS:
+            d = data[name]
+            rows.append([endpoint, name, d["rps"], d["p50_ms"], d["p99_ms"], d["errors"]])
+        rows.append([endpoint, f"api / {reference}", ratio, "", "", ""])
+        figures[endpoint] = {**data, "reference": reference, "ratio": ratio}
+    figures["met"] = met
+    print(
+        f"API vs bare baseline, {args.workers} Hypercorn workers each, wrk -c{args.connections},"
+        f" {args.rounds} x {args.seconds:.0f} s per server, medians;"
+        f" load average {load[0]:.1f} before, {load[1]:.1f} after ({os.cpu_count()} CPUs)"
+    )
+    print(common.format_table(["endpoint", "server", "req/s", "p50 ms", "p99 ms", "errors"], rows))
+    verdict = "met" if met else "MISSED"
+    print(f"target: api / faster baseline >= {TARGET_RATIO:.2f} on both endpoints: {verdict}")
+    print(common.json_line("api_throughput", figures))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Bulk data for the benchmarks: thousands of databases in PostgreSQL and in the simulated
+cluster, and bursts of operations, made faster than any API could take them.
+
+Why: a benchmark of a 10,000-database project must not spend minutes building it. Rows go
+in with one COPY per table (each database with a succeeded `create` operation, as if dbaas
+had created it), and the matching CRs are rendered by the same `manifests.render_database`
+the worker uses, so the reconcilers see no drift, only status to record. Never used by the
+programs themselves; never writes anywhere but the throwaway database and sim it is given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import http.client
+import json
+import threading
+import urllib.parse
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from bench import common
+from services.clients import postgres
+from services.control import databases as control
+from services.domain import manifests, specs
+from services.store import projects
+
+ENGINE, VERSION, STORAGE = "postgres", "16.13", "1Gi"
+DB_PATH = "/apis/kubedb.com/v1/namespaces/{namespace}/postgreses"
+
+
+@dataclasses.dataclass(frozen=True)
+class Seeded:
+    project: str
+    namespace: str
+    ids: list[uuid.UUID]
+    names: list[str]
+
+
+def spec_for(name: str) -> specs.DatabaseSpec:
+    return specs.DatabaseSpec.from_columns(
+        {
+            "name": name,
+            "engine": ENGINE,
+            "version": VERSION,
+            "replicas": 1,
+            "storage": STORAGE,
+            "cpu": None,
+            "memory": None,
+            "deletion_policy": "Delete",
+            "drift_policy": "correct",
+        }
+    )
+
+
+def insert_databases(database_url: str, *, project: str, count: int, prefix: str = "db") -> Seeded:
+    """`count` ready postgres databases `<prefix>-00000`... of `project`, each with a
+    succeeded create operation; created_at strictly increasing (a stable list order)."""
+    ids = [uuid.uuid4() for _ in range(count)]
+    names = [f"{prefix}-{i:05d}" for i in range(count)]
+    base = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    with postgres.connect(database_url) as conn:
+        namespace = projects.ensure(conn, project)
+        with conn.cursor().copy(
+            "COPY databases (id, project_id, name, engine, version, replicas, storage,"
+            " deletion_policy, generation, state, created_at, updated_at) FROM STDIN"
+        ) as copy:
+            for i, (db_id, name) in enumerate(zip(ids, names, strict=True)):
+                at = base + dt.timedelta(milliseconds=i)
+                row = (db_id, project, name, ENGINE, VERSION, 1, STORAGE, "Delete", 1, "ready")
+                copy.write_row((*row, at, at))
+        with conn.cursor().copy(
+            "COPY operations (id, database_id, project_id, type, state, params, generation,"
+            " k8s_kind, k8s_name, attempt, requested_by, started_at, finished_at)"
+            " FROM STDIN"
+        ) as copy:
+            for db_id, name in zip(ids, names, strict=True):
+                params = json.dumps(control.desired_of(spec_for(name)))
+                row = (uuid.uuid4(), db_id, project, "create", "succeeded", params, 1)
+                copy.write_row((*row, "Postgres", name, 1, "benchmark", base, base))
+        conn.execute("ANALYZE databases")
+        conn.execute("ANALYZE operations")
+        conn.commit()
+    return Seeded(project, namespace, ids, names)
+
+
+def _chunks(items: Sequence[bytes], parts: int) -> Iterator[Sequence[bytes]]:
+    size = max(1, -(-len(items) // parts))
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _post_all(url: str, path: str, bodies: Sequence[bytes], errors: list[str]) -> None:
+    parsed = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=60)
+    try:
+        for body in bodies:
+            conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            payload = response.read()
+            if response.status not in (201, 409):
+                errors.append(f"{response.status}: {payload[:300]!r}")
+    finally:
+        conn.close()
+
+
+def create_crs(sim: common.Sim, seeded: Seeded, *, threads: int = 4) -> None:
+    """The CR of every seeded database, in the sim, as the worker would have created it."""
+    namespace_body = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": seeded.namespace},
+    }
+    errors: list[str] = []
+    _post_all(sim.url, "/api/v1/namespaces", [json.dumps(namespace_body).encode()], errors)
+    bodies = [
+        json.dumps(
+            manifests.render_database(
+                spec_for(name),
+                namespace=seeded.namespace,
+                database_id=db_id,
+                project_id=seeded.project,
+                generation=1,
+            )
+        ).encode()
+        for db_id, name in zip(seeded.ids, seeded.names, strict=True)
+    ]
+    path = DB_PATH.format(namespace=seeded.namespace)
+    workers = [
+        threading.Thread(
+            target=_post_all, args=(sim.url, path, chunk, errors), name=f"seed-crs-{i}"
+        )
+        for i, chunk in enumerate(_chunks(bodies, threads))
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} CR creations failed, first: {errors[0]}")
+
+
+def create_burst(
+    database_url: str, *, project: str, count: int, prefix: str = "burst"
+) -> list[uuid.UUID]:
+    """`count` new databases through the control use case (one transaction each, as the API
+    does), not yet enqueued; the ids of their create operations."""
+    from services.store.records import Principal
+
+    principal = Principal(key_id=uuid.uuid4(), project_id=project, role="admin")
+    operation_ids: list[uuid.UUID] = []
+
+    def create(names: Sequence[str]) -> list[uuid.UUID]:
+        made: list[uuid.UUID] = []
+        with postgres.connect(database_url) as conn:
+            conn.autocommit = True
+            for name in names:
+                accepted = control.create_database(conn, principal, spec_for(name))
+                made.extend(op.id for op in accepted.operations)
+        return made
+
+    names = [f"{prefix}-{i:05d}" for i in range(count)]
+    with ThreadPoolExecutor(4, thread_name_prefix="seed-burst") as pool:
+        for made in pool.map(create, [names[i::4] for i in range(4)]):
+            operation_ids.extend(made)
+    return operation_ids
