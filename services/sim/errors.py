@@ -173,9 +173,7 @@ def injected(code: int, *, retry_after: int) -> ApiError:
     if code == 500:
         return internal("injected by dbaas sim")
     if code == 503:
-        error = service_unavailable("the server is currently unable to handle the request")
-        error.headers["Retry-After"] = str(retry_after)
-        return error
+        return service_unavailable("the server is currently unable to handle the request")
     if code == 504:
         return ApiError(504, "Timeout", "the server was unable to return a response in time")
     return ApiError(code, "InternalError", f"injected error {code}")

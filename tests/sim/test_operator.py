@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any
 
 import pytest
@@ -235,3 +236,15 @@ def test_deleting_a_namespace_waits_for_the_operator_to_release_databases(
     sim.wait_for(
         lambda: not [n for n in kube.core.list_namespace().items if n.metadata.name == "team"]
     )
+
+
+def test_a_ready_or_halted_database_is_left_alone(sim: SimCluster, kube: Kube) -> None:
+    kube.ready_db(postgres("orders"))
+    kube.custom.patch_namespaced_custom_object(
+        DB_GROUP, DB_VERSION, NS, "postgreses", "orders", {"spec": {"halted": True}}
+    )
+    kube.wait_db_phase("orders", "Halted")
+    kube.ready_db(postgres("other"))
+    settled = sim.wait_for(lambda: sim.stats()["operator_tasks"] == 0 and sim.stats())
+    time.sleep(0.5)  # asserting that nothing happens needs a quiet interval
+    assert sim.stats()["resource_version"] == settled["resource_version"]

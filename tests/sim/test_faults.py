@@ -1,0 +1,159 @@
+"""Faults switched at runtime, counters, out-of-band removal and reset, via the admin endpoint."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
+
+from tests.fixtures_sim import SimAdminError, SimCluster
+from tests.sim.kube import DB_GROUP, DB_VERSION, NS, Kube, expect_error, postgres, status_of
+
+
+def test_injected_errors_hit_only_the_chosen_verb_and_resource_for_count_times(
+    sim: SimCluster, kube: Kube
+) -> None:
+    sim.inject_errors([503], verbs=["create"], resources=["postgreses"], count=2)
+    for _ in range(2):
+        status = expect_error(503, kube.create_db, postgres("orders"))
+        assert status["reason"] == "ServiceUnavailable"
+    kube.core.create_namespaced_secret(NS, client.V1Secret(metadata=client.V1ObjectMeta(name="s")))
+    assert kube.create_db(postgres("orders"))["metadata"]["name"] == "orders"
+    assert sim.stats()["injected_errors"] == {"503": 2}
+
+
+def test_a_429_carries_retry_after(sim: SimCluster, kube: Kube) -> None:
+    # On a create: urllib3 (under the official client) retries reads that get a 429 with
+    # Retry-After on its own, sleeping as told; a POST it hands straight back.
+    sim.inject_errors([429], verbs=["create"], retry_after=7)
+    with pytest.raises(ApiException) as caught:
+        kube.core.create_namespaced_secret(
+            NS, client.V1Secret(metadata=client.V1ObjectMeta(name="s"))
+        )
+    assert caught.value.status == 429
+    assert caught.value.headers["Retry-After"] == "7"
+    body = status_of(caught.value)
+    assert body["reason"] == "TooManyRequests"
+    assert body["details"]["retryAfterSeconds"] == 7
+
+
+def test_a_500_is_an_internal_error_status(sim: SimCluster, kube: Kube) -> None:
+    sim.inject_errors([500], verbs=["get"])
+    status = expect_error(500, kube.core.read_namespace, "default")
+    assert status["reason"] == "InternalError"
+
+
+def test_an_error_rate_fails_about_that_share_of_requests(sim: SimCluster, kube: Kube) -> None:
+    sim.inject_errors([500], verbs=["get"], rate=0.5)
+    failures = 0
+    for _ in range(60):
+        try:
+            kube.core.read_namespace("default")
+        except ApiException:
+            failures += 1
+    assert 10 <= failures <= 50
+
+
+def test_status_writes_can_be_failed_separately(sim: SimCluster, kube: Kube) -> None:
+    kube.create_db(postgres("orders"))
+    sim.inject_errors([500], resources=["postgreses/status"])
+    expect_error(
+        500,
+        kube.custom.patch_namespaced_custom_object_status,
+        DB_GROUP,
+        DB_VERSION,
+        NS,
+        "postgreses",
+        "orders",
+        {"status": {"observedGeneration": 9}},
+    )
+    kube.custom.patch_namespaced_custom_object(
+        DB_GROUP, DB_VERSION, NS, "postgreses", "orders", {"metadata": {"labels": {"a": "b"}}}
+    )
+
+
+def test_added_latency_slows_the_chosen_verbs(sim: SimCluster, kube: Kube) -> None:
+    sim.set_latency(0.3, verbs=["get"])
+    started = time.monotonic()
+    kube.core.read_namespace("default")
+    assert time.monotonic() - started >= 0.3
+    started = time.monotonic()
+    kube.core.list_namespace()
+    assert time.monotonic() - started < 0.3
+
+
+def test_watches_can_be_dropped_periodically(sim: SimCluster, kube: Kube) -> None:
+    sim.drop_watches_every(0.2)
+    started = time.monotonic()
+    list(watch.Watch().stream(kube.core.list_namespaced_secret, NS, timeout_seconds=5))
+    assert time.monotonic() - started < 2
+    assert sim.stats()["watch_drops"] >= 1
+
+
+def test_the_fault_document_can_be_read_and_cleared(sim: SimCluster) -> None:
+    sim.inject_errors([500], verbs=["get"])
+    sim.hang_next_ops(database="demo/orders")
+    faults = sim.admin("GET", "/sim/faults")
+    assert faults["errors"][0]["codes"] == [500]
+    assert faults["ops"] == [
+        {"mode": "hang", "reason": "injected failure", "database": "demo/orders", "count": 1}
+    ]
+    sim.clear_faults()
+    assert sim.admin("GET", "/sim/faults")["errors"] == []
+
+
+def test_a_malformed_fault_is_a_400_status(sim: SimCluster) -> None:
+    with pytest.raises(SimAdminError) as caught:
+        sim.set_faults(errors=[{"codes": [200]}])
+    assert caught.value.code == 400
+    assert caught.value.body["kind"] == "Status"
+
+
+def test_requests_are_counted_per_verb_and_resource(sim: SimCluster, kube: Kube) -> None:
+    sim.reset_stats()
+    kube.create_db(postgres("orders"))
+    kube.get_db("orders")
+    kube.get_db("orders")
+    kube.custom.patch_namespaced_custom_object_status(
+        DB_GROUP, DB_VERSION, NS, "postgreses", "orders", {"status": {"phase": "Ready"}}
+    )
+    assert sim.requests("create", "postgreses") == 1
+    assert sim.requests("get", "postgreses") == 2
+    assert sim.requests("patch", "postgreses/status") == 1
+    assert sim.requests("delete", "postgreses") == 0
+
+
+def test_vanish_removes_an_object_at_once_despite_finalizers(sim: SimCluster, kube: Kube) -> None:
+    kube.ready_db(postgres("orders", policy="DoNotTerminate"))
+    sim.vanish("postgreses", NS, "orders")
+    assert kube.db_gone("orders")
+    # Without the operator's finalizer step, the garbage collector takes what it owned.
+    expect_error(404, kube.core.read_namespaced_secret, "orders-auth", NS)
+    expect_error(404, kube.core.read_namespaced_service, "orders", NS)
+
+
+def test_phase_faults_only_apply_to_databases(sim: SimCluster, kube: Kube) -> None:
+    with pytest.raises(SimAdminError) as caught:
+        sim.set_phase("secrets", NS, "x", "Critical")
+    assert caught.value.code == 400
+    with pytest.raises(SimAdminError) as missing:
+        sim.set_phase("postgreses", NS, "ghost", "Critical")
+    assert missing.value.code == 404
+
+
+def test_reset_clears_objects_faults_and_counters_but_keeps_the_catalog(
+    sim: SimCluster, kube: Kube
+) -> None:
+    kube.create_db(postgres("orders"))
+    sim.inject_errors([500], verbs=["delete"])
+    sim.admin("POST", "/sim/reset")
+    assert {n.metadata.name for n in kube.core.list_namespace().items} == {
+        "default",
+        "kube-system",
+    }
+    assert sim.stats()["objects"]["postgresversions.catalog.kubedb.com"] > 0
+    assert "postgreses.kubedb.com" not in sim.stats()["objects"]
+    assert sim.admin("GET", "/sim/faults")["errors"] == []
+    assert sim.stats()["total_requests"] == 1
