@@ -71,6 +71,8 @@ def main() -> int:
         level=logging.INFO,
         format="%(asctime)s fatal-listener %(levelname)s %(message)s",
     )
+    # supervisord stops the listener last, with SIGTERM: a clean exit, not a kill
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     home = Settings.from_env().home
     listen(sys.stdin.buffer, sys.stdout.buffer, home=home, supervisord_pid=os.getppid())
     return 0

@@ -9,6 +9,7 @@ expected-to-fail, and are not run, until every program's command module exists.
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import json
 import os
@@ -339,6 +340,8 @@ class Running:
     container: str
     base_url: str
     database_url: str
+    seconds_to_ready: float
+    """From the container's start (Docker's StartedAt) to the first /readyz 200."""
 
 
 @pytest.fixture(scope="session")
@@ -351,8 +354,17 @@ def running(docker_services: Any, backing: Backing) -> Running:
         except httpx.HTTPError:
             return False
 
-    docker_services.wait_until_responsive(check=ready, timeout=180, pause=0.5)
-    return Running(CONTAINER, base_url, backing.database_url)
+    docker_services.wait_until_responsive(check=ready, timeout=180, pause=0.2)
+    ready_at = time.time()
+    started = docker("inspect", "--format", "{{.State.StartedAt}}", CONTAINER).stdout.strip()
+    return Running(CONTAINER, base_url, backing.database_url, ready_at - _epoch(started))
+
+
+def _epoch(rfc3339: str) -> float:
+    """Docker's StartedAt (nanoseconds, Z) as seconds since the epoch."""
+    whole, _, fraction = rfc3339.rstrip("Z").partition(".")
+    moment = datetime.datetime.fromisoformat(whole).replace(tzinfo=datetime.UTC)
+    return moment.timestamp() + float(f"0.{fraction or 0}")
 
 
 @pytest.fixture(scope="session")
@@ -379,6 +391,31 @@ def test_supervisorctl_in_the_container_shows_every_program_running(running: Run
 def test_readyz_answers_200_once_everything_is_up(running: Running) -> None:
     response = httpx.get(f"{running.base_url}/readyz", timeout=5)
     assert response.status_code == 200, response.text
+
+
+@needs_programs
+def test_the_container_is_ready_quickly_and_idles_within_its_memory_limit(
+    running: Running,
+) -> None:
+    # figures for the README: time to /readyz 200 and the whole pod's RSS at idle
+    script = (
+        "import pathlib\n"
+        "totals = {'Rss:': 0, 'Pss:': 0}\n"
+        "for rollup in pathlib.Path('/proc').glob('[0-9]*/smaps_rollup'):\n"
+        "    for line in rollup.read_text().splitlines():\n"
+        "        key, *value = line.split()\n"
+        "        if key in totals:\n"
+        "            totals[key] += int(value[0])\n"
+        "print(totals['Rss:'], totals['Pss:'])\n"
+    )
+    output = docker("exec", running.container, "python", "-c", script).stdout
+    rss_kib, pss_kib = (int(value) for value in output.split())
+    print(
+        f"container start -> /readyz 200: {running.seconds_to_ready:.1f} s; whole-pod memory "
+        f"at idle: RSS sum {rss_kib / 1024:.0f} MiB, PSS sum {pss_kib / 1024:.0f} MiB"
+    )
+    assert running.seconds_to_ready < 60
+    assert pss_kib * 1024 < 1024**3  # deploy/base: limits.memory 1Gi
 
 
 @needs_programs
@@ -447,6 +484,12 @@ def test_docker_stop_ends_the_container_cleanly_within_the_grace_period(
     docker("stop", "--time", str(grace), running.container, timeout=grace + 30)
     elapsed = time.monotonic() - started
     state = json.loads(docker("inspect", "--format", "{{json .State}}", running.container).stdout)
+    logs = docker("logs", running.container)
+    stops = [
+        line
+        for line in (logs.stdout + logs.stderr).splitlines()
+        if any(word in line for word in ("SIGTERM", "waiting for", "stopped:", "exited:"))
+    ]
+    print(f"docker stop took {elapsed:.1f} s (grace {grace} s):", *stops[-12:], sep="\n  ")
     assert state["ExitCode"] == 0, state
     assert elapsed < grace
-    print(f"docker stop took {elapsed:.1f} s (grace {grace} s)")
