@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from services.control.drift import Correction, Drift, FieldDrift, Orphan
-from services.domain import lifecycle, quantities
+from services.domain import lifecycle, manifests, quantities
 from services.reconcilers import observing
 from services.reconcilers.deciding import desired_view
 from services.store.observed import DatabaseSnapshot
@@ -115,8 +115,7 @@ def _drift(snapshot: DatabaseSnapshot, cr: Mapping[str, Any] | None) -> Drift | 
             corrections=(Correction("create", record.desired(), {}),),
             fingerprint=_fingerprint(str(record.id), "missing", str(record.generation)),
         )
-    seen = observing.observe_database(cr)
-    observed_spec = seen.spec if seen is not None else None
+    observed_spec = manifests.observed_spec_from_cr(record.engine, cr)
     differences = lifecycle.spec_differences(desired_view(snapshot), observed_spec)
     if not differences:
         return None
@@ -131,7 +130,7 @@ def _drift(snapshot: DatabaseSnapshot, cr: Mapping[str, Any] | None) -> Drift | 
         policy=record.drift_policy,
         missing=False,
         fields=fields,
-        corrections=_corrections(snapshot, differences, observed_spec or {}),
+        corrections=_corrections(snapshot, differences, observed_spec),
         fingerprint=_fingerprint(
             str(record.id), *(f"{f.field}={f.desired!r}<-{f.observed!r}" for f in fields)
         ),
