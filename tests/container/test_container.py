@@ -419,6 +419,22 @@ def test_the_container_is_ready_quickly_and_idles_within_its_memory_limit(
 
 
 @needs_programs
+def test_docker_reports_the_container_healthy_through_the_image_healthcheck(
+    running: Running,
+) -> None:
+    deadline = time.monotonic() + 60  # the first check runs one interval (15 s) after start
+    while True:
+        health = json.loads(
+            docker("inspect", "--format", "{{json .State.Health}}", running.container).stdout
+        )
+        if health["Status"] == "healthy":
+            break
+        assert health["Status"] == "starting", health
+        assert time.monotonic() < deadline, health
+        time.sleep(0.5)
+
+
+@needs_programs
 def test_every_process_in_the_container_runs_as_the_non_root_user(running: Running) -> None:
     script = (
         "import pathlib\n"
