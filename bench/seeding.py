@@ -165,3 +165,32 @@ def create_burst(
         for made in pool.map(create, [names[i::4] for i in range(4)]):
             operation_ids.extend(made)
     return operation_ids
+
+
+def enqueue(redis_url: str, operation_ids: Sequence[uuid.UUID]) -> None:
+    """Enqueue operations as the API does after its commit (one pipelined round trip)."""
+    from services.clients import queue as queue_client
+    from services.settings import Settings
+
+    redis = queue_client.connect(redis_url)
+    try:
+        queue = queue_client.operation_queue(redis, Settings().queue_name)
+        queue_client.enqueue_operations(queue, operation_ids)
+    finally:
+        redis.close()
+
+
+def progress(database_url: str, operation_ids: Sequence[uuid.UUID]) -> dict[str, int]:
+    """How many of `operation_ids` are not terminal yet, and how many databases status-sync
+    has never synced."""
+    with postgres.connect(database_url, autocommit=True) as conn:
+        open_ops = conn.execute(
+            "SELECT count(*) AS n FROM operations WHERE id = ANY(%s)"
+            " AND state NOT IN ('succeeded', 'failed', 'cancelled')",
+            (list(operation_ids),),
+        ).fetchone()
+        unsynced = conn.execute(
+            "SELECT count(*) AS n FROM databases WHERE synced_at IS NULL"
+        ).fetchone()
+    assert open_ops is not None and unsynced is not None
+    return {"open_operations": open_ops["n"], "unsynced": unsynced["n"]}

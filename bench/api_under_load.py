@@ -1,0 +1,218 @@
+"""Benchmark 2: API latency while the worker and the reconcilers are busy, against idle.
+
+    .venv/bin/python bench/api_under_load.py [--quick]
+
+A throwaway database holds one project with 10,000 ready databases (COPY), and the
+simulated cluster their CRs; 1,000 more databases are requested through the control use
+case (one transaction each, as the API does) but not yet enqueued. The API (`dbaas api`)
+answers `GET /v1/databases/{id}` at a fixed rate (open loop, bench/loadgen.py) for the
+whole run:
+
+- idle: only the API runs;
+- loaded: the 1,000 create operations are enqueued and `dbaas worker`, `dbaas status-sync`
+  and `dbaas drift` start: the worker drains the burst, status-sync records the status of
+  all 11,000 databases (the first sync) and completes the operations, drift compares
+  10,000 databases with the cluster. The phase ends when every burst operation is
+  terminal, every database has been synced and drift has finished a pass.
+
+The figure is p99(loaded) / p99(idle) (target <= 2). When a reconciler cannot run, the
+loaded phase is measured without it and the output says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common, loadgen, seeding
+
+PROJECT = "bench"
+TARGET_RATIO = 2.0
+RECONCILERS = ("status-sync", "drift")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2,000 databases, 300 operations")
+    parser.add_argument("--databases", type=int, default=None, help="seeded (10,000)")
+    parser.add_argument("--operations", type=int, default=None, help="the burst (1,000)")
+    parser.add_argument("--rate", type=float, default=100.0, help="API requests/s (100)")
+    parser.add_argument("--idle-seconds", type=float, default=None, help="idle phase (20)")
+    parser.add_argument(
+        "--background-nice",
+        type=int,
+        default=0,
+        help="what-if: run the worker and the reconcilers under `nice -n N` (default 0: as"
+        " supervisord.conf runs them today)",
+    )
+    args = parser.parse_args()
+    args.databases = args.databases or (2_000 if args.quick else 10_000)
+    args.operations = args.operations or (300 if args.quick else 1_000)
+    args.idle_seconds = args.idle_seconds or (8.0 if args.quick else 20.0)
+    return args
+
+
+def drift_passes(service: common.Service) -> int:
+    text = service.log.read_text(errors="replace")
+    return sum(1 for line in text.splitlines() if "drift: " in line and " checked" in line)
+
+
+def main() -> int:
+    args = parse_args()
+    common.install_signal_handlers()
+    load_before = os.getloadavg()[0]
+    with contextlib.ExitStack() as stack:
+        work = stack.enter_context(common.workdir())
+        database_url = stack.enter_context(common.throwaway_database())
+        redis_url = stack.enter_context(common.benchmark_redis())
+        sim = common.start_sim(stack, work)
+        common.say(f"seeding {args.databases} databases in PostgreSQL and in the cluster")
+        seeded = seeding.insert_databases(database_url, project=PROJECT, count=args.databases)
+        seeding.create_crs(sim, seeded)
+        common.wait_until(
+            "the sim provisioning the seeded databases",
+            lambda: sim.stats()["operator_tasks"] == 0,
+            timeout=300,
+            interval=0.5,
+        )
+        operation_ids = seeding.create_burst(database_url, project=PROJECT, count=args.operations)
+        key = common.create_api_key(database_url, project=PROJECT, role="viewer")
+        env = common.dbaas_env(
+            home=work,
+            database_url=database_url,
+            redis_url=redis_url,
+            kubeconfig=sim.kubeconfig,
+            api_port=common.free_port(),
+        )
+        _, api = common.start_api(stack, work, env)
+        paths = [f"/v1/databases/{db_id}" for db_id in seeded.ids]
+        client = stack.enter_context(
+            loadgen.FixedRateClient(
+                api, paths, rate=args.rate, headers={"Authorization": f"Bearer {key}"}
+            )
+        )
+        time.sleep(2.0)  # the client's connections and the API's pool warm up
+        idle_start = time.monotonic()
+        common.say(f"idle: {args.rate:.0f} GET/s for {args.idle_seconds:.0f}s")
+        time.sleep(args.idle_seconds)
+        load_start = time.monotonic()
+        common.say(f"loaded: {args.operations} operations enqueued; worker and reconcilers start")
+        seeding.enqueue(redis_url, operation_ids)
+        nice = ["nice", "-n", str(args.background_nice)] if args.background_nice else []
+        worker = common.start_service(
+            stack, "worker", [*nice, *common.dbaas_command("worker")], env=env, workdir=work
+        )
+        reconcilers = {
+            name: common.start_service(
+                stack, name, [*nice, *common.dbaas_command(name)], env=env, workdir=work
+            )
+            for name in RECONCILERS
+        }
+        absent: dict[str, str] = {}
+
+        def done() -> bool:
+            worker.check_alive()
+            for name, service in reconcilers.items():
+                if name not in absent and service.process.poll() is not None:
+                    absent[name] = f"exited with {service.process.returncode}: " + common.tail(
+                        service.log, 5
+                    )
+                    common.say(f"{name} is not runnable: {absent[name]}")
+            state = seeding.progress(database_url, operation_ids)
+            finished = state["open_operations"] == 0
+            if "status-sync" not in absent:
+                finished = finished and state["unsynced"] == 0
+            if "drift" not in absent:
+                finished = finished and drift_passes(reconcilers["drift"]) >= 1
+            return finished
+
+        loaded_seconds = common.wait_until("the loaded phase", done, timeout=600, interval=0.5)
+        load_end = time.monotonic()
+        client.stop()
+    idle = client.between(idle_start, load_start)
+    loaded = client.between(load_start, load_end)
+    report(
+        args,
+        idle,
+        loaded,
+        loaded_seconds=loaded_seconds,
+        absent=absent,
+        errors=client.errors,
+        load=(load_before, os.getloadavg()[0]),
+    )
+    return 0
+
+
+def report(
+    args: argparse.Namespace,
+    idle: list[loadgen.Sample],
+    loaded: list[loadgen.Sample],
+    *,
+    loaded_seconds: float,
+    absent: dict[str, str],
+    errors: int,
+    load: tuple[float, float],
+) -> None:
+    phases = {
+        "idle": common.summarize([s.latency for s in idle]),
+        "loaded": common.summarize([s.latency for s in loaded]),
+    }
+    bad = {
+        name: sum(1 for s in samples if s.status != 200)
+        for name, samples in (("idle", idle), ("loaded", loaded))
+    }
+    ratio = common.ratio(phases["loaded"].p99_ms, phases["idle"].p99_ms)
+    met = ratio <= TARGET_RATIO
+    rows = [
+        [name, s.count, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms, bad[name]]
+        for name, s in phases.items()
+    ]
+    present = [name for name in RECONCILERS if name not in absent]
+    print(
+        f"API GET /v1/databases/{{id}} at {args.rate:.0f}/s (open loop),"
+        f" {args.databases} databases;"
+        f" loaded = worker draining {args.operations} creates"
+        + (f" + {' + '.join(present)}" if present else "")
+        + f" for {loaded_seconds:.1f}s"
+        + (f" (background at nice {args.background_nice})" if args.background_nice else "")
+        + f"; load average {load[0]:.1f} before, {load[1]:.1f} after"
+        f" ({os.cpu_count()} CPUs)"
+    )
+    for name, why in absent.items():
+        print(f"NOTE: {name} load was ABSENT ({why.splitlines()[0]})")
+    print(
+        common.format_table(
+            ["phase", "requests", "p50 ms", "p90 ms", "p99 ms", "max ms", "non-200"], rows
+        )
+    )
+    verdict = "met" if met else "MISSED"
+    print(f"p99 loaded / idle = {ratio:.2f}; target <= {TARGET_RATIO:.1f}: {verdict}")
+    figures = {
+        "databases": args.databases,
+        "operations": args.operations,
+        "rate": args.rate,
+        "idle": phases["idle"],
+        "loaded": phases["loaded"],
+        "loaded_seconds": loaded_seconds,
+        "non_200": bad,
+        "client_errors": errors,
+        "reconcilers_present": present,
+        "reconcilers_absent": sorted(absent),
+        "background_nice": args.background_nice,
+        "ratio": ratio,
+        "target_ratio": TARGET_RATIO,
+        "met": met,
+        "cpus": os.cpu_count(),
+        "loadavg_1m_before_after": list(load),
+    }
+    print(common.json_line("api_under_load", figures))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
