@@ -75,9 +75,7 @@ def test_the_worker_runs_queued_operations_and_stops_on_sigterm(
     assert Worker.all(connection=world.redis) == []
 
 
-def test_the_worker_waits_for_redis_instead_of_exiting(
-    tmp_path: Path, database_url: str
-) -> None:
+def test_the_worker_waits_for_redis_instead_of_exiting(tmp_path: Path, database_url: str) -> None:
     process, log = start_worker(
         tmp_path, DBAAS_DATABASE_URL=database_url, DBAAS_REDIS_URL="redis://127.0.0.1:1/0"
     )

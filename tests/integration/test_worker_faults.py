@@ -33,8 +33,9 @@ def ready_database(world: World, sim: SimCluster, engine: str, name: str) -> Dat
     database, create = world.create(engine, name, enqueue=False)
     assert "waiting" in world.run(create)
     sim.wait_for(
-        lambda: phase_of(read_object(world.cluster.api_client, db_resource(engine), name))
-        == "Ready"
+        lambda: (
+            phase_of(read_object(world.cluster.api_client, db_resource(engine), name)) == "Ready"
+        )
     )
     complete(world, world.op(create.id))
     return database
@@ -124,7 +125,9 @@ def test_a_webhook_refusal_fails_the_operation_with_its_message(
 ) -> None:
     database = ready_database(world, sim, "mysql", "books")
     # Someone protected the database in the cluster behind dbaas's back.
-    sim.edit("mysqls.kubedb.com", NAMESPACE, "books", {"spec": {"deletionPolicy": "DoNotTerminate"}})
+    sim.edit(
+        "mysqls.kubedb.com", NAMESPACE, "books", {"spec": {"deletionPolicy": "DoNotTerminate"}}
+    )
     op = world.delete(database.id)
 
     outcome = world.run(op)

@@ -34,8 +34,10 @@ def ready_postgres(world: World, sim: SimCluster, name: str = "orders") -> Datab
     database, create = world.create("postgres", name, enqueue=False)
     assert "waiting" in world.run(create)
     sim.wait_for(
-        lambda: phase_of(read_object(world.cluster.api_client, db_resource("postgres"), name))
-        == "Ready"
+        lambda: (
+            phase_of(read_object(world.cluster.api_client, db_resource("postgres"), name))
+            == "Ready"
+        )
     )
     complete(world, world.op(create.id))
     return database
@@ -170,8 +172,6 @@ def test_a_create_meeting_a_foreign_cr_of_the_same_name_fails_without_touching_i
 
 def _in_seconds(world: World, seconds: float) -> object:
     with world.conn() as conn:
-        row = conn.execute(
-            "SELECT now() + make_interval(secs => %s) AS at", (seconds,)
-        ).fetchone()
+        row = conn.execute("SELECT now() + make_interval(secs => %s) AS at", (seconds,)).fetchone()
     assert row is not None
     return row["at"]

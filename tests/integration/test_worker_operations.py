@@ -39,9 +39,7 @@ def ready_database(
     database, create = world.create(engine, f"{engine}-db", replicas=replicas, enqueue=False)
     assert "waiting" in world.run(create)
     api = world.cluster.api_client
-    sim.wait_for(
-        lambda: phase_of(read_object(api, db_resource(engine), database.name)) == "Ready"
-    )
+    sim.wait_for(lambda: phase_of(read_object(api, db_resource(engine), database.name)) == "Ready")
     complete(world, world.op(create.id))
     return database
 
@@ -77,8 +75,10 @@ def test_create_applies_the_database_cr_and_waits_for_kubedb(
     assert [event.message for event in applied] == [f"create: {facts.kind} orders created"]
     assert [event.actor for event in applied] == ["worker"]
     sim.wait_for(
-        lambda: phase_of(read_object(world.cluster.api_client, db_resource(engine), "orders"))
-        == "Ready"
+        lambda: (
+            phase_of(read_object(world.cluster.api_client, db_resource(engine), "orders"))
+            == "Ready"
+        )
     )
 
 
@@ -172,8 +172,10 @@ def test_change_operations_create_their_ops_request_with_a_deterministic_name(
     assert sim.ops_created(NAMESPACE, name) == 1
     # The simulated ops-manager accepts and carries it out.
     sim.wait_for(
-        lambda: phase_of(read_object(world.cluster.api_client, ops_resource(engine), name))
-        == "Successful"
+        lambda: (
+            phase_of(read_object(world.cluster.api_client, ops_resource(engine), name))
+            == "Successful"
+        )
     )
 
 

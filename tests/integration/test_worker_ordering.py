@@ -51,8 +51,10 @@ def test_of_three_queued_operations_only_the_head_is_claimable(
     # The second is claimable only once the first has left running/waiting.
     assert "not claimable" in world.run(resize)
     sim.wait_for(
-        lambda: phase_of(read_object(world.cluster.api_client, db_resource("postgres"), "orders"))
-        == "Ready"
+        lambda: (
+            phase_of(read_object(world.cluster.api_client, db_resource("postgres"), "orders"))
+            == "Ready"
+        )
     )
     complete(world, world.op(create.id))
     assert "not claimable (pending behind operation" in world.run(resize)
@@ -68,8 +70,10 @@ def test_a_synchronous_operation_enqueues_the_next_one_which_then_runs(
     database, create = world.create("mysql", "books", replicas=3, enqueue=False)
     assert "waiting" in world.run(create)
     sim.wait_for(
-        lambda: phase_of(read_object(world.cluster.api_client, db_resource("mysql"), "books"))
-        == "Ready"
+        lambda: (
+            phase_of(read_object(world.cluster.api_client, db_resource("mysql"), "books"))
+            == "Ready"
+        )
     )
     complete(world, world.op(create.id))
     configure, scale = world.update(

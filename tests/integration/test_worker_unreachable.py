@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
@@ -67,3 +68,23 @@ def test_backoff_delays_grow_to_the_cap_with_jitter_around_them() -> None:
     low, high = policy.delays(lambda: 0.0), policy.delays(lambda: 0.999)
     assert low == [0.1, 0.2, 0.4, 0.8, 1.5, 1.5]
     assert all(a < b <= 3.0 for a, b in zip(low, high, strict=True))
+
+
+def test_a_worker_that_lost_its_lease_while_retrying_stops_without_touching_the_operation(
+    world: World,
+) -> None:
+    _, create = world.create("redis", "cache", enqueue=False)
+
+    def sleep_while_another_worker_takes_over(seconds: float) -> None:
+        world.sleeps.append(seconds)
+        world.set_op(create.id, lease_owner="other-worker/2", attempt=2)
+
+    world.context = dataclasses.replace(world.context, sleep=sleep_while_another_worker_takes_over)
+
+    outcome = world.run(create)
+
+    assert outcome == f"operation {create.id}: lease lost to another worker while retrying"
+    assert world.sleeps == [0.2]
+    op = world.op(create.id)
+    assert (op.state, op.lease_owner, op.attempt) == ("running", "other-worker/2", 2)
+    assert world.events("operation.released") == []
