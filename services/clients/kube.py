@@ -14,6 +14,7 @@ from typing import Any
 
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError as TransportError
 
 TRANSIENT_STATUSES = frozenset({0, 408, 429, 500, 502, 503, 504})
 
@@ -54,7 +55,12 @@ class KubeError(Exception):
         return self.status == 410
 
 
-def _error(exc: ApiException) -> KubeError:
+def _error(exc: Exception) -> KubeError:
+    """The KubeError for a failed call: a Status answer, or status 0 for a transport failure."""
+    if isinstance(exc, TransportError):
+        # connection refused, reset or timed out: urllib3 gave up, nobody answered
+        return KubeError(0, "ConnectionError", f"{type(exc).__name__}: {exc}", [])
+    assert isinstance(exc, ApiException)
     status = int(exc.status or 0)
     reason, message = str(exc.reason or ""), str(exc.reason or "")
     causes: list[dict[str, Any]] = []
@@ -96,7 +102,7 @@ class Cluster:
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
         try:
             self.core.create_namespace(body, _request_timeout=self.timeout)
-        except ApiException as exc:
+        except (ApiException, TransportError) as exc:
             error = _error(exc)
             if not error.already_exists:
                 raise error from exc
@@ -111,7 +117,7 @@ class Cluster:
                 body,
                 _request_timeout=self.timeout,
             )
-        except ApiException as exc:
+        except (ApiException, TransportError) as exc:
             raise _error(exc) from exc
         return created
 
@@ -125,7 +131,7 @@ class Cluster:
                 name,
                 _request_timeout=self.timeout,
             )
-        except ApiException as exc:
+        except (ApiException, TransportError) as exc:
             raise _error(exc) from exc
         return found
 
@@ -142,7 +148,7 @@ class Cluster:
                 patch,
                 _request_timeout=self.timeout,
             )
-        except ApiException as exc:
+        except (ApiException, TransportError) as exc:
             raise _error(exc) from exc
         return patched
 
@@ -156,7 +162,7 @@ class Cluster:
                 name,
                 _request_timeout=self.timeout,
             )
-        except ApiException as exc:
+        except (ApiException, TransportError) as exc:
             raise _error(exc) from exc
 
     def list_page(
@@ -198,7 +204,7 @@ class Cluster:
                     _request_timeout=self.timeout,
                     **kwargs,
                 )
-        except ApiException as exc:
+        except (ApiException, TransportError) as exc:
             raise _error(exc) from exc
         return page
 
@@ -242,7 +248,7 @@ class Cluster:
                 allow_watch_bookmarks=True,
                 _request_timeout=timeout_seconds + 5,
             )
-        except ApiException as exc:
+        except (ApiException, TransportError) as exc:
             raise _error(exc) from exc
         finally:
             watcher.stop()
@@ -255,6 +261,6 @@ class Cluster:
             secret = self.core.read_namespaced_secret(
                 name, namespace, _request_timeout=self.timeout
             )
-        except ApiException as exc:
+        except (ApiException, TransportError) as exc:
             raise _error(exc) from exc
         return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}

@@ -34,7 +34,6 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
-import urllib3
 
 from services.clients import queue as queue_client
 from services.clients.kube import KubeError
@@ -199,9 +198,6 @@ def _apply_with_retries(context: Context, claimed: _Claimed, step: steps.Step) -
             context.sleep(delay)
         try:
             return applying.apply(context.cluster, step)
-        except urllib3.exceptions.HTTPError as exc:
-            # The kube client lets connection errors and timeouts through as urllib3's own.
-            error = KubeError(0, "ConnectionError", str(exc), [])
         except KubeError as kube_error:
             if not kube_error.transient:
                 raise
