@@ -1,0 +1,1 @@
+"""The simulated Kubernetes API server and KubeDB operator (`dbaas sim`); see `server.py`."""

@@ -185,15 +185,13 @@ class Operator:
     def write_status(
         self, rt: ResourceType, namespace: str, name: str, status: dict[str, Any]
     ) -> None:
-        self.cluster.patch(
-            rt,
-            namespace,
-            name,
-            [{"op": "add", "path": "/status", "value": status}],
-            patching.JSON_PATCH,
-            subresource="status",
-            trusted=True,
-        )
+        body = {
+            "apiVersion": rt.api_version,
+            "kind": rt.kind,
+            "metadata": {"name": name, "namespace": namespace},
+            "status": status,
+        }
+        self.cluster.replace(rt, namespace, name, body, subresource="status", trusted=True)
 
     # -- databases -------------------------------------------------------------------------
 

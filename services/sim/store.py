@@ -33,11 +33,21 @@ def encode(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
+def clone(value: Any) -> Any:
+    """A private deep copy of JSON data (a C-speed round trip, faster than copy.deepcopy)."""
+    return json.loads(json.dumps(value))
+
+
 @dataclasses.dataclass(slots=True, frozen=True)
 class Entry:
     obj: dict[str, Any]
     raw: bytes
     rv: int
+
+    def copy(self) -> dict[str, Any]:
+        """A private, mutable copy of the stored object."""
+        copied: dict[str, Any] = json.loads(self.raw)
+        return copied
 
 
 @dataclasses.dataclass(slots=True)

@@ -102,3 +102,10 @@ def test_deleting_a_namespace_deletes_its_objects_and_then_itself(
 def test_the_default_namespace_cannot_be_deleted(kube: Kube) -> None:
     status = expect_error(403, kube.core.delete_namespace, "default")
     assert status["reason"] == "Forbidden"
+
+
+def test_delete_collection_removes_what_the_selector_matches(kube: Kube) -> None:
+    for name, team in (("a", "x"), ("b", "x"), ("c", "y")):
+        kube.core.create_namespaced_secret(NS, _secret(name, labels={"team": team}))
+    kube.core.delete_collection_namespaced_secret(NS, label_selector="team=x")
+    assert [s.metadata.name for s in kube.core.list_namespaced_secret(NS).items] == ["c"]

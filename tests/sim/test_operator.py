@@ -8,8 +8,18 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures_sim import SimCluster
-from tests.sim.kube import DB_GROUP, DB_VERSION, NS, Kube, conditions, expect_error, postgres
+from services.sim import schemas
+from tests.fixtures_sim import CRDS_DIR, SimCluster
+from tests.sim.kube import (
+    DB_GROUP,
+    DB_VERSION,
+    NS,
+    Kube,
+    conditions,
+    expect_error,
+    ops_request,
+    postgres,
+)
 
 ENGINES: dict[str, tuple[str, dict[str, Any], str, int]] = {
     # plural: (kind, spec, default user, port)
@@ -248,3 +258,21 @@ def test_a_ready_or_halted_database_is_left_alone(sim: SimCluster, kube: Kube) -
     settled = sim.wait_for(lambda: sim.stats()["operator_tasks"] == 0 and sim.stats())
     time.sleep(0.5)  # asserting that nothing happens needs a quiet interval
     assert sim.stats()["resource_version"] == settled["resource_version"]
+
+
+def test_what_the_operator_writes_validates_strictly_against_the_crds(kube: Kube) -> None:
+    registry = schemas.SchemaRegistry.load(CRDS_DIR)
+    kube.ready_db(postgres("orders"))
+    kube.create_ops(
+        ops_request(
+            "PostgresOpsRequest",
+            "scale",
+            "orders",
+            "HorizontalScaling",
+            horizontalScaling={"replicas": 2},
+        )
+    )
+    op = kube.wait_ops_phase("scale", "Successful")
+    for obj in (kube.get_db("orders"), op):
+        _, causes = registry.validate(obj, strict=True)
+        assert causes == []
