@@ -98,7 +98,12 @@ class CatalogCache:
             return catalog
 
     def _read(self) -> Catalog:
-        cluster = self._access.get()
+        try:
+            cluster = self._access.get()
+        except problems.Problem as exc:
+            raise control_errors.CatalogUnavailable(
+                "the version catalog cannot be read: the cluster is not reachable"
+            ) from exc
         catalog: dict[str, list[versions.CatalogVersion]] = {}
         for engine, spec in engines.ENGINES.items():
             try:

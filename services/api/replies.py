@@ -9,6 +9,7 @@ not JSON.
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from typing import Any, cast
 
@@ -28,7 +29,16 @@ class Reply:
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def response(self) -> JSONResponse:
-        return JSONResponse(self.body, self.status, headers=self.headers)
+        return SortedJSONResponse(self.body, self.status, headers=self.headers)
+
+
+class SortedJSONResponse(JSONResponse):
+    """Keys sorted: a replay (read back from jsonb, which reorders keys) is byte-identical."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(
+            content, ensure_ascii=False, sort_keys=True, separators=(",", ":")
+        ).encode()
 
 
 def backends_of(request: Request) -> Backends:

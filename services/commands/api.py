@@ -1,12 +1,18 @@
 """`dbaas api`: serve the REST API with Hypercorn (the supervisord program `api`).
 
-Hypercorn is configured programmatically and runs as a master process with
-`DBAAS_API_WORKERS` worker processes sharing one listening socket. On SIGTERM (or SIGINT)
-the master sets a shared shutdown event; each worker stops accepting connections, lets the
-requests in flight finish for up to `--graceful-timeout` seconds, runs the app's lifespan
-shutdown (closing its pool) and exits; then the master exits. So supervisord must signal
-the master only (the default: no `stopasgroup`), and its `stopwaitsecs` must exceed the
-graceful timeout.
+A master process binds the port and spawns `DBAAS_API_WORKERS` Hypercorn asyncio workers
+that share the socket. On SIGTERM (or SIGINT) the master sets a shared shutdown event;
+each worker stops accepting, lets the requests in flight finish for up to
+`--graceful-timeout` seconds, runs the app's lifespan shutdown (closing its pool) and
+exits; the master waits for ALL of them, then exits 0. So supervisord must signal the
+master only (no `stopasgroup`), and its `stopwaitsecs` must exceed the graceful timeout.
+
+Why our own master loop and not `hypercorn.run.run`: Hypercorn's master terminates the
+remaining workers as soon as the FIRST one exits, so an idle worker finishing its
+shutdown first kills a busy worker's requests in flight. Here each worker is given the
+whole graceful timeout; only one still alive after it (plus a margin) is terminated.
+A worker that dies on its own while serving (non-zero exit) stops the program with exit 1
+so supervisord restarts it whole.
 
 Workers are spawned, not forked: each imports the app afresh through `worker_app`, with
 prometheus_client in multiprocess mode over a directory wiped at every start (see
@@ -17,18 +23,27 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import os
 import shutil
+import signal
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event
 from pathlib import Path
+from types import FrameType
 
-from hypercorn.config import Config
-from hypercorn.run import run as hypercorn_run
+from hypercorn.asyncio.run import asyncio_worker
+from hypercorn.config import Config, Sockets
 from starlette.applications import Starlette
 
 from services import cli
 from services.settings import Settings
 
-GRACEFUL_TIMEOUT_SECONDS = 8.0  # below supervisord stopwaitsecs (10) for [program:api]
+log = logging.getLogger(__name__)
+
+GRACEFUL_TIMEOUT_SECONDS = 8.0  # below supervisord's stopwaitsecs (10) for [program:api]
+EXIT_MARGIN_SECONDS = 1.5  # lifespan shutdown after the drain, before a worker is terminated
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client itself, at import
 
 
@@ -66,7 +81,71 @@ def run(args: argparse.Namespace) -> int:
     # picks its multiprocess value class when it is first imported there.
     os.environ[METRICS_ENV] = str(directory)
     hyper = hypercorn_config(config, directory=directory, graceful_timeout=args.graceful_timeout)
-    return hypercorn_run(hyper)
+    return serve(hyper)
+
+
+def serve(hyper: Config) -> int:
+    """The master: spawn the workers, wait for a signal, let every worker drain, exit."""
+    context = multiprocessing.get_context("spawn")
+    shutdown = context.Event()
+    sockets = hyper.create_sockets()
+    stopping = False
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        shutdown.set()
+
+    # Workers inherit "ignore SIGINT" (a terminal's Ctrl-C reaches the whole group): only the
+    # master decides when they stop. SIGTERM keeps its default in them (spawned = exec'd).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    workers = [_spawn(context, hyper, sockets, shutdown, index) for index in range(hyper.workers)]
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    exit_code = 0
+    while not stopping:
+        wait([worker.sentinel for worker in workers], timeout=1.0)
+        for index, worker in enumerate(workers):
+            if worker.exitcode is None or stopping:
+                continue
+            if worker.exitcode != 0:
+                log.error("api worker %s exited with %s: stopping", worker.pid, worker.exitcode)
+                exit_code, stopping = 1, True
+                shutdown.set()
+                break
+            log.warning("api worker %s exited: starting another", worker.pid)
+            workers[index] = _spawn(context, hyper, sockets, shutdown, index)
+    _drain(workers, timeout=hyper.graceful_timeout + EXIT_MARGIN_SECONDS)
+    for sock in sockets.insecure_sockets + sockets.secure_sockets:
+        sock.close()
+    return exit_code
+
+
+def _spawn(
+    context: multiprocessing.context.SpawnContext,
+    hyper: Config,
+    sockets: Sockets,
+    shutdown: Event,
+    index: int,
+) -> BaseProcess:
+    process = context.Process(
+        target=asyncio_worker,
+        kwargs={"config": hyper, "sockets": sockets, "shutdown_event": shutdown},
+        name=f"api-worker-{index}",
+    )
+    process.start()
+    return process
+
+
+def _drain(workers: list[BaseProcess], *, timeout: float) -> None:
+    """Give every worker the whole graceful timeout; terminate only the ones still alive."""
+    for worker in workers:
+        worker.join(timeout)  # they drain in parallel, so later joins return at once
+    for worker in workers:
+        if worker.is_alive():
+            log.warning("api worker %s still running after %.1fs: terminating", worker.pid, timeout)
+            worker.terminate()
+            worker.join()
 
 
 def worker_app(directory: str) -> Starlette:

@@ -33,6 +33,15 @@ def lock(conn: Connection, project_id: str, key: str) -> None:
     )
 
 
+def lock_key(conn: Connection, project_id: str, key: str) -> None:
+    """Like `lock`, which cannot work: PostgreSQL text refuses the NUL separator it uses.
+
+    "/" separates instead: project ids never contain one, so the pair stays unambiguous.
+    (Added by the API work; `lock` can become this and this can go.)
+    """
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))", (f"{project_id}/{key}",))
+
+
 def find(conn: Connection, project_id: str, key: str) -> StoredResponse | None:
     row = conn.execute(
         "SELECT request_hash, status_code, response_body, headers FROM idempotency_keys"

@@ -1,0 +1,424 @@
+"""The API under test: a real Hypercorn server in a named thread, real PostgreSQL and Redis.
+
+Shared by every tests/integration/test_api_*.py module (they import the fixtures from here).
+The server is the same app `dbaas api` serves, on a free loopback port; clients are plain
+httpx over TCP, so concurrency tests exercise the real server, pool and locks. The few tests
+here check the harness itself and the process-level endpoints (health, readiness, outages).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+from starlette.applications import Starlette
+
+from services.api.app import create_app
+from services.clients import postgres
+from services.settings import Settings
+from services.store import keys
+from services.supervision import states
+
+DEADLINE_SECONDS = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(predicate: Callable[[], bool], *, timeout: float = DEADLINE_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met before the deadline")
+        time.sleep(0.02)
+
+
+def waiting_on_locks(database_url: str) -> int:
+    """How many sessions of this test's database wait on a lock (a row lock, say)."""
+    with postgres.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) AS n FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchone()
+    assert row is not None
+    return int(row["n"])
+
+
+class ServerThread:
+    """Hypercorn serving one app in a thread with its own event loop."""
+
+    def __init__(self, app: Starlette, port: int) -> None:
+        self.app = app
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name=f"api-server-{port}", daemon=True)
+        self.error: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # surfaced by stop()
+            self.error = exc
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        config = Config()
+        config.bind = [f"127.0.0.1:{self.port}"]
+        config.accesslog = None
+        config.graceful_timeout = 2.0
+        await serve(self.app, config, shutdown_trigger=self._stop.wait)  # type: ignore[arg-type]
+
+    def start(self) -> None:
+        self._thread.start()
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(healthy)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=15)
+        assert not self._thread.is_alive(), "the API server thread did not stop"
+        if self.error is not None:
+            raise self.error
+
+
+@dataclasses.dataclass
+class LiveApi:
+    url: str
+    settings: Settings
+    database_url: str
+
+    def client(
+        self, key: str | None = None, *, headers: dict[str, str] | None = None
+    ) -> httpx.Client:
+        merged = ({"Authorization": f"Bearer {key}"} if key else {}) | (headers or {})
+        return httpx.Client(base_url=self.url, headers=merged, timeout=20.0)
+
+    def key(self, role: str = "admin", project: str = "alpha") -> str:
+        with postgres.connect(self.database_url) as conn:
+            token = keys.create(conn, project_id=project, role=role)
+        return token
+
+    def revoke(self, token: str) -> None:
+        with postgres.connect(self.database_url) as conn:
+            assert keys.revoke(conn, token.split("_")[1])
+
+
+@contextlib.contextmanager
+def running_api(settings: Settings, **app_options: Any) -> Iterator[LiveApi]:
+    port = free_port()
+    server = ServerThread(create_app(settings, **app_options), port)
+    server.start()
+    try:
+        yield LiveApi(url=server.url, settings=settings, database_url=settings.database_url)
+    finally:
+        server.stop()
+
+
+def api_settings(database_url: str, redis_url: str, tmp_path: Path, **extra: Any) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        home=tmp_path / "home",
+        kubeconfig=str(tmp_path / "no-cluster.kubeconfig"),
+        queue_name="dbaas-test-operations",
+        **extra,
+    )
+
+
+@pytest.fixture(name="offline_api")
+def offline_api_fixture(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[LiveApi]:
+    """The API with PostgreSQL and Redis but no reachable cluster (kubeconfig missing)."""
+    with running_api(api_settings(database_url, redis_url, tmp_path), auth_ttl=0) as api:
+        yield api
+
+
+@pytest.fixture(name="api")
+def api_fixture(database_url: str, redis_url: str, tmp_path: Path, sim: Any) -> Iterator[LiveApi]:
+    """The API over the simulated cluster (its catalog, its Secrets)."""
+    settings = dataclasses.replace(
+        api_settings(database_url, redis_url, tmp_path), kubeconfig=str(sim.kubeconfig)
+    )
+    with running_api(settings, auth_ttl=0) as live:
+        yield live
+
+
+# -- request helpers -------------------------------------------------------------------------
+
+PROBLEM_BASE = "https://dbaas.dev/problems/"
+
+
+def spec(name: str, **overrides: Any) -> dict[str, Any]:
+    """A valid create body (a standalone Postgres from the simulated catalog)."""
+    return {"name": name, "engine": "postgres", "version": "16.13", "storage": "10Gi"} | overrides
+
+
+def create(client: httpx.Client, name: str, **overrides: Any) -> dict[str, Any]:
+    response = client.post("/v1/databases", json=spec(name, **overrides))
+    assert response.status_code == 202, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem: dict[str, Any] = response.json()
+    assert problem["type"] == PROBLEM_BASE + slug
+    assert problem["status"] == status
+    assert problem["title"] and problem["detail"]
+    assert problem["instance"] == response.request.url.path
+    return problem
+
+
+# -- a TCP forwarder we can cut, to take PostgreSQL "down" and bring it back ------------------
+
+
+class Cuttable:
+    """Forwards 127.0.0.1:<port> to a target; `cut()` drops every connection and refuses new
+    ones until `restore()`. Stands in for a PostgreSQL restart without touching the server."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_port()
+        self._listener: socket.socket | None = None
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def restore(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        self._spawn(self._accept, listener, name=f"cuttable-accept-{self.port}")
+
+    def cut(self) -> None:
+        with self._lock:
+            listener, self._listener = self._listener, None
+            sockets, self._open = self._open, set()
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+            listener.close()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads = [t for t in self._threads if t.is_alive()]
+
+    def _spawn(self, target: Callable[..., None], *args: Any, name: str) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                if self._listener is not listener:
+                    client.close()
+                    upstream.close()
+                    return
+                self._open |= {client, upstream}
+            self._spawn(self._pump, client, upstream, name=f"cuttable-pump-{self.port}")
+
+    @staticmethod
+    def _pump(a: socket.socket, b: socket.socket) -> None:
+        peers = {a: b, b: a}
+        try:
+            while True:
+                readable, _, _ = select.select(list(peers), [], [], 0.5)
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    peers[sock].sendall(data)
+        except (OSError, ValueError):
+            return
+
+
+@pytest.fixture(name="cuttable_postgres")
+def cuttable_postgres_fixture(database_url: str) -> Iterator[tuple[Cuttable, str]]:
+    info = psycopg.conninfo.conninfo_to_dict(database_url)
+    proxy = Cuttable((str(info.get("host", "127.0.0.1")), int(info.get("port", 5432))))
+    proxy.restore()
+    url = psycopg.conninfo.make_conninfo(database_url, host="127.0.0.1", port=proxy.port)
+    try:
+        yield proxy, url
+    finally:
+        proxy.cut()
+
+
+# -- the process-level endpoints -----------------------------------------------------------
+
+
+def test_healthz_answers_without_a_key(offline_api: LiveApi) -> None:
+    with offline_api.client() as client:
+        response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_is_ready_with_postgres_and_redis_and_no_supervisor(offline_api: LiveApi) -> None:
+    with offline_api.client() as client:
+        response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ready"
+    assert body["checks"]["postgres"]["status"] == "ok"
+    assert body["checks"]["redis"]["status"] == "ok"
+    assert body["checks"]["programs"]["status"] == "unsupervised"
+
+
+def test_readyz_is_503_naming_redis_when_redis_is_down(database_url: str, tmp_path: Path) -> None:
+    settings = api_settings(database_url, f"redis://127.0.0.1:{free_port()}/0", tmp_path)
+    with running_api(settings) as live, live.client() as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"]
+    problem = response.json()
+    assert problem["type"] == "https://dbaas.dev/problems/not-ready"
+    assert problem["checks"]["redis"]["status"] == "failed"
+    assert problem["checks"]["postgres"]["status"] == "ok"
+
+
+SUPERVISOR_CONF = """
+[unix_http_server]
+file={home}/s.sock
+[supervisord]
+nodaemon=true
+logfile=/dev/null
+logfile_maxbytes=0
+pidfile={home}/s.pid
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+[supervisorctl]
+serverurl=unix://{home}/s.sock
+[program:api]
+command=sleep 600
+startsecs=0
+[program:worker]
+command=sleep 600
+startsecs=0
+"""
+
+
+@pytest.fixture(name="supervisord")
+def supervisord_fixture() -> Iterator[Path]:
+    """A real supervisord with two stand-in programs; yields its config file."""
+    home = Path(tempfile.mkdtemp(prefix="sv", dir="/tmp"))  # unix socket paths are short
+    config = home / "supervisord.conf"
+    config.write_text(SUPERVISOR_CONF.format(home=home))
+    bin_dir = Path(sys.executable).parent
+    process = subprocess.Popen(
+        [str(bin_dir / "supervisord"), "-c", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: _all_running(home / "s.sock"))
+        yield config
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _all_running(socket_path: Path) -> bool:
+    try:
+        found = states.program_states(socket_path)
+    except states.SupervisorUnavailable:
+        return False
+    return set(found.values()) == {"RUNNING"} and len(found) == 2
+
+
+def test_readyz_requires_every_supervised_program_to_be_running(
+    supervisord: Path, database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    socket_path = supervisord.parent / "s.sock"
+    settings = api_settings(database_url, redis_url, tmp_path, supervisor_socket=socket_path)
+    bin_dir = Path(sys.executable).parent
+    with running_api(settings) as live, live.client() as client:
+        ready = client.get("/readyz")
+        subprocess.run(
+            [str(bin_dir / "supervisorctl"), "-c", str(supervisord), "stop", "worker"],
+            check=True,
+            capture_output=True,
+        )
+        not_ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["programs"] == {
+        "status": "ok",
+        "programs": {"api": "RUNNING", "worker": "RUNNING"},
+    }
+    assert not_ready.status_code == 503
+    programs = not_ready.json()["checks"]["programs"]
+    assert programs["status"] == "failed"
+    assert programs["detail"] == "not running: worker STOPPED"
+
+
+def test_postgres_outage_is_a_503_and_the_api_recovers_when_it_returns(
+    cuttable_postgres: tuple[Cuttable, str], redis_url: str, tmp_path: Path
+) -> None:
+    proxy, url = cuttable_postgres
+    with running_api(api_settings(url, redis_url, tmp_path)) as live:
+        token = live.key(role="viewer")
+        with live.client(token) as client:
+            assert client.get("/v1/databases").status_code == 200
+            proxy.cut()
+            down = client.get("/v1/databases")
+            not_ready = client.get("/readyz")
+            alive = client.get("/healthz")
+            proxy.restore()
+            wait_until(lambda: client.get("/v1/databases").status_code == 200, timeout=20)
+    assert down.status_code == 503
+    assert down.headers["content-type"] == "application/problem+json"
+    assert down.headers["retry-after"] == "5"
+    assert down.json()["type"] == "https://dbaas.dev/problems/store-unavailable"
+    assert not_ready.status_code == 503
+    assert not_ready.json()["checks"]["postgres"]["status"] == "failed"
+    assert alive.status_code == 200

@@ -1,0 +1,111 @@
+"""The OpenAPI document is valid OpenAPI 3.1 and describes exactly the app's routes."""
+
+from __future__ import annotations
+
+import inspect
+
+from openapi_spec_validator import validate
+from openapi_spec_validator.versions import consts, shortcuts
+
+from services.api import documentation, openapi, problems
+from services.api.app import routes
+from services.control import errors as control_errors
+
+METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+def test_the_document_is_valid_openapi_3_1() -> None:
+    doc = openapi.document()
+    assert shortcuts.get_spec_version(doc) == consts.OPENAPIV31
+    validate(doc)  # raises on any violation
+
+
+def test_every_route_of_the_app_is_documented_and_nothing_else() -> None:
+    served = {
+        (route.path, method.lower())
+        for route in routes()
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+    documented = {
+        (path, method)
+        for path, item in openapi.document()["paths"].items()
+        for method in item
+        if method in METHODS
+    }
+    assert documented == served
+
+
+def test_every_v1_operation_needs_the_bearer_key_and_the_rest_does_not() -> None:
+    doc = openapi.document()
+    assert doc["security"] == [{"bearer": []}]
+    assert doc["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "an API key from `dbaas keys create`",
+    }
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            if method not in METHODS:
+                continue
+            public = operation.get("security") == []
+            assert public == (not path.startswith("/v1")), (method, path)
+            if not public:
+                assert "401" in operation["responses"], (method, path)
+
+
+def test_mutations_document_202_and_their_problem_answers() -> None:
+    paths = openapi.document()["paths"]
+    for path, method in [
+        ("/v1/databases", "post"),
+        ("/v1/databases/{id}", "patch"),
+        ("/v1/databases/{id}", "delete"),
+        ("/v1/databases/{id}/restart", "post"),
+    ]:
+        responses = paths[path][method]["responses"]
+        assert "202" in responses
+        for status in ("401", "403", "404" if "{id}" in path else "409", "503"):
+            assert "application/problem+json" in responses[status]["content"]
+
+
+def test_every_control_error_type_is_a_documented_problem_type() -> None:
+    subclasses = [
+        cls
+        for _, cls in inspect.getmembers(control_errors, inspect.isclass)
+        if issubclass(cls, control_errors.ControlError)
+    ]
+    assert len(subclasses) > 5
+    for cls in subclasses:
+        assert cls.type in problems.TYPES, cls
+        assert problems.TYPES[cls.type][0] == cls.status, cls
+
+
+def test_the_problem_schema_enumerates_every_problem_type() -> None:
+    schema = openapi.document()["components"]["schemas"]["Problem"]
+    enumerated = schema["properties"]["type"]["enum"]
+    assert enumerated == [problems.TYPE_BASE + slug for slug in problems.TYPES]
+
+
+def test_the_docs_page_is_self_contained_and_covers_every_operation() -> None:
+    doc = openapi.document()
+    page = documentation.render(doc)
+    assert page.startswith("<!doctype html>")
+    for forbidden in ("<script", "src=", "<link", "@import", "cdn"):
+        assert forbidden not in page.lower()
+    for item in doc["paths"].values():
+        for method in METHODS & set(item):
+            assert f'id="{item[method]["operationId"]}"' in page
+    for name in doc["components"]["schemas"]:
+        assert f'id="schema-{name}"' in page
+
+
+def test_the_docs_page_escapes_what_it_shows() -> None:
+    doc = openapi.document()
+    hostile = {
+        **doc,
+        "info": {**doc["info"], "summary": "<img onerror=x>", "description": "<b>&"},
+    }
+    page = documentation.render(hostile)
+    assert "<img" not in page
+    assert "&lt;img onerror=x&gt;" in page
+    assert "&lt;b&gt;&amp;" in page
