@@ -156,6 +156,11 @@ class Cluster:
         limit: int = 0,
         continue_token: str | None = None,
     ) -> Page:
+        """One page in key order; the continue token carries (list resourceVersion, last key).
+
+        Later pages report the first page's resourceVersion but show the objects as they are
+        now (etcd would serve a snapshot); a token older than the history window is 410.
+        """
         namespace = namespace if rt.namespaced else None
         predicate = self.predicate(rt, label_selector, field_selector)
         collection = self.store.collection(rt.key)

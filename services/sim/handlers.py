@@ -59,6 +59,10 @@ async def _body(request: Request) -> Any:
     raw = await request.body()
     if not raw:
         return None
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if request.method != "PATCH" and media and not media.endswith("json"):
+        # Protobuf and CBOR are not spoken here; 415 is how a server says so.
+        raise errors.unsupported_media_type(media, [JSON])
     try:
         return json.loads(raw)
     except ValueError as exc:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import copy
+import json
+import urllib.error
+import urllib.request
 
+import pytest
 from kubernetes import client
 
 from tests.sim.kube import DB_GROUP, DB_VERSION, NS, Kube, expect_error, postgres
@@ -326,3 +330,18 @@ def test_cluster_scoped_catalog_is_preloaded_and_read_only_by_name(kube: Kube) -
     )
     assert one["spec"]["version"] == "16.4"
     assert "namespace" not in one["metadata"]
+
+
+def test_a_body_in_protobuf_is_415_unsupported_media_type(kube: Kube) -> None:
+    request = urllib.request.Request(
+        kube.sim.url + f"/api/v1/namespaces/{NS}/secrets",
+        data=b"k8s\x00\x0a\x0c",
+        method="POST",
+        headers={"Content-Type": "application/vnd.kubernetes.protobuf"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)
+    status = json.loads(caught.value.read())
+    caught.value.close()
+    assert caught.value.code == 415
+    assert status["reason"] == "UnsupportedMediaType"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -277,3 +279,17 @@ def test_a_version_that_left_the_history_window_is_410_gone(short_history: SimSe
         assert caught.value.status == 410
     finally:
         sim.close()
+
+
+def test_the_legacy_watch_path_streams_newline_delimited_events(kube: Kube) -> None:
+    start = kube.core.list_namespaced_secret(NS).metadata.resource_version
+    kube.core.create_namespaced_secret(NS, _secret("a"))
+    url = (
+        f"{kube.sim.url}/api/v1/watch/namespaces/{NS}/secrets"
+        f"?resourceVersion={start}&timeoutSeconds=1"
+    )
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.headers["Content-Type"] == "application/json"
+        lines = [json.loads(line) for line in response.read().splitlines() if line.strip()]
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in lines] == [("ADDED", "a")]
+    assert lines[0]["object"]["kind"] == "Secret"
