@@ -157,3 +157,11 @@ def test_reset_clears_objects_faults_and_counters_but_keeps_the_catalog(
     assert "postgreses.kubedb.com" not in sim.stats()["objects"]
     assert sim.admin("GET", "/sim/faults")["errors"] == []
     assert sim.stats()["total_requests"] == 1
+
+
+def test_a_watch_can_be_refused_with_an_injected_error(sim: SimCluster, kube: Kube) -> None:
+    sim.inject_errors([500], verbs=["watch"], resources=["secrets"])
+    with pytest.raises(ApiException) as caught:
+        list(watch.Watch().stream(kube.core.list_namespaced_secret, NS, timeout_seconds=1))
+    assert caught.value.status == 500
+    assert kube.core.list_namespaced_secret(NS).items == []

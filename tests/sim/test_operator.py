@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -260,8 +261,11 @@ def test_a_ready_or_halted_database_is_left_alone(sim: SimCluster, kube: Kube) -
     assert sim.stats()["resource_version"] == settled["resource_version"]
 
 
-def test_what_the_operator_writes_validates_strictly_against_the_crds(kube: Kube) -> None:
-    registry = schemas.SchemaRegistry.load(CRDS_DIR)
+def test_what_the_operator_writes_validates_strictly_against_the_crds(
+    kube: Kube, request: pytest.FixtureRequest
+) -> None:
+    cache = Path(request.config.cache.mkdir("dbaas-sim-crds"))
+    registry = schemas.SchemaRegistry.load(CRDS_DIR, cache_dir=cache)
     kube.ready_db(postgres("orders"))
     kube.create_ops(
         ops_request(
