@@ -22,7 +22,7 @@ import dataclasses
 import uuid
 from typing import Any
 
-from services.domain import lifecycle, specs
+from services.domain import engines, lifecycle, specs
 from services.domain.manifests import desired_observed_spec
 from services.reconcilers import observing
 from services.store.observed import DatabaseSnapshot, ObservedStatus
@@ -153,7 +153,7 @@ def desired_view(snapshot: DatabaseSnapshot) -> dict[str, Any]:
     record = snapshot.record
     spec = specs.DatabaseSpec(
         name=record.name,
-        engine=record.engine,  # type: ignore[arg-type]  # coerced in __post_init__
+        engine=engines.Engine(record.engine),
         version=record.version,
         replicas=record.replicas,
         storage=record.storage,

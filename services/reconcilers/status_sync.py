@@ -59,6 +59,9 @@ class SyncConfig:
     """How long a new leader waits for its initial lists before its first cycle."""
     batch_size: int = 200
     """Databases whose rows one status transaction locks."""
+    max_batches_per_cycle: int = 10
+    """Status batches per cycle; the rest waits for the next cycle, so that completions and
+    the leadership check keep their pace while a new leader syncs thousands of rows."""
     sweep_every_seconds: float = 5.0
     cleanup_every_seconds: float = 10.0
     max_items_per_cycle: int = 20000
@@ -168,7 +171,8 @@ class StatusSync:
     # -- the cycle -----------------------------------------------------------------------
 
     def run_cycle(self) -> str:
-        tally = _Tally(events=self._drain(wait=self.config.poll_seconds))
+        # With status writes left over from the last cycle, take what is queued and go on.
+        tally = _Tally(events=self._drain(wait=0.0 if self.dirty else self.config.poll_seconds))
         with self.pool.connection() as conn:
             conn.autocommit = True  # every step below commits on its own
             finished = self._complete(conn, tally)
@@ -260,18 +264,19 @@ class StatusSync:
     def _write_status(self, conn: Connection) -> int:
         """Targeted status writes for the touched databases, a locked batch at a time."""
         written = 0
-        for batch in _chunks(sorted(self.dirty), self.config.batch_size):
+        limit = self.config.batch_size * self.config.max_batches_per_cycle
+        for batch in _chunks(sorted(self.dirty)[:limit], self.config.batch_size):
             with conn.transaction():
+                changes = []
                 for snapshot in observed.lock_snapshots(conn, batch):
                     cr = self.mirror.database(snapshot.record.id)
                     if cr is None and not self.mirror.synced:
                         continue  # absent from an incomplete view proves nothing yet
                     seen = observing.observe_database(cr) if cr is not None else None
                     status = deciding.decide_status(snapshot, seen)
-                    if status == observed.ObservedStatus.of(snapshot.record):
-                        continue
-                    if observed.write_status(conn, snapshot.record.id, status):
-                        written += 1
+                    if status != observed.ObservedStatus.of(snapshot.record):
+                        changes.append((snapshot.record.id, status))
+                written += observed.write_statuses(conn, changes)
             self.dirty.difference_update(
                 db_id for db_id in batch if self.mirror.synced or self.mirror.database(db_id)
             )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -114,9 +114,21 @@ def live_databases(conn: Connection) -> list[DatabaseSnapshot]:
     return [DatabaseSnapshot.from_row(row) for row in rows]
 
 
-def write_status(conn: Connection, database_id: uuid.UUID, status: ObservedStatus) -> bool:
-    """Write the observed columns and state if any differs; True when a row changed."""
-    values = {
+_WRITE_STATUS = (
+    "UPDATE databases SET phase = %(phase)s, observed_spec = %(spec)s,"
+    " observed_generation = %(og)s, endpoint = %(endpoint)s, conditions = %(conditions)s,"
+    " status_message = %(message)s, state = %(state)s, synced_at = now()"
+    " WHERE id = %(id)s AND state <> 'deleted'"
+    " AND (phase, observed_spec, observed_generation, endpoint, conditions, status_message,"
+    "      state)"
+    " IS DISTINCT FROM (%(phase)s, %(spec)s::jsonb, %(og)s::bigint, %(endpoint)s,"
+    "      %(conditions)s::jsonb, %(message)s, %(state)s)"
+    " RETURNING id"
+)
+
+
+def _status_values(database_id: uuid.UUID, status: ObservedStatus) -> dict[str, Any]:
+    return {
         "id": database_id,
         "phase": status.phase,
         "spec": Jsonb(status.observed_spec) if status.observed_spec is not None else None,
@@ -126,19 +138,29 @@ def write_status(conn: Connection, database_id: uuid.UUID, status: ObservedStatu
         "message": status.status_message,
         "state": status.state,
     }
-    row = conn.execute(
-        "UPDATE databases SET phase = %(phase)s, observed_spec = %(spec)s,"
-        " observed_generation = %(og)s, endpoint = %(endpoint)s, conditions = %(conditions)s,"
-        " status_message = %(message)s, state = %(state)s, synced_at = now()"
-        " WHERE id = %(id)s AND state <> 'deleted'"
-        " AND (phase, observed_spec, observed_generation, endpoint, conditions, status_message,"
-        "      state)"
-        " IS DISTINCT FROM (%(phase)s, %(spec)s::jsonb, %(og)s::bigint, %(endpoint)s,"
-        "      %(conditions)s::jsonb, %(message)s, %(state)s)"
-        " RETURNING id",
-        values,
-    ).fetchone()
-    return row is not None
+
+
+def write_status(conn: Connection, database_id: uuid.UUID, status: ObservedStatus) -> bool:
+    """Write the observed columns and state if any differs; True when a row changed."""
+    return write_statuses(conn, [(database_id, status)]) == 1
+
+
+def write_statuses(conn: Connection, statuses: Sequence[tuple[uuid.UUID, ObservedStatus]]) -> int:
+    """`write_status` for many databases in one pipelined round trip; how many rows changed."""
+    if not statuses:
+        return 0
+    written = 0
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            _WRITE_STATUS,
+            [_status_values(database_id, status) for database_id, status in statuses],
+            returning=True,
+        )
+        while True:
+            written += len(cursor.fetchall())
+            if not cursor.nextset():
+                break
+    return written
 
 
 def waiting_operations(conn: Connection) -> list[OperationRecord]:
