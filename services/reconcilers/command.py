@@ -36,12 +36,14 @@ def run(program: str, args: argparse.Namespace) -> int:
     process = wiring.build(
         program, config, watch_timeout=args.watch_timeout, standby_seconds=args.standby_seconds
     )
+    stop_metrics = metrics.serve(port)
     try:
-        metrics.serve(port)
         process.daemon.install_signal_handlers()
         outcome = process.daemon.run(once=args.once)
     finally:
         process.close()
+        if stop_metrics is not None:
+            stop_metrics()
     if args.once:
         print(outcome)
     return 0

@@ -16,6 +16,7 @@ This module only declares and serves metrics; it never decides anything.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
@@ -43,10 +44,17 @@ def count(program: str, kind: str, amount: int = 1) -> None:
         EVENTS.labels(program=program, kind=kind).inc(amount)
 
 
-def serve(port: int) -> bool:
-    """Serve /metrics on `port` (all interfaces); False when the port is 0 (off)."""
+def serve(port: int, *, addr: str = "0.0.0.0") -> Callable[[], None] | None:
+    """Serve /metrics on `port`; a function that stops serving, None when the port is 0."""
     if port <= 0:
-        return False
-    start_http_server(port)
-    log.info("metrics: serving on :%d", port)
-    return True
+        return None
+    server, thread = start_http_server(port, addr=addr)
+    thread.name = f"metrics-{port}"
+    log.info("metrics: serving on %s:%d", addr, port)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+    return stop

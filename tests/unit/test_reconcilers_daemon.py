@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import urllib.request
 
+from services.reconcilers import metrics
 from services.reconcilers.backoff import Backoff
 from services.reconcilers.daemon import Daemon
 
@@ -126,3 +129,24 @@ def test_once_runs_a_single_turn() -> None:
     daemon = Daemon(program, Elector([True]), sleep=lambda seconds: None)
     assert daemon.run(once=True) == "test-program: idle"
     assert program.calls == ["promoted", "cycle", "demoted"]
+
+
+def test_cycles_are_counted_and_served_as_prometheus_metrics() -> None:
+    program = Program(["test-program: 3 done", "test-program: idle"])
+    daemon, _ = make(program, Elector([True]), turns=2)
+    daemon.run()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    stop = metrics.serve(port, addr="127.0.0.1")
+    assert stop is not None
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    finally:
+        stop()
+    assert 'dbaas_reconciler_cycles_total{program="test-program",result="ok"}' in text
+    assert 'dbaas_reconciler_cycles_total{program="test-program",result="idle"}' in text
+    assert 'dbaas_reconciler_leader{program="test-program"} 0.0' in text  # released at exit
+    assert 'dbaas_reconciler_cycle_seconds_count{program="test-program"}' in text
+    assert metrics.serve(0) is None
