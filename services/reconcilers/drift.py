@@ -10,8 +10,11 @@ Every `drift_interval_seconds`, as the leader, one pass:
    through `control.drift` and enqueues them after commit; `report` records a
    `drift.detected` event; orphans get a `drift.orphan` event and are never deleted.
 
-The outcome line reads like "drift: 1000 checked, 2 drifted (orders replicas 3→2), 1 orphan,
-4 requests, 2 operations". It never writes to the cluster.
+The outcome line reads like "drift: 1000 checked, 3 skipped, 2 drifted (orders replicas 2→3;
+billing missing), 1 orphan, 4 requests, 2 operations (2 enqueued)": each drift as
+"field observed→desired", skipped = databases left alone this pass (open operation, not
+created, failed, being deleted), requests = Kubernetes requests the pass made. It never
+writes to the cluster.
 """
 
 from __future__ import annotations

@@ -250,8 +250,12 @@ class StatusSync:
         successful_for = missing_for = None
         if verdict is not None and verdict.phase in observing.OPS_SUCCEEDED:
             successful_for = now - self._successful_since.setdefault(op.id, now)
+        else:
+            self._successful_since.pop(op.id, None)
         if ops_obj is None and op.type in deciding.OPS_REQUEST_TYPES and self.mirror.synced:
             missing_for = now - self._missing_since.setdefault(op.id, now)
+        else:
+            self._missing_since.pop(op.id, None)
         return deciding.OpsView(
             database=observing.observe_database(cr) if cr is not None else None,
             ops_request=verdict,
