@@ -25,7 +25,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--watch-timeout",
         type=int,
-        default=10,
+        default=8,
         help="server-side timeout of one watch request, seconds (default %(default)s)",
     )
 

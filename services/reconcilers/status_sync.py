@@ -51,7 +51,7 @@ class SyncConfig:
     pending_redispatch_seconds: float = 30.0
     opsrequest_retention_seconds: float = 300.0
     resync_interval_seconds: float = 300.0
-    watch_timeout_seconds: int = 10
+    watch_timeout_seconds: int = 8
     """Server-side timeout of one watch request; also bounds how long shutdown waits."""
     poll_seconds: float = 1.0
     """Longest wait for a watch event in one cycle (the cycle's natural pace)."""

@@ -207,9 +207,12 @@ class Watchers:
             watcher.start()
 
     def stop(self) -> bool:
-        """Stop every thread; True when all joined within one watch timeout (+ slack)."""
+        """Stop every thread; True when all joined within one watch timeout (+ 2 s).
+
+        With the default 8 s watch timeout a shutdown fits supervisord's stopwaitsecs (15).
+        """
         self.stop_event.set()
-        deadline = time.monotonic() + self.watch_timeout + 5.0
+        deadline = time.monotonic() + self.watch_timeout + 2.0
         joined = True
         for watcher in self.watchers:
             joined = watcher.join(max(0.0, deadline - time.monotonic())) and joined

@@ -45,7 +45,7 @@ def build(
     program_name: str,
     config: Settings,
     *,
-    watch_timeout: int = 10,
+    watch_timeout: int = 8,
     poll_seconds: float = 1.0,
     standby_seconds: float = 2.0,
 ) -> Process:
