@@ -18,17 +18,12 @@ module never speaks HTTP and never sleeps.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import bisect
-import dataclasses
 import datetime
-import json
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
-from services.sim import errors, objects, patching, selectors, store
+from services.sim import errors, objects, paging, patching, selectors, store
 from services.sim.resources import ResourceTable, ResourceType
 
 PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
@@ -55,30 +50,8 @@ class Admission(Protocol):
     def validate_delete(self, cluster: Cluster, rt: ResourceType, obj: dict[str, Any]) -> None: ...
 
 
-@dataclasses.dataclass(frozen=True)
-class Page:
-    entries: list[store.Entry]
-    resource_version: int
-    continue_token: str | None
-    remaining: int | None
-
-
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
-
-
-def encode_continue(rv: int, key: store.Key) -> str:
-    token = {"v": "meta.k8s.io/v1", "rv": rv, "start": list(key)}
-    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
-
-
-def decode_continue(token: str) -> tuple[int, store.Key]:
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
-        ns, name = decoded["start"]
-        return int(decoded["rv"]), (str(ns), str(name))
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise errors.bad_request(f"continue key is not valid: {exc}") from exc
 
 
 class Cluster:
@@ -155,51 +128,22 @@ class Cluster:
         field_selector: str | None = None,
         limit: int = 0,
         continue_token: str | None = None,
-    ) -> Page:
+    ) -> paging.Page:
         """One page in key order; the continue token carries (list resourceVersion, last key).
 
         Later pages report the first page's resourceVersion but show the objects as they are
         now (etcd would serve a snapshot); a token older than the history window is 410.
         """
         namespace = namespace if rt.namespaced else None
-        predicate = self.predicate(rt, label_selector, field_selector)
-        collection = self.store.collection(rt.key)
-        rv = self.store.rv
-        after: store.Key | None = None
-        if continue_token:
-            rv, after = decode_continue(continue_token)
-            if rv < self.store.compacted:
-                raise errors.expired(
-                    "The provided continue parameter is too old to display a consistent list "
-                    "result. You can start a new list without the continue parameter."
-                )
-        pinned = selectors.field_equals(field_selector, "metadata.name")
-        if pinned is not None and namespace is not None:
-            entry = collection.entries.get((namespace, pinned))
-            matches = [entry] if entry and (predicate is None or predicate(entry.obj)) else []
-            return Page(matches, rv, None, None)
-        entries: list[store.Entry] = []
-        last: store.Key | None = None
-        more = False
-        for key in collection.scan(namespace, after):
-            if limit and len(entries) >= limit:
-                more = True
-                break
-            entry = collection.entries[key]
-            last = key
-            if predicate is None or predicate(entry.obj):
-                entries.append(entry)
-        if not more or last is None:
-            return Page(entries, rv, None, None)
-        remaining = None
-        if predicate is None:
-            end = (
-                bisect.bisect_left(collection.keys, (namespace + "\x00", ""))
-                if namespace is not None
-                else len(collection.keys)
-            )
-            remaining = end - bisect.bisect_right(collection.keys, last)
-        return Page(entries, rv, encode_continue(rv, last), remaining)
+        return paging.page(
+            self.store,
+            rt.key,
+            namespace,
+            predicate=self.predicate(rt, label_selector, field_selector),
+            pinned_name=selectors.field_equals(field_selector, "metadata.name"),
+            limit=limit,
+            continue_token=continue_token,
+        )
 
     def predicate(
         self, rt: ResourceType, label_selector: str | None, field_selector: str | None
