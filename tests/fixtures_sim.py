@@ -114,7 +114,11 @@ def sim_server(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[SimServer]:
     """One `dbaas sim` process for the whole session."""
-    cache = Path(request.config.cache.mkdir("dbaas-sim-crds"))
+    cache_plugin = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    if cache_plugin is not None:
+        cache = Path(cache_plugin.mkdir("dbaas-sim-crds"))
+    else:
+        cache = tmp_path_factory.mktemp("dbaas-sim-crds")
     server = start_server(tmp_path_factory.mktemp("sim"), cache)
     try:
         yield server
