@@ -23,10 +23,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
-
-from psycopg_pool import ConnectionPool
-from rq import Queue
+from typing import TYPE_CHECKING, Any
 
 from services.clients import queue as queue_client
 from services.clients.kube import Cluster
@@ -36,6 +33,10 @@ from services.reconcilers import drifting, metrics
 from services.reconcilers.status_sync import database_resources
 from services.reconcilers.watching import MANAGED_SELECTOR
 from services.store import observed, operations, projects
+
+if TYPE_CHECKING:  # third-party clients are used through services.clients only
+    from psycopg_pool import ConnectionPool
+    from rq import Queue
 
 log = logging.getLogger(__name__)
 

@@ -24,10 +24,7 @@ import queue as queue_module
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
-
-from psycopg_pool import ConnectionPool
-from rq import Queue
+from typing import TYPE_CHECKING, Any
 
 from services.clients import queue as queue_client
 from services.clients.kube import Cluster, KubeError, Resource
@@ -39,6 +36,10 @@ from services.reconcilers.mirror import Mirror
 from services.reconcilers.watching import Item, Watchers
 from services.store import observed, operations
 from services.store.records import OperationRecord
+
+if TYPE_CHECKING:  # third-party clients are used through services.clients only
+    from psycopg_pool import ConnectionPool
+    from rq import Queue
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-
-from psycopg_pool import ConnectionPool
+from typing import TYPE_CHECKING
 
 from services.clients import kube, postgres
 from services.clients import queue as queue_client
@@ -21,6 +20,9 @@ from services.reconcilers.drift import DriftDetector
 from services.reconcilers.leader import AdvisoryLockElector
 from services.reconcilers.status_sync import StatusSync, SyncConfig
 from services.settings import Settings
+
+if TYPE_CHECKING:  # third-party clients are used through services.clients only
+    from psycopg_pool import ConnectionPool
 
 
 @dataclasses.dataclass
