@@ -18,6 +18,7 @@ from services.api import metrics
 
 log = logging.getLogger("services.api.access")
 UNMATCHED = "unmatched"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class AccessLog:
@@ -43,5 +44,6 @@ class AccessLog:
         finally:
             elapsed = time.perf_counter() - started
             route = self.templates.get(scope.get("endpoint"), UNMATCHED)
-            metrics.observe(scope["method"], route, status, elapsed)
+            method = scope["method"] if scope["method"] in METHODS else "OTHER"  # bounded labels
+            metrics.observe(method, route, status, elapsed)
             log.info("%s %s %s %.1fms", scope["method"], scope["path"], status, elapsed * 1000)

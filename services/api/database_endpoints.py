@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from services.api import auth, bodies, credentials, mutations, queries, reads, representations
 from services.api.backends import Backends
 from services.api.cluster import Catalog
+from services.api.encoding import JSONResponse
 from services.api.replies import backends_of, idempotency_key, if_match, path_id
 from services.control import errors as control_errors
 from services.domain import engines
@@ -35,8 +36,7 @@ async def catalog_of(backends: Backends) -> Catalog:
 async def list_databases(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
-    params = request.query_params
-    queries.check_known(params, ("limit", "cursor", "engine", "state", "name"))
+    params = queries.check_known(request, ("limit", "cursor", "engine", "state", "name"))
     where = databases.ListFilter(
         engine=queries.choice(params, "engine", ENGINE_NAMES),
         state=queries.choice(params, "state", DATABASE_STATES),
@@ -57,7 +57,7 @@ async def create_database(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
     key = idempotency_key(request)
-    queries.check_known(request.query_params, ())
+    queries.check_known(request)
     principal = await backends.principal(token, auth.OPERATOR)
     body = bodies.parse(await bodies.read(request, max_bytes=backends.settings.max_body_bytes))
     catalog: Catalog | None = None
@@ -83,7 +83,7 @@ async def get_database(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
     database_id = path_id(request)
-    queries.check_known(request.query_params, ())
+    queries.check_known(request)
     record = await backends.call(token, auth.VIEWER, reads.live_database, database_id)
     return JSONResponse(representations.database(record), headers={"ETag": record.etag})
 
@@ -92,7 +92,7 @@ async def update_database(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
     database_id = path_id(request)
-    queries.check_known(request.query_params, ())
+    queries.check_known(request)
     principal = await backends.principal(token, auth.OPERATOR)
     body = bodies.parse(await bodies.read(request, max_bytes=backends.settings.max_body_bytes))
     catalog = await catalog_of(backends)
@@ -112,7 +112,7 @@ async def delete_database(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
     database_id = path_id(request)
-    queries.check_known(request.query_params, ())
+    queries.check_known(request)
     principal = await backends.principal(token, auth.OPERATOR)
     reply = await run_in_threadpool(
         mutations.delete, backends, principal, database_id, if_match=if_match(request)
@@ -125,7 +125,7 @@ async def restart_database(request: Request) -> Response:
     token = auth.bearer_token(request)
     database_id = path_id(request)
     key = idempotency_key(request)
-    queries.check_known(request.query_params, ())
+    queries.check_known(request)
     principal = await backends.principal(token, auth.OPERATOR)
     reply = await run_in_threadpool(
         mutations.restart,
@@ -142,8 +142,7 @@ async def list_database_operations(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
     database_id = path_id(request)
-    params = request.query_params
-    queries.check_known(params, ("limit", "cursor", "state"))
+    params = queries.check_known(request, ("limit", "cursor", "state"))
     page = await backends.call(
         token,
         auth.VIEWER,
@@ -160,8 +159,7 @@ async def list_database_events(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
     database_id = path_id(request)
-    params = request.query_params
-    queries.check_known(params, ("limit", "cursor"))
+    params = queries.check_known(request, ("limit", "cursor"))
     page = await backends.call(
         token,
         auth.VIEWER,
@@ -177,7 +175,7 @@ async def get_credentials(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
     database_id = path_id(request)
-    queries.check_known(request.query_params, ())
+    queries.check_known(request)
     record, principal = await backends.call(token, auth.OPERATOR, credentials.load, database_id)
     body = await run_in_threadpool(credentials.disclose, backends, principal, record)
     return JSONResponse(body, headers={"Cache-Control": "no-store"})

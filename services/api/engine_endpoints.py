@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from services.api import auth, queries
 from services.api.cluster import Catalog
 from services.api.database_endpoints import catalog_of
+from services.api.encoding import JSONResponse
 from services.api.replies import backends_of
 from services.domain import engines
 
@@ -53,6 +54,6 @@ def engine_list(catalog: Catalog) -> dict[str, Any]:
 async def list_engines(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
-    queries.check_known(request.query_params, ())
+    queries.check_known(request)
     await backends.principal(token, auth.VIEWER)
     return JSONResponse(engine_list(await catalog_of(backends)))

@@ -14,10 +14,11 @@ from typing import Any
 
 import anyio
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from services.api import problems
 from services.api.backends import Backends
+from services.api.encoding import JSONResponse
 from services.api.replies import backends_of
 from services.supervision import states
 

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from services.api import problems, representations
+from services.api import encoding, problems, representations
 from services.api.backends import Backends
 from services.api.cluster import Catalog
 from services.api.replies import Reply
@@ -41,7 +41,7 @@ def _accepted(accepted: control.Accepted, *, status: int, location: str | None) 
         headers["Location"] = representations.operation_path(accepted.operations[-1].id)
     if location is not None:
         headers["Location"] = location
-    body = representations.accepted(accepted.database, accepted.operations)
+    body = encoding.plain(representations.accepted(accepted.database, accepted.operations))
     return Reply(status, body, headers)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from services.api import auth, queries, reads, representations
 from services.api.database_endpoints import OPERATION_STATES
+from services.api.encoding import JSONResponse
 from services.api.replies import backends_of, path_id
 from services.clients.postgres import Connection
 from services.control import outcomes
@@ -18,8 +19,7 @@ from services.store.records import OperationRecord, Principal
 async def list_operations(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
-    params = request.query_params
-    queries.check_known(params, ("limit", "cursor", "state", "database"))
+    params = queries.check_known(request, ("limit", "cursor", "state", "database"))
     page = await backends.call(
         token,
         auth.VIEWER,
@@ -36,7 +36,7 @@ async def get_operation(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
     operation_id = path_id(request)
-    queries.check_known(request.query_params, ())
+    queries.check_known(request)
     record = await backends.call(token, auth.VIEWER, reads.get_operation, operation_id)
     return JSONResponse(representations.operation(record))
 
@@ -49,6 +49,6 @@ async def cancel_operation(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
     operation_id = path_id(request)
-    queries.check_known(request.query_params, ())
+    queries.check_known(request)
     record = await backends.call(token, auth.OPERATOR, _cancel, operation_id)
     return JSONResponse(representations.operation(record))

@@ -9,7 +9,6 @@ password) into a problem.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,8 +16,8 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match
 
+from services.api import encoding
 from services.control import errors as control_errors
 from services.domain import errors as domain_errors
 
@@ -95,7 +94,7 @@ class ProblemResponse(Response):
     media_type = MEDIA_TYPE
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+        return encoding.dumps(content)
 
 
 def respond(problem: Problem, request: Request) -> ProblemResponse:
@@ -148,7 +147,7 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         problem = not_found(f"no route for {request.url.path}")
     elif exc.status_code == 405:
-        allowed = _allowed_methods(request) or headers.get("Allow", "")
+        allowed = ", ".join(sorted(m.strip() for m in headers.get("Allow", "").split(",")))
         headers["Allow"] = allowed
         problem = Problem(
             "method-not-allowed",
@@ -158,16 +157,6 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
         problem = Problem("bad-request", str(exc.detail), status=exc.status_code)
     problem.headers.update(headers)
     return respond(problem, request)
-
-
-def _allowed_methods(request: Request) -> str:
-    """Every method of every route on this path (Starlette names only the first route's)."""
-    methods: set[str] = set()
-    for route in request.app.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        if match != Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return ", ".join(sorted(methods))
 
 
 async def on_store_unavailable(request: Request, exc: Exception) -> Response:

@@ -17,11 +17,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from starlette.datastructures import QueryParams
+from starlette.requests import Request
 
 from services.api.problems import Problem
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+EMPTY = QueryParams("")
 
 
 def _invalid(field: str, code: str, message: str) -> Problem:
@@ -32,11 +34,17 @@ def _invalid(field: str, code: str, message: str) -> Problem:
     )
 
 
-def check_known(params: QueryParams, allowed: Iterable[str]) -> None:
+def check_known(request: Request, allowed: Iterable[str] = ()) -> QueryParams:
+    """The query parameters, refusing any not in `allowed` (the default: none at all)."""
+    if not request.scope["query_string"]:
+        return EMPTY  # the common case, without parsing anything
+    params = request.query_params
     known = set(allowed)
     for name in params:
         if name not in known:
-            raise _invalid(name, "unknown_field", f"unknown; allowed: {', '.join(sorted(known))}")
+            listed = ", ".join(sorted(known)) or "none"
+            raise _invalid(name, "unknown_field", f"unknown; allowed: {listed}")
+    return params
 
 
 def limit(params: QueryParams) -> int:

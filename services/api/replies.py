@@ -2,22 +2,21 @@
 
 `Reply` is what a use case hands back across the thread boundary: plain data (status, JSON
 body, headers), built in the worker thread and turned into a Starlette response in the event
-loop. It is also what an Idempotency-Key stores and replays, so it holds nothing that is
-not JSON.
+loop. It is also what an Idempotency-Key stores and replays, so its body holds pure JSON
+values only (see `encoding.plain`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import uuid
 from typing import Any, cast
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from services.api import problems
 from services.api.backends import Backends
+from services.api.encoding import SortedJSONResponse
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
@@ -28,17 +27,8 @@ class Reply:
     body: Any
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
 
-    def response(self) -> JSONResponse:
+    def response(self) -> SortedJSONResponse:
         return SortedJSONResponse(self.body, self.status, headers=self.headers)
-
-
-class SortedJSONResponse(JSONResponse):
-    """Keys sorted: a replay (read back from jsonb, which reorders keys) is byte-identical."""
-
-    def render(self, content: Any) -> bytes:
-        return json.dumps(
-            content, ensure_ascii=False, sort_keys=True, separators=(",", ":")
-        ).encode()
 
 
 def backends_of(request: Request) -> Backends:

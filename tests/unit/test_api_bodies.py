@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.api import bodies, problems, representations
+from services.api import bodies, encoding, problems
 from services.api.problems import Problem
 
 
@@ -41,10 +41,26 @@ def test_any_json_document_parses_and_validation_decides_the_rest() -> None:
     assert bodies.parse(b"[]") == []
 
 
-def test_timestamps_are_utc_with_a_z() -> None:
+def test_ids_and_utc_timestamps_are_written_as_rfc_3339_strings() -> None:
     import datetime as dt
+    import uuid
+    import zoneinfo
 
-    offset = dt.timezone(dt.timedelta(hours=2))
-    value = dt.datetime(2026, 1, 1, 12, 0, 0, 5, tzinfo=offset)
-    assert representations.timestamp(value) == "2026-01-01T10:00:00.000005Z"
-    assert representations.timestamp(None) is None
+    ident = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    at = dt.datetime(2026, 1, 1, 12, 0, 0, 5, tzinfo=zoneinfo.ZoneInfo("Etc/UTC"))
+    document = {"id": ident, "at": at, "none": None}
+    assert encoding.dumps(document) == (
+        b'{"id":"12345678-1234-5678-1234-567812345678",'
+        b'"at":"2026-01-01T12:00:00.000005Z","none":null}'
+    )
+    assert encoding.plain(document) == {
+        "id": "12345678-1234-5678-1234-567812345678",
+        "at": "2026-01-01T12:00:00.000005Z",
+        "none": None,
+    }
+
+
+def test_sorted_bodies_are_byte_identical_whatever_the_key_order() -> None:
+    assert encoding.dumps({"b": 1, "a": {"d": 2, "c": 3}}, sort_keys=True) == encoding.dumps(
+        {"a": {"c": 3, "d": 2}, "b": 1}, sort_keys=True
+    )

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 from starlette.datastructures import QueryParams
+from starlette.requests import Request
 
 from services.api import queries
 from services.api.problems import Problem
@@ -33,13 +34,25 @@ def test_a_limit_outside_1_to_100_or_not_an_integer_is_an_invalid_query(raw: str
     assert exc.value.extensions["errors"][0]["field"] == "limit"
 
 
+def request_for(query: bytes) -> Request:
+    return Request({"type": "http", "method": "GET", "path": "/", "query_string": query})
+
+
 def test_unknown_parameters_are_refused_by_name() -> None:
-    queries.check_known(QueryParams("limit=2&cursor=x"), ("limit", "cursor"))
+    params = queries.check_known(request_for(b"limit=2&cursor=x"), ("limit", "cursor"))
+    assert params["limit"] == "2"
     with pytest.raises(Problem) as exc:
-        queries.check_known(QueryParams("limit=2&stat=ready"), ("limit", "state"))
+        queries.check_known(request_for(b"limit=2&stat=ready"), ("limit", "state"))
     assert exc.value.extensions["errors"] == [
         {"field": "stat", "code": "unknown_field", "message": "unknown; allowed: limit, state"}
     ]
+
+
+def test_an_endpoint_without_parameters_refuses_any() -> None:
+    assert queries.check_known(request_for(b"")) == QueryParams("")
+    with pytest.raises(Problem) as exc:
+        queries.check_known(request_for(b"x=1"))
+    assert exc.value.extensions["errors"][0]["message"] == "unknown; allowed: none"
 
 
 def test_a_time_and_id_cursor_round_trips_exactly() -> None:
