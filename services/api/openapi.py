@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from services.api import openapi_schemas, problems, queries
+from services.api import auth, openapi_schemas, problems, queries
 from services.api.openapi_schemas import ref
 
 Doc = dict[str, Any]
@@ -439,7 +439,9 @@ def document() -> Doc:
                 "an operation carried out asynchronously (mutations answer 202 Accepted). "
                 "Wait for `status.observed_generation >= generation` and phase Ready.\n\n"
                 "Authenticate with `Authorization: Bearer <key>`; roles viewer (read), "
-                "operator (write, credentials), admin. Errors are `application/problem+json` "
+                "operator (write, credentials), admin. A revoked key stops working within "
+                f"{auth.DEFAULT_TTL_SECONDS:g} seconds (each API process caches successful "
+                "authentications that long). Errors are `application/problem+json` "
                 "(RFC 9457) with a stable `type`:\n\n" + problem_types
             ),
         },
