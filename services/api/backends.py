@@ -40,7 +40,9 @@ class Backends:
         catalog_ttl: float | None = None,
     ) -> None:
         self.settings = settings
-        self.pool = postgres.create_pool(settings.database_url, name="api", max_size=POOL_MAX_SIZE)
+        self.pool = postgres.create_pool(
+            settings.database_url, name="api", max_size=POOL_MAX_SIZE, check_on_checkout=False
+        )
         self.redis = queue.connect(settings.redis_url)
         self.queue = queue.operation_queue(self.redis, settings.queue_name)
         self.cluster = ClusterAccess(settings.kubeconfig)

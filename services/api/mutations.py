@@ -51,7 +51,7 @@ def _run(
     project = principal.project_id
     with backends.connection() as conn, conn.transaction():
         if key is not None:
-            idempotency.lock_key(conn, project, key)
+            idempotency.lock(conn, project, key)
             stored = idempotency.find(conn, project, key)
             if stored is not None:
                 if stored.request_hash != fingerprint:

@@ -19,16 +19,28 @@ def connect(url: str, *, autocommit: bool = False) -> Connection:
 
 
 def create_pool(
-    url: str, *, name: str, min_size: int = 1, max_size: int = 8, open_now: bool = True
+    url: str,
+    *,
+    name: str,
+    min_size: int = 1,
+    max_size: int = 8,
+    open_now: bool = True,
+    check_on_checkout: bool = True,
 ) -> ConnectionPool[Connection]:
-    """A pool whose connections return dict rows; `check` drops dead ones after a restart."""
+    """A pool whose connections return dict rows.
+
+    `check_on_checkout` pings each connection before handing it out (one round trip), so a
+    PostgreSQL restart costs no failed call; without it a dead connection fails one call
+    and is then discarded (the API's choice: it answers that call 503 and saves the ping
+    on every request).
+    """
     pool: ConnectionPool[Connection] = ConnectionPool(
         url,
         name=name,
         min_size=min_size,
         max_size=max_size,
         kwargs={"row_factory": dict_row},
-        check=ConnectionPool.check_connection,
+        check=ConnectionPool.check_connection if check_on_checkout else None,
         open=False,
         timeout=5.0,
     )

@@ -28,16 +28,9 @@ def request_hash(method: str, path: str, body: bytes) -> str:
 
 
 def lock(conn: Connection, project_id: str, key: str) -> None:
-    conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))", (f"{project_id}\x00{key}",)
-    )
+    """Serialise requests of one (project, key) until the caller's transaction ends.
 
-
-def lock_key(conn: Connection, project_id: str, key: str) -> None:
-    """Like `lock`, which cannot work: PostgreSQL text refuses the NUL separator it uses.
-
-    "/" separates instead: project ids never contain one, so the pair stays unambiguous.
-    (Added by the API work; `lock` can become this and this can go.)
+    "/" separates: project ids never contain one, so the pair stays unambiguous.
     """
     conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))", (f"{project_id}/{key}",))
 

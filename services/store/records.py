@@ -26,8 +26,18 @@ ACTIVE_STATES = ("running", "waiting")
 TERMINAL_STATES = ("succeeded", "failed", "cancelled")
 
 
+_FIELD_NAMES: dict[type[Any], frozenset[str]] = {}
+
+
+def _field_names(cls: type[Any]) -> frozenset[str]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = frozenset(field.name for field in dataclasses.fields(cls))
+    return names
+
+
 def _from_row(cls: type[Any], row: Mapping[str, Any]) -> Any:
-    names = {field.name for field in dataclasses.fields(cls)}
+    names = _field_names(cls)  # cached: dataclasses.fields() per row dominated list pages
     return cls(**{key: value for key, value in row.items() if key in names})
 
 
