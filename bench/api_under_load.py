@@ -69,8 +69,8 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     with contextlib.ExitStack() as stack:
         work = stack.enter_context(common.workdir())
+        redis_url = stack.enter_context(common.benchmark_redis())  # first: it may wait
         database_url = stack.enter_context(common.throwaway_database())
-        redis_url = stack.enter_context(common.benchmark_redis())
         sim = common.start_sim(stack, work)
         common.say(f"seeding {args.databases} databases in PostgreSQL and in the cluster")
         seeded = seeding.insert_databases(database_url, project=PROJECT, count=args.databases)

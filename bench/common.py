@@ -353,16 +353,31 @@ def throwaway_database(*, migrated: bool = True) -> Iterator[str]:
 
 @contextlib.contextmanager
 def benchmark_redis() -> Iterator[str]:
-    """The benchmark Redis db URL, flushed before and after."""
+    """The benchmark Redis db URL, flushed before and after, held exclusively for the run.
+
+    Two benchmark runs on one host would flush each other's queue (and skew each other's
+    figures), so a run first takes an exclusive lock file named after the db, waiting for
+    a run that holds it to finish."""
+    import fcntl
+
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    try:
-        yield REDIS_URL
-    finally:
+    lock_path = Path(tempfile.gettempdir()) / (
+        "dbaas-bench-redis-" + REDIS_URL.replace("/", "_").replace(":", "_") + ".lock"
+    )
+    with lock_path.open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"another benchmark run holds {REDIS_URL} ({lock_path}); waiting for it")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        client = redis.Redis.from_url(REDIS_URL)
         client.flushdb()
-        client.close()
+        try:
+            yield REDIS_URL
+        finally:
+            client.flushdb()
+            client.close()
 
 
 # -- the simulated cluster and the programs --------------------------------------------------
@@ -424,11 +439,16 @@ def start_sim(
 
 
 def start_api(
-    stack: contextlib.ExitStack, work: Path, env: Mapping[str, str], *, name: str = "api"
+    stack: contextlib.ExitStack,
+    work: Path,
+    env: Mapping[str, str],
+    *,
+    name: str = "api",
+    cwd: Path = REPO,
 ) -> tuple[Service, str]:
     """`dbaas api` with the given env (port from DBAAS_API_PORT); waits for /healthz 200."""
     base = f"http://127.0.0.1:{env['DBAAS_API_PORT']}"
-    service = start_service(stack, name, dbaas_command("api"), env=env, workdir=work)
+    service = start_service(stack, name, dbaas_command("api"), env=env, workdir=work, cwd=cwd)
     wait_until(
         "the API",
         lambda: http_status(base + "/healthz") == 200,
@@ -509,6 +529,22 @@ def tree_memory(root: int) -> Memory:
         except OSError:
             pss_known = False
     return Memory(counted, rss_kib / 1024, pss_kib / 1024 if pss_known else math.nan)
+
+
+def parse_cpu_ticks(stat: str) -> int:
+    """utime + stime (clock ticks) from the text of /proc/<pid>/stat; the command name
+    (field 2) may hold spaces and parentheses, so fields are counted after its last ')'."""
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])  # fields 14 and 15 of the whole line
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time used so far by `root` and its live descendants (user + system)."""
+    ticks = 0
+    for pid in process_tree(root):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            ticks += parse_cpu_ticks(Path(f"/proc/{pid}/stat").read_text())
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def process_names(pids: Sequence[int]) -> dict[int, str]:

@@ -10,7 +10,9 @@ rate is N over the time from the enqueue to the empty queue.
 Pipeline: the API (`dbaas api`) and `dbaas worker` against the simulated cluster; N
 `POST /v1/databases` (8 client threads) each answer 202, and the worker creates each
 database's CR (Postgres) in the sim. The rate is N over the time from the first POST to
-the N-th CR counted by the sim (`/sim/stats`). Target: pipeline >= 50 % of the no-op rate.
+the N-th CR counted by the sim (`/sim/stats`). Target: pipeline >= 50 % of the no-op rate
+(the mean of a no-op run before and one after the pipeline, as a shared host's speed drifts).
+CPU time per job / operation of the worker (and of the API and the sim) is reported too.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ PROJECT = "bench"
 TARGET_RATIO = 0.50
 NOOP = "bench.noop.noop"
 CLIENT_THREADS = 8
+STALL_SECONDS = 60.0
 
 
 def parse_args() -> argparse.Namespace:
@@ -88,10 +91,9 @@ def queue_drained(redis_url: str, queue_name: str) -> bool:
         connection.close()
 
 
-def noop_rate(
-    stack: contextlib.ExitStack, work: Path, env: dict[str, str], count: int
-) -> tuple[float, float]:
-    """(jobs/s, seconds) of `dbaas worker` draining `count` no-op jobs."""
+def noop_rate(work: Path, env: dict[str, str], count: int) -> tuple[float, float, float]:
+    """(jobs/s, seconds, worker CPU ms per job) of `dbaas worker` draining `count` no-op
+    jobs."""
     queue_name = "bench-noop"
     worker_env = env | {"DBAAS_QUEUE_NAME": queue_name, "DBAAS_WORKER_NAME": "bench-noop"}
     with contextlib.ExitStack() as local:
@@ -106,7 +108,7 @@ def noop_rate(
             timeout=60,
             alive=worker.check_alive,
         )
-        started = time.monotonic()
+        cpu_before, started = common.tree_cpu_seconds(worker.pid), time.monotonic()
         enqueue_noops(env["DBAAS_REDIS_URL"], queue_name, count)
         common.wait_until(
             "the no-op burst",
@@ -116,7 +118,8 @@ def noop_rate(
             alive=worker.check_alive,
         )
         seconds = time.monotonic() - started
-    return count / seconds, seconds
+        cpu = common.tree_cpu_seconds(worker.pid) - cpu_before
+    return count / seconds, seconds, cpu * 1000 / count
 
 
 def post_creates(api: str, key: str, names: list[str], accepted: list[float]) -> list[str]:
@@ -141,28 +144,44 @@ def post_creates(api: str, key: str, names: list[str], accepted: list[float]) ->
 
 
 def pipeline_rate(
-    api: str, key: str, sim: common.Sim, worker: common.Service, count: int
+    api: tuple[str, int], key: str, sim: common.Sim, worker: common.Service, count: int
 ) -> dict[str, float]:
+    """POST `count` creates and wait for their CRs; rates, seconds and CPU per operation."""
+    base, api_pid = api
     names = [f"op-{i:05d}" for i in range(count)]
     accepted: list[float] = []
     failures: list[str] = []
 
     def client(chunk: list[str]) -> None:
-        failures.extend(post_creates(api, key, chunk, accepted))
+        failures.extend(post_creates(base, key, chunk, accepted))
 
     threads = [
         threading.Thread(target=client, args=(names[i::CLIENT_THREADS],), name=f"poster-{i}")
         for i in range(CLIENT_THREADS)
     ]
+    pids = {"worker": worker.pid, "api": api_pid, "sim": sim.service.pid}
+    cpu_before = {name: common.tree_cpu_seconds(pid) for name, pid in pids.items()}
     started = time.monotonic()
     for thread in threads:
         thread.start()
-    created_at: float | None = None
+    created_at = started
+    progress = (0, started)
 
     def all_created() -> bool:
-        nonlocal created_at
-        if sim.object_count("postgreses") >= count:
-            created_at = time.monotonic()
+        nonlocal created_at, progress
+        if failures:
+            raise RuntimeError(f"{len(failures)} POSTs failed, first: {failures[0]}")
+        created = sim.object_count("postgreses")
+        now = time.monotonic()
+        if created > progress[0]:
+            progress = (created, now)
+        elif now - progress[1] > STALL_SECONDS:
+            raise RuntimeError(
+                f"no new CR for {STALL_SECONDS:.0f}s at {created} of {count}; worker log:\n"
+                + common.tail(worker.log)
+            )
+        if created >= count:
+            created_at = now
             return True
         return False
 
@@ -173,14 +192,16 @@ def pipeline_rate(
     finally:
         for thread in threads:
             thread.join()
-    if failures:
-        raise RuntimeError(f"{len(failures)} POSTs failed, first: {failures[0]}")
-    assert created_at is not None
+    cpu = {
+        name: (common.tree_cpu_seconds(pid) - cpu_before[name]) * 1000 / count
+        for name, pid in pids.items()
+    }
     return {
         "accepted_per_s": count / (max(accepted) - started),
         "end_to_end_per_s": count / (created_at - started),
         "seconds": created_at - started,
         "accept_seconds": max(accepted) - started,
+        **{f"{name}_cpu_ms_per_operation": value for name, value in cpu.items()},
     }
 
 
@@ -190,8 +211,8 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     with contextlib.ExitStack() as stack:
         work = stack.enter_context(common.workdir())
+        redis_url = stack.enter_context(common.benchmark_redis())  # first: it may wait
         database_url = stack.enter_context(common.throwaway_database())
-        redis_url = stack.enter_context(common.benchmark_redis())
         sim = common.start_sim(stack, work)
         key = common.create_api_key(database_url, project=PROJECT, role="operator")
         env = common.dbaas_env(
@@ -201,63 +222,89 @@ def main() -> int:
             kubeconfig=sim.kubeconfig,
             api_port=common.free_port(),
         )
+        noops = []
         common.say(f"raw RQ: `dbaas worker` draining {args.noop_jobs} no-op jobs")
-        noop_per_s, noop_seconds = noop_rate(stack, work, env, args.noop_jobs)
-        common.say(f"raw RQ: {noop_per_s:,.0f} jobs/s")
-        _, api = common.start_api(stack, work, env)
+        noops.append(noop_rate(work, env, args.noop_jobs))
+        common.say(f"raw RQ: {noops[-1][0]:,.0f} jobs/s")
+        api_service, api = common.start_api(stack, work, env)
         worker = common.start_service(
             stack, "worker", common.dbaas_command("worker"), env=env, workdir=work
         )
         common.say(f"pipeline: {args.operations} POST /v1/databases -> CRs in the sim")
-        pipeline = pipeline_rate(api, key, sim, worker, args.operations)
+        pipeline = pipeline_rate((api, api_service.pid), key, sim, worker, args.operations)
         common.say(f"pipeline: {pipeline['end_to_end_per_s']:,.1f} operations/s")
-    report(args, noop_per_s, noop_seconds, pipeline, load=(load_before, os.getloadavg()[0]))
+        worker.stop()
+        common.say("raw RQ again (the machine may have changed meanwhile)")
+        noops.append(noop_rate(work, env, args.noop_jobs))
+        common.say(f"raw RQ: {noops[-1][0]:,.0f} jobs/s")
+    report(args, noops, pipeline, load=(load_before, os.getloadavg()[0]))
     return 0
 
 
 def report(
     args: argparse.Namespace,
-    noop_per_s: float,
-    noop_seconds: float,
+    noops: list[tuple[float, float, float]],
     pipeline: dict[str, float],
     *,
     load: tuple[float, float],
 ) -> None:
+    noop_per_s = sum(rate for rate, _, _ in noops) / len(noops)
+    noop_cpu = sum(cpu for _, _, cpu in noops) / len(noops)
     ratio = common.ratio(pipeline["end_to_end_per_s"], noop_per_s)
     met = ratio >= TARGET_RATIO
+    worker_cpu = pipeline["worker_cpu_ms_per_operation"]
     rows: list[list[Any]] = [
         [
-            "raw RQ no-op jobs (dbaas worker, SimpleWorker)",
+            f"raw RQ no-op jobs, run {i + 1} (dbaas worker)",
             args.noop_jobs,
-            noop_seconds,
-            noop_per_s,
-        ],
+            seconds,
+            rate,
+            cpu,
+        ]
+        for i, (rate, seconds, cpu) in enumerate(noops)
+    ]
+    rows += [
         [
             "POST /v1/databases accepted (202)",
             args.operations,
             pipeline["accept_seconds"],
             pipeline["accepted_per_s"],
+            pipeline["api_cpu_ms_per_operation"],
         ],
         [
             "POST accepted -> CR created in the sim",
             args.operations,
             pipeline["seconds"],
             pipeline["end_to_end_per_s"],
+            worker_cpu,
         ],
     ]
     print(
-        f"operation throughput, {CLIENT_THREADS} client threads, one `dbaas worker`;"
-        f" load average {load[0]:.1f} before, {load[1]:.1f} after ({os.cpu_count()} CPUs)"
+        f"operation throughput, {CLIENT_THREADS} client threads, one `dbaas worker`"
+        f" (rq SimpleWorker); load average {load[0]:.1f} before, {load[1]:.1f} after"
+        f" ({os.cpu_count()} CPUs)"
     )
-    print(common.format_table(["what", "count", "seconds", "per second"], rows))
+    print(common.format_table(["what", "count", "seconds", "per second", "CPU ms each"], rows))
+    print(
+        "CPU ms each: of the worker process (no-op rows, pipeline row), of the API (POST row);"
+        f" the sim spent {pipeline['sim_cpu_ms_per_operation']:.2f} ms per operation"
+    )
     verdict = "met" if met else "MISSED"
-    print(f"pipeline / raw RQ = {ratio:.3f}; target >= {TARGET_RATIO:.2f}: {verdict}")
+    print(
+        f"pipeline / mean raw RQ = {ratio:.3f}; target >= {TARGET_RATIO:.2f}: {verdict};"
+        f" worker CPU per operation / per no-op job = {common.ratio(worker_cpu, noop_cpu):.1f}"
+    )
     figures = {
         "operations": args.operations,
         "noop_jobs": args.noop_jobs,
         "noop_jobs_per_s": noop_per_s,
+        "noop_jobs_per_s_runs": [rate for rate, _, _ in noops],
+        "noop_worker_cpu_ms_per_job": noop_cpu,
         "accepted_per_s": pipeline["accepted_per_s"],
         "operations_per_s": pipeline["end_to_end_per_s"],
+        "worker_cpu_ms_per_operation": worker_cpu,
+        "api_cpu_ms_per_operation": pipeline["api_cpu_ms_per_operation"],
+        "sim_cpu_ms_per_operation": pipeline["sim_cpu_ms_per_operation"],
         "ratio": ratio,
         "target_ratio": TARGET_RATIO,
         "met": met,

@@ -137,3 +137,17 @@ def test_an_http_response_is_read_to_the_end_of_its_body() -> None:
     (status, keep_alive), rest = asyncio.run(read())
     assert (status, keep_alive) == (404, False)
     assert rest == b"X"
+
+
+def test_cpu_ticks_are_read_after_a_command_name_holding_spaces_and_parentheses() -> None:
+    fields = ["S", *[str(n) for n in range(4, 14)], "250", "50", *["0"] * 30]
+    stat = "1234 (python (api) x) " + " ".join(fields)
+    assert common.parse_cpu_ticks(stat) == 300
+
+
+def test_cpu_time_of_this_process_grows_when_it_works() -> None:
+    import os
+
+    before = common.tree_cpu_seconds(os.getpid())
+    sum(i * i for i in range(2_000_000))
+    assert common.tree_cpu_seconds(os.getpid()) > before
