@@ -85,7 +85,11 @@ def _operation(
     for code in errors:
         responses[str(code)] = _error(code)
     if 422 in errors and body is not None:
-        responses["422"] = _error(422, schema="ValidationProblem")
+        # A keyed create may also be refused for reusing its Idempotency-Key (no `errors`).
+        keyed = _param("IdempotencyKey") in (parameters or [])
+        responses["422"] = _error(
+            422, schema="UnprocessableProblem" if keyed else "ValidationProblem"
+        )
     if 400 in errors and any(p.get("in") == "query" for p in parameters or []):
         responses["400"] = _error(400, schema="ValidationProblem")
     doc: Doc = {
@@ -134,8 +138,8 @@ PARAMETERS: Doc = {
     "Cursor": {
         "name": "cursor",
         "in": "query",
-        "description": "opaque; the `next_cursor` of the previous page",
-        "schema": {"type": "string"},
+        "description": "opaque; the `next_cursor` of the previous page (any other: 400)",
+        "schema": {"type": "string", "minLength": 1, "pattern": "^[A-Za-z0-9_-]+$"},
     },
     "Engine": {
         "name": "engine",
@@ -164,7 +168,7 @@ PARAMETERS: Doc = {
         "name": "If-Match",
         "in": "header",
         "description": "apply only if the database's ETag is one of these (412 otherwise)",
-        "schema": {"type": "string"},
+        "schema": {"type": "string", "minLength": 1},
     },
     "IdempotencyKey": {
         "name": "Idempotency-Key",
@@ -173,7 +177,7 @@ PARAMETERS: Doc = {
             "retry safely: the first 2xx answer is stored and replayed for the same request "
             "(header Idempotent-Replayed: true); the same key with another request is a 422"
         ),
-        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
     },
 }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.api import problems
-from services.domain import specs
+from services.domain import engines, naming, specs
 from services.domain.engines import Engine
 
 Schema = dict[str, Any]
@@ -50,12 +50,49 @@ def closed(properties: dict[str, Schema], *, required: list[str] | None = None) 
 TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
 NULLABLE_TIMESTAMP: Schema = nullable("string", format="date-time")
 UUID: Schema = {"type": "string", "format": "uuid"}
-QUANTITY: Schema = {"type": "string", "examples": ["10Gi"]}
+# Kubernetes' quantity grammar (services.domain.quantities) without the minus sign, and with
+# at most 9 exponent digits so that every match fits the parser's 32-bit exponent.
+QUANTITY_PATTERN = (
+    r"^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)"  # number
+    r"([KMGTPE]i|[eE][+-]?[0-9]{1,9}|[numkMGTPE])?$"  # binary, exponent or decimal suffix
+)
+QUANTITY: Schema = {
+    "type": "string",
+    "pattern": QUANTITY_PATTERN,
+    "description": "Kubernetes quantity; the bounds depend on the field",
+    "examples": ["10Gi"],
+}
+NAME: Schema = {
+    "type": "string",
+    "pattern": "^[a-z]([-a-z0-9]*[a-z0-9])?$",
+    "maxLength": naming.MAX_NAME_LENGTH,
+    "description": (
+        f"DNS-1123 label starting with a letter, at most {naming.MAX_NAME_LENGTH} characters"
+    ),
+    "examples": ["orders"],
+}
+MAX_REPLICAS = max(spec.max_replicas for spec in engines.ENGINES.values())
+REPLICAS: Schema = {
+    "type": "integer",
+    "minimum": 1,
+    "maximum": MAX_REPLICAS,
+    "description": (
+        "1 (standalone) or the engine's replicated range (see /v1/engines); a JSON integer "
+        "written without a fraction (3, not 3.0)"
+    ),
+}
 
 RESOURCES: Schema = closed(
     {
-        "cpu": nullable("string", description="Kubernetes quantity, 100m..64", examples=["500m"]),
-        "memory": nullable("string", description="Kubernetes quantity, 128Mi..512Gi"),
+        "cpu": nullable(
+            "string",
+            pattern=QUANTITY_PATTERN,
+            description="Kubernetes quantity, 100m..64",
+            examples=["500m"],
+        ),
+        "memory": nullable(
+            "string", pattern=QUANTITY_PATTERN, description="Kubernetes quantity, 128Mi..512Gi"
+        ),
     },
     required=[],
 )
@@ -172,14 +209,10 @@ def schemas() -> dict[str, Schema]:
         "DatabaseCreate": {
             "type": "object",
             "properties": {
-                "name": {
-                    "type": "string",
-                    "description": "DNS-1123 label starting with a letter, at most 42 characters",
-                    "examples": ["orders"],
-                },
+                "name": NAME,
                 "engine": {"type": "string", "enum": ENGINES},
                 "version": {"type": "string", "examples": ["16.13"]},
-                "replicas": {"type": "integer", "minimum": 1, "default": 1},
+                "replicas": {**REPLICAS, "default": 1},
                 "storage": QUANTITY,
                 "resources": RESOURCES,
                 "deletion_policy": {
@@ -201,13 +234,17 @@ def schemas() -> dict[str, Schema]:
             "description": "JSON merge patch of the desired spec; absent fields stay as they are",
             "properties": {
                 "version": {"type": "string"},
-                "replicas": {"type": "integer", "minimum": 1},
+                "replicas": REPLICAS,
                 "storage": {**QUANTITY, "description": "may only grow"},
                 "resources": RESOURCES,
                 "deletion_policy": {"type": "string", "enum": list(specs.DELETION_POLICIES)},
                 "drift_policy": {"type": "string", "enum": list(specs.DRIFT_POLICIES)},
-                "name": {"type": "string", "description": "immutable: only its current value"},
-                "engine": {"type": "string", "description": "immutable: only its current value"},
+                "name": {**NAME, "description": "immutable: only its current value"},
+                "engine": {
+                    "type": "string",
+                    "enum": ENGINES,
+                    "description": "immutable: only its current value",
+                },
             },
             "additionalProperties": False,
         },
@@ -300,6 +337,19 @@ def schemas() -> dict[str, Schema]:
             "allOf": [ref("Problem")],
             "required": ["errors"],
             "description": "422 validation-failed (or 400 invalid-query): every field problem",
+        },
+        "UnprocessableProblem": {
+            "oneOf": [
+                ref("ValidationProblem"),
+                {
+                    "allOf": [ref("Problem")],
+                    "properties": {
+                        "type": {"const": problems.TYPE_BASE + "idempotency-key-reused"}
+                    },
+                },
+            ],
+            "description": "422: validation-failed listing every field problem, or "
+            "idempotency-key-reused",
         },
         "NotReadyProblem": {
             "allOf": [ref("Problem")],
