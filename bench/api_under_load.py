@@ -8,7 +8,9 @@ case (one transaction each, as the API does) but not yet enqueued. The API (`dba
 answers `GET /v1/databases/{id}` at a fixed rate (open loop, bench/loadgen.py) for the
 whole run:
 
-- idle: only the API runs;
+- idle: only the API runs (20 s), and again after the loaded phase (10 s, the other
+  programs running but idle): both windows together, so a shared machine's drift weighs on
+  both sides of the ratio;
 - loaded: the 1,000 create operations are enqueued and `dbaas worker`, `dbaas status-sync`
   and `dbaas drift` start: the worker drains the burst, status-sync records the status of
   all 11,000 databases (the first sync) and completes the operations, drift compares
@@ -134,8 +136,11 @@ def main() -> int:
 
         loaded_seconds = common.wait_until("the loaded phase", done, timeout=600, interval=0.5)
         load_end = time.monotonic()
+        common.say(f"idle again (programs idle) for {args.idle_seconds / 2:.0f}s")
+        time.sleep(args.idle_seconds / 2)
         client.stop()
-    idle = client.between(idle_start, load_start)
+    # idle = before AND after the load, so a drift of the shared machine weighs on both sides
+    idle = client.between(idle_start, load_start) + client.between(load_end + 1, time.monotonic())
     loaded = client.between(load_start, load_end)
     report(
         args,

@@ -430,7 +430,9 @@ def start_sim(
     def ready() -> bool:
         for line in service.log.read_text(errors="replace").splitlines():
             if line.startswith(SIM_READY_LINE):
-                fields.update(part.split("=", 1) for part in line.split()[3:] if "=" in part)
+                for part in line.split()[3:]:
+                    name, _, value = part.partition("=")
+                    fields[name] = value
                 return True
         return False
 

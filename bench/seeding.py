@@ -77,8 +77,8 @@ def insert_databases(database_url: str, *, project: str, count: int, prefix: str
         ) as copy:
             for db_id, name in zip(ids, names, strict=True):
                 params = json.dumps(control.desired_of(spec_for(name)))
-                row = (uuid.uuid4(), db_id, project, "create", "succeeded", params, 1)
-                copy.write_row((*row, "Postgres", name, 1, "benchmark", base, base))
+                op = (uuid.uuid4(), db_id, project, "create", "succeeded", params, 1)
+                copy.write_row((*op, "Postgres", name, 1, "benchmark", base, base))
         conn.execute("ANALYZE databases")
         conn.execute("ANALYZE operations")
         conn.commit()
