@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 
 IDLE_SUFFIX = ": idle"
 """A cycle outcome ending with this did nothing (counted as result "idle")."""
+STANDBY = "standby"
+QUIET_REMINDER_SECONDS = 60.0
+"""A quiet outcome (idle, standby) that repeats is logged at DEBUG, and at INFO again only
+this often: a standby instance or an idle leader turns every few seconds, and an INFO line
+per turn would drown the log of a production pod."""
 
 
 class Program(Protocol):
@@ -78,6 +83,7 @@ class Daemon:
         self.leading = False
         self.outcomes: list[str] = []
         self._last_outcome = ""
+        self._next_quiet_info = 0.0
 
     def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         """Signal handler: set the flag and wake the sleep; nothing else."""
@@ -103,7 +109,8 @@ class Daemon:
             self.program.on_demoted()
         if not leading:
             metrics.CYCLES.labels(program=name, result="standby").inc()
-            return f"{name}: standby (another instance leads)", self.standby_seconds
+            why = getattr(self.elector, "why_not", None) or "another instance leads"
+            return f"{name}: {STANDBY} ({why})", self.standby_seconds
         started = self.clock()
         outcome = self.program.run_cycle()
         metrics.CYCLE_SECONDS.labels(program=name).observe(self.clock() - started)
@@ -145,9 +152,13 @@ class Daemon:
         self.elector.release()
 
     def _log(self, outcome: str) -> None:
-        # Repeated idle lines go to debug so an idle reconciler does not flood the log.
-        if outcome == self._last_outcome and outcome.endswith(IDLE_SUFFIX):
+        quiet = outcome.endswith(IDLE_SUFFIX) or outcome.startswith(
+            f"{self.program.name}: {STANDBY} ("
+        )
+        now = self.clock()
+        if quiet and outcome == self._last_outcome and now < self._next_quiet_info:
             log.debug("%s", outcome)
         else:
             log.info("%s", outcome)
+            self._next_quiet_info = now + QUIET_REMINDER_SECONDS
         self._last_outcome = outcome

@@ -52,6 +52,8 @@ class AdvisoryLockElector:
         self.lock_id = LOCK_IDS[program]
         self._conn: Connection | None = None
         self._held = False
+        self.why_not: str | None = None
+        """Why the last `check()` did not win, when it is not simply another leader."""
 
     @property
     def is_leader(self) -> bool:
@@ -60,6 +62,7 @@ class AdvisoryLockElector:
 
     def check(self) -> bool:
         """Leader now? Acquires the lock when free; verifies it when held. Never raises."""
+        self.why_not = None
         try:
             conn = self._connection()
             if self._held:
@@ -79,6 +82,7 @@ class AdvisoryLockElector:
                 log.warning("leader %s: lost with the connection: %s", self.program, error)
             else:
                 log.debug("leader %s: cannot check: %s", self.program, error)
+            self.why_not = f"cannot reach PostgreSQL: {type(error).__name__}"
             self._drop()
         return self._held
 
