@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
@@ -51,10 +52,11 @@ def limit(params: QueryParams) -> int:
     raw = params.get("limit")
     if raw is None:
         return DEFAULT_LIMIT
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _invalid("limit", "invalid_type", f"{raw!r} is not an integer") from None
+    # int() would also take " 5", "+5", "1_0" and non-ASCII digits: only plain digits here.
+    if not (raw.isascii() and raw.isdigit()):
+        raise _invalid("limit", "invalid_type", f"{raw!r} is not an integer")
+    digits = raw.lstrip("0")  # and no int() of 5,000 digits, which raises ValueError
+    value = int(digits) if 0 < len(digits) <= len(str(MAX_LIMIT)) else 0
     if not 1 <= value <= MAX_LIMIT:
         raise _invalid("limit", "out_of_range", f"must be between 1 and {MAX_LIMIT}")
     return value
@@ -72,6 +74,8 @@ def text(params: QueryParams, name: str) -> str | None:
     raw = params.get(name)
     if raw is not None and not raw:
         raise _invalid(name, "invalid_type", "must not be empty")
+    if raw is not None and "\x00" in raw:  # PostgreSQL text cannot hold NUL: a 500 otherwise
+        raise _invalid(name, "invalid_type", "must not contain NUL")
     return raw
 
 
@@ -98,7 +102,8 @@ def _decode_cursor(params: QueryParams, kind: str) -> dict[str, Any] | None:
     if raw is None:
         return None
     try:
-        decoded = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        # orjson: json.loads would raise RecursionError (a 500) on a deeply nested forgery.
+        decoded = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
     except (binascii.Error, ValueError):
         decoded = None
     if not isinstance(decoded, dict) or decoded.get("k") != kind:

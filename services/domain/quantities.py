@@ -76,8 +76,11 @@ def parse_quantity(text: str) -> Decimal:
         raise InvalidQuantity(f"{text!r} is negative")
     number = Decimal(match["number"])
     if match["exponent"] is not None:
-        exponent = int(match["exponent"])
-        if abs(exponent) > _INT32_MAX:
+        # Count the digits first: int() of a 5,000-digit exponent raises ValueError.
+        sign, digits = match["exponent"][:1], match["exponent"].lstrip("+-").lstrip("0")
+        too_long = len(digits) > len(str(_INT32_MAX))
+        exponent = None if too_long else int(digits or "0") * (-1 if sign == "-" else 1)
+        if exponent is None or abs(exponent) > _INT32_MAX:
             raise InvalidQuantity(f"{text!r} has an exponent out of range")
         return number.scaleb(exponent, context=_exact_context(number))
     multiplier = (
