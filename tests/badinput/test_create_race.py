@@ -1,0 +1,122 @@
+"""A thousand concurrent creates of one name: exactly one database, one 202 and 999 409s.
+
+Against `dbaas api` as supervisord runs it (a Hypercorn master with the configured number
+of spawned workers, each with its own connection pool), real PostgreSQL and Redis and the
+simulated cluster's catalog. The requests come from one asyncio client over 1,000
+connections at once, so the race is decided where it must be: by the unique constraint
+in PostgreSQL, across processes, not by a lock inside one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from rq import Queue
+
+from services.clients import postgres
+from services.settings import Settings
+from services.store import keys
+from tests.fixtures_sim import SimCluster
+from tests.integration.test_api_harness import PROBLEM_BASE, free_port, spec, wait_until
+
+CONCURRENT = 1000
+QUEUE = "dbaas-race-operations"
+
+
+@pytest.fixture(name="served")
+def served_fixture(
+    database_url: str, redis_url: str, tmp_path: Path, sim: SimCluster
+) -> Iterator[str]:
+    """`dbaas api` with the configured worker count; yields its URL."""
+    port = free_port()
+    log = tmp_path / "api.log"
+    env = {
+        **os.environ,
+        "DBAAS_DATABASE_URL": database_url,
+        "DBAAS_REDIS_URL": redis_url,
+        "DBAAS_HOME": str(tmp_path / "home"),
+        "DBAAS_KUBECONFIG": str(sim.kubeconfig),
+        "DBAAS_API_PORT": str(port),
+        "DBAAS_QUEUE_NAME": QUEUE,
+        "DBAAS_PROGRAM": "api",
+    }
+    env.pop("DBAAS_API_WORKERS", None)  # the configured default, as in the pod
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "api"], env=env, stdout=sink, stderr=sink
+        )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        assert process.poll() is None, log.read_text()
+        try:
+            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_until(healthy, timeout=30)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def _create_all(url: str, token: str) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=CONCURRENT, max_keepalive_connections=CONCURRENT)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(
+        base_url=url, headers=headers, limits=limits, timeout=60
+    ) as client:
+        # Nothing is warmed first: the key cache and the catalog cache of every worker are
+        # filled by the racing requests themselves, which is part of the race.
+        return await asyncio.gather(
+            *(client.post("/v1/databases", json=spec("orders")) for _ in range(CONCURRENT))
+        )
+
+
+def test_a_thousand_concurrent_creates_of_one_name_make_exactly_one_database(
+    served: str, database_url: str, redis_url: str
+) -> None:
+    assert Settings().api_workers >= 2  # several processes race, not only threads
+    with postgres.connect(database_url) as conn:
+        token = keys.create(conn, project_id="alpha", role="operator")
+    started = time.monotonic()
+    answers = asyncio.run(_create_all(served, token))
+    elapsed = time.monotonic() - started
+
+    assert Counter(r.status_code for r in answers) == {202: 1, 409: CONCURRENT - 1}
+    conflicts = [r.json() for r in answers if r.status_code == 409]
+    assert {p["type"] for p in conflicts} == {PROBLEM_BASE + "name-taken"}
+    [accepted] = [r.json() for r in answers if r.status_code == 202]
+    with postgres.connect(database_url) as conn:
+        rows = conn.execute("SELECT id FROM databases WHERE name = 'orders'").fetchall()
+        ops = conn.execute("SELECT id, type FROM operations").fetchall()
+        kinds = [r["kind"] for r in conn.execute("SELECT kind FROM events").fetchall()]
+    assert [str(row["id"]) for row in rows] == [accepted["id"]]
+    assert [(str(op["id"]), op["type"]) for op in ops] == [
+        (accepted["operations"][0]["id"], "create")
+    ]
+    assert kinds == ["database.create-requested"]
+    connection = redis.Redis.from_url(redis_url)
+    try:
+        queued = [job.args[0] for job in Queue(QUEUE, connection=connection).get_jobs()]
+    finally:
+        connection.close()
+    assert queued == [accepted["operations"][0]["id"]]
+    assert elapsed < 60
