@@ -45,7 +45,7 @@ SAMPLE_SECONDS = 0.5
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2,000 databases, 300 operations")
+    parser.add_argument("--quick", action="store_true", help="1,000 databases, 200 operations")
     parser.add_argument("--databases", type=int, default=None, help="seeded (10,000)")
     parser.add_argument("--operations", type=int, default=None, help="the burst (1,000)")
     parser.add_argument("--idle-seconds", type=float, default=None, help="idle sampling (10)")
@@ -66,8 +66,8 @@ def parse_args() -> argparse.Namespace:
         " (supervisord reports a program RUNNING, which /readyz waits for, only after it)",
     )
     args = parser.parse_args()
-    args.databases = args.databases or (2_000 if args.quick else 10_000)
-    args.operations = args.operations or (300 if args.quick else 1_000)
+    args.databases = args.databases or (1_000 if args.quick else 10_000)
+    args.operations = args.operations or (200 if args.quick else 1_000)
     args.idle_seconds = args.idle_seconds or (5.0 if args.quick else 10.0)
     return args
 
@@ -201,7 +201,7 @@ def main() -> int:
         work = stack.enter_context(common.workdir())
         redis_url = stack.enter_context(common.benchmark_redis())  # first: it may wait
         database_url = stack.enter_context(common.throwaway_database())
-        sim = common.start_sim(stack, work)
+        sim = common.start_sim(stack, work, provision_delay=0.2 if args.quick else 1.0)
         common.say(f"seeding {args.databases} databases in PostgreSQL and in the cluster")
         seeded = seeding.insert_databases(database_url, project=PROJECT, count=args.databases)
         seeding.create_crs(sim, seeded)
