@@ -70,6 +70,7 @@ class Pod:
         redis_url: str,
         kubeconfig: Path,
         env: dict[str, str] | None = None,
+        key: str | None = None,
     ) -> None:
         self.home = home
         self.database_url = database_url
@@ -95,8 +96,7 @@ class Pod:
             "DBAAS_LOG_LEVEL": "INFO",
         }
         self.env = inherited | settings | (env or {})
-        with postgres.connect(database_url) as conn:
-            self.key = keys.create(conn, project_id=PROJECT, role="admin", description="pod")
+        self.key = key or admin_key(database_url)
 
     # -- the launcher ----------------------------------------------------------------------
 
@@ -286,6 +286,12 @@ class Pod:
         return body
 
 
+def admin_key(database_url: str) -> str:
+    """A new admin key of PROJECT (the project is created with it)."""
+    with postgres.connect(database_url) as conn:
+        return keys.create(conn, project_id=PROJECT, role="admin", description="pod")
+
+
 @contextlib.contextmanager
 def short_home(prefix: str = "dbaas-pod-") -> Iterator[Path]:
     """A DBAAS_HOME short enough for the supervisor socket, removed afterwards."""
@@ -304,13 +310,26 @@ def running_pod(
     redis_url: str,
     kubeconfig: Path,
     env: dict[str, str] | None = None,
+    key: str | None = None,
+    start: bool = True,
     ready: bool = True,
 ) -> Iterator[Pod]:
-    """Start a pod (and wait until it is ready); stop it and check nothing is left behind."""
-    pod = Pod(home, database_url=database_url, redis_url=redis_url, kubeconfig=kubeconfig, env=env)
-    pod.start()
+    """Start a pod (and wait until it is ready); stop it and check nothing is left behind.
+
+    `start=False` yields the pod unstarted (the test starts it); `ready=False` does not wait.
+    """
+    pod = Pod(
+        home,
+        database_url=database_url,
+        redis_url=redis_url,
+        kubeconfig=kubeconfig,
+        env=env,
+        key=key,
+    )
     try:
-        if ready:
+        if start:
+            pod.start()
+        if start and ready:
             pod.wait_ready()
         yield pod
     except BaseException:
@@ -328,6 +347,8 @@ def running_pod(
 
 def stop_and_reap(pod: Pod) -> None:
     """SIGTERM the launcher if it still runs; SIGKILL whatever of this pod survives."""
+    if pod.process is None:
+        return
     if pod.alive:
         with contextlib.suppress(AssertionError):
             pod.terminate(timeout=90)
