@@ -27,6 +27,7 @@ from services.api import (
     documentation,
     engine_endpoints,
     health,
+    keepalive,
     metrics,
     operation_endpoints,
     outages,
@@ -116,7 +117,10 @@ def create_app(
     handlers |= {exc: problems.on_queue_unavailable for exc in outages.QUEUE_DOWN}
     app = Starlette(
         routes=table,
-        middleware=[Middleware(access.AccessLog, templates=templates)],
+        middleware=[
+            Middleware(access.AccessLog, templates=templates),
+            Middleware(keepalive.CloseWhenBodyUnread),
+        ],
         exception_handlers=handlers,
         lifespan=lifespan,
     )

@@ -69,11 +69,5 @@ def parse(raw: bytes) -> Any:
 
 
 def _too_large(max_bytes: int) -> Problem:
-    # The rest of the body is never read, so the server cannot reuse the connection: say so,
-    # or a client sends its next request into a connection that is about to close.
-    return Problem(
-        "payload-too-large",
-        f"the body exceeds {max_bytes} bytes",
-        headers={"Connection": "close"},
-        max_bytes=max_bytes,
-    )
+    # The rest of the body stays unread: `keepalive` tells the client the connection closes.
+    return Problem("payload-too-large", f"the body exceeds {max_bytes} bytes", max_bytes=max_bytes)

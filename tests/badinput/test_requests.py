@@ -71,15 +71,11 @@ def test_every_id_route_is_tried() -> None:
 
 @pytest.mark.parametrize(("method", "template"), ID_ROUTES, ids=[f"{m} {t}" for m, t in ID_ROUTES])
 def test_a_malformed_id_on_any_route_is_404_not_a_server_error(
-    offline_api: LiveApi, method: str, template: str
+    admin: httpx.Client, method: str, template: str
 ) -> None:
-    token = offline_api.key()
     for label, raw in MALFORMED_IDS.items():
         body = {"replicas": 2} if method == "PATCH" else None
-        # A connection each: the 404 comes before the body is read, after which Hypercorn
-        # may close the connection (without saying so) instead of draining the body.
-        with offline_api.client(token) as client:
-            response = client.request(method, template.replace("{id}", raw), json=body)
+        response = admin.request(method, template.replace("{id}", raw), json=body)
         assert response.status_code == 404, (label, response.text)
         assert response.headers["content-type"] == "application/problem+json", label
 
@@ -259,6 +255,46 @@ def test_an_oversized_authorization_header_is_refused_without_a_server_error(
     with offline_api.client(headers={"Authorization": "Bearer " + "x" * 60_000}) as client:
         response = client.get("/v1/databases")
     assert response.status_code in (401, 431)
+
+
+# -- connections -------------------------------------------------------------------------
+
+EARLY_REFUSALS = {
+    "401 without a key": ("POST", "/v1/databases", {}),
+    "405": ("PUT", "/v1/databases", None),
+    "404 for a malformed id": ("PATCH", "/v1/databases/nope", None),
+    "415": ("POST", "/v1/databases", {"Content-Type": "text/plain"}),
+    "400 for a bad Idempotency-Key": ("POST", "/v1/databases", {"Idempotency-Key": "k" * 300}),
+}
+
+
+@pytest.mark.parametrize("refusal", list(EARLY_REFUSALS.values()), ids=list(EARLY_REFUSALS))
+def test_a_refusal_before_the_body_is_read_announces_the_close_and_the_next_request_works(
+    offline_api: LiveApi, refusal: tuple[str, str, dict[str, str] | None]
+) -> None:
+    """Hypercorn cannot reuse a connection whose request body is still unread; unannounced,
+    the client's next request on it would fail with "server disconnected"."""
+    method, path, extra = refusal
+    token = None if extra == {} else offline_api.key()
+    headers = {"Content-Type": "application/json"} | (extra or {})
+    body = json.dumps(spec("orders")).encode() + b" " * 30_000  # more than one TCP segment
+    with offline_api.client(token) as client:
+        for _ in range(20):
+            refused = client.request(method, path, content=body, headers=headers)
+            assert refused.status_code in (400, 401, 404, 405, 415), refused.text
+            assert refused.headers["connection"] == "close"
+            assert client.get("/healthz").status_code == 200
+
+
+def test_a_request_whose_body_was_read_keeps_its_connection(api: LiveApi) -> None:
+    with api.client(api.key()) as client:
+        accepted = client.post("/v1/databases", json=spec("orders"))
+        refused = client.post("/v1/databases", json=spec("Bad Name"))
+        read = client.get("/v1/databases")
+    assert accepted.status_code == 202
+    assert refused.status_code == 422
+    for response in (accepted, refused, read):
+        assert "close" not in response.headers.get("connection", "")
 
 
 # -- state conflicts ---------------------------------------------------------------------
