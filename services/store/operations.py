@@ -7,13 +7,39 @@ Only the head of a database's queue can be claimed, which keeps operations in or
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
 from services.clients.postgres import Connection
-from services.store.records import OperationRecord
+from services.store.records import DatabaseRecord, OperationRecord
+
+# Shared by `claim` and `claim_started`: one text, one set of guarantees.
+_CLAIM = (
+    "UPDATE operations o SET state = 'running', attempt = o.attempt + 1,"
+    " lease_owner = %(owner)s, lease_expires_at = now() + make_interval(secs => %(lease)s),"
+    " started_at = coalesce(o.started_at, now()), updated_at = now()"
+    " WHERE o.id = %(id)s"
+    " AND (o.state = 'pending' OR (o.state = 'running' AND o.lease_expires_at < now()))"
+    " AND NOT EXISTS (SELECT 1 FROM operations p WHERE p.database_id = o.database_id"
+    "   AND p.seq < o.seq AND p.state IN ('pending', 'running', 'waiting'))"
+    " AND NOT EXISTS (SELECT 1 FROM operations w WHERE w.database_id = o.database_id"
+    "   AND w.id <> o.id AND w.state IN ('running', 'waiting'))"
+)
+# Shared by `mark_waiting` and `mark_waiting_recorded`.
+_MARK_WAITING = (
+    "UPDATE operations SET state = 'waiting', k8s_kind = %(kind)s, k8s_name = %(name)s,"
+    " lease_owner = NULL, lease_expires_at = NULL, updated_at = now()"
+    " WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s"
+)
+# The databases columns of a joined row, each named "database.<column>".
+_DATABASE_PREFIX = "database."
+_DATABASE_COLUMNS = ", ".join(
+    f'd.{field.name} AS "{_DATABASE_PREFIX}{field.name}"'
+    for field in dataclasses.fields(DatabaseRecord)
+)
 
 
 def insert(
@@ -63,19 +89,41 @@ def claim(
 ) -> OperationRecord | None:
     """Take a pending operation (or one whose lease expired) if it heads its database's queue."""
     row = conn.execute(
-        "UPDATE operations o SET state = 'running', attempt = o.attempt + 1,"
-        " lease_owner = %(owner)s, lease_expires_at = now() + make_interval(secs => %(lease)s),"
-        " started_at = coalesce(o.started_at, now()), updated_at = now()"
-        " WHERE o.id = %(id)s"
-        " AND (o.state = 'pending' OR (o.state = 'running' AND o.lease_expires_at < now()))"
-        " AND NOT EXISTS (SELECT 1 FROM operations p WHERE p.database_id = o.database_id"
-        "   AND p.seq < o.seq AND p.state IN ('pending', 'running', 'waiting'))"
-        " AND NOT EXISTS (SELECT 1 FROM operations w WHERE w.database_id = o.database_id"
-        "   AND w.id <> o.id AND w.state IN ('running', 'waiting'))"
-        " RETURNING o.*",
-        {"id": operation_id, "owner": owner, "lease": lease_seconds},
+        _CLAIM + " RETURNING o.*", {"id": operation_id, "owner": owner, "lease": lease_seconds}
     ).fetchone()
     return None if row is None else OperationRecord.from_row(row)
+
+
+def claim_started(
+    conn: Connection, operation_id: uuid.UUID, *, owner: str, lease_seconds: float, actor: str
+) -> tuple[OperationRecord, DatabaseRecord] | None:
+    """`claim`, plus the operation's database row and an `operation.started` event by `actor`,
+    in ONE statement: one round trip, and one transaction on an autocommit connection.
+
+    The UPDATE is `claim`'s own (same conditions), so the same guarantees hold: no row, no
+    event, nothing changed. The event reads "<type> of <name> started (attempt <n>)" with
+    details {owner, attempt}.
+    """
+    row = conn.execute(
+        "WITH claimed AS (" + _CLAIM + " RETURNING o.*),"
+        " started AS (INSERT INTO events"
+        "  (project_id, database_id, operation_id, actor, kind, message, details)"
+        "  SELECT c.project_id, c.database_id, c.id, %(actor)s, 'operation.started',"
+        "   format('%%s of %%s started (attempt %%s)', c.type, d.name, c.attempt),"
+        "   jsonb_build_object('owner', %(owner)s::text, 'attempt', c.attempt)"
+        "  FROM claimed c JOIN databases d ON d.id = c.database_id)"
+        " SELECT c.*, " + _DATABASE_COLUMNS + " FROM claimed c"
+        " JOIN databases d ON d.id = c.database_id",
+        {"id": operation_id, "owner": owner, "lease": lease_seconds, "actor": actor},
+    ).fetchone()
+    if row is None:
+        return None
+    database = {
+        name[len(_DATABASE_PREFIX) :]: value
+        for name, value in row.items()
+        if name.startswith(_DATABASE_PREFIX)
+    }
+    return OperationRecord.from_row(row), DatabaseRecord.from_row(database)
 
 
 def extend_lease(
@@ -94,10 +142,40 @@ def mark_waiting(
 ) -> bool:
     """running → waiting: the Kubernetes side is applied; KubeDB does the rest."""
     row = conn.execute(
-        "UPDATE operations SET state = 'waiting', k8s_kind = %s, k8s_name = %s,"
-        " lease_owner = NULL, lease_expires_at = NULL, updated_at = now()"
-        " WHERE id = %s AND state = 'running' AND lease_owner = %s RETURNING id",
-        (k8s_kind, k8s_name, operation_id, owner),
+        _MARK_WAITING + " RETURNING id",
+        {"kind": k8s_kind, "name": k8s_name, "id": operation_id, "owner": owner},
+    ).fetchone()
+    return row is not None
+
+
+def mark_waiting_recorded(
+    conn: Connection,
+    operation_id: uuid.UUID,
+    *,
+    owner: str,
+    k8s_kind: str,
+    k8s_name: str,
+    actor: str,
+    kind: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+) -> bool:
+    """`mark_waiting` plus its event, in ONE statement; no event when the UPDATE matched nothing."""
+    row = conn.execute(
+        "WITH waiting AS (" + _MARK_WAITING + " RETURNING id, project_id, database_id)"
+        " INSERT INTO events (project_id, database_id, operation_id, actor, kind, message, details)"
+        " SELECT w.project_id, w.database_id, w.id, %(actor)s, %(event)s, %(message)s, %(details)s"
+        " FROM waiting w RETURNING operation_id",
+        {
+            "kind": k8s_kind,
+            "name": k8s_name,
+            "id": operation_id,
+            "owner": owner,
+            "actor": actor,
+            "event": kind,
+            "message": message,
+            "details": Jsonb(details or {}),
+        },
     ).fetchone()
     return row is not None
 

@@ -54,15 +54,35 @@ def _foreign_owner(obj: dict[str, Any]) -> str | None:
     return None if value is None else str(value)
 
 
-def apply(cluster: Cluster, step: Step) -> Applied:
+def apply(cluster: Cluster, step: Step, *, namespaces: set[str] | None = None) -> Applied:
+    """Carry out `step`. `namespaces` are those known to exist (this process ensured them):
+    a database created in one skips the namespace call; the set learns the ones ensured."""
     if step.action is Action.CREATE_DATABASE:
-        cluster.ensure_namespace(step.namespace)
-        return _create(cluster, step)
+        return _create_in_namespace(cluster, step, set() if namespaces is None else namespaces)
     if step.action is Action.CREATE_OPS_REQUEST:
         return _create(cluster, step)
     if step.action is Action.PATCH_DELETION_POLICY:
         return _patch(cluster, step)
     return _delete(cluster, step)
+
+
+def _create_in_namespace(cluster: Cluster, step: Step, namespaces: set[str]) -> Applied:
+    """Ensure the namespace unless known, then create. When the namespace was known and the
+    create answers 404, it is taken for a namespace deleted since: ensure it again and create
+    once more."""
+    known = step.namespace in namespaces
+    if not known:
+        cluster.ensure_namespace(step.namespace)
+        namespaces.add(step.namespace)
+    try:
+        return _create(cluster, step)
+    except KubeError as error:
+        if not (known and error.not_found):
+            raise
+    namespaces.discard(step.namespace)
+    cluster.ensure_namespace(step.namespace)
+    namespaces.add(step.namespace)
+    return _create(cluster, step)
 
 
 def _create(cluster: Cluster, step: Step) -> Applied:

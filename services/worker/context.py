@@ -30,7 +30,8 @@ def _nothing() -> None:
 @dataclasses.dataclass(frozen=True)
 class Context:
     connect: Callable[[], AbstractContextManager[Connection]]
-    """A connection for one step; committed when the block exits without error."""
+    """A connection for one step, idle (no transaction open) when handed out; committed when
+    the block exits without error. `jobs` switches it to autocommit for the step."""
     cluster: kube.Cluster
     queue: Queue
     """Where the next operation of a database is enqueued."""
@@ -41,11 +42,24 @@ class Context:
     sleep: Callable[[float], None] = time.sleep
     random: Callable[[], float] = random.random
     close: Callable[[], None] = _nothing
+    namespaces: set[str] = dataclasses.field(default_factory=set)
+    """Namespaces this process has ensured: a create in one of them skips the ensure call
+    (`applying` ensures again when the create answers 404, the namespace having gone)."""
 
 
 def build(settings: Settings, *, worker_name: str) -> Context:
-    """Open the process's clients from settings (the pool connects in the background)."""
-    pool = postgres.create_pool(settings.database_url, name=f"worker-{worker_name}", max_size=2)
+    """Open the process's clients from settings (the pool connects in the background).
+
+    The pool does not ping a connection on checkout (a round trip per step): a connection
+    that died meanwhile (PostgreSQL restarted) fails its first call, and `jobs` runs that
+    step again on a new connection.
+    """
+    pool = postgres.create_pool(
+        settings.database_url,
+        name=f"worker-{worker_name}",
+        max_size=2,
+        check_on_checkout=False,
+    )
     cluster = kube.Cluster(kube.load_api_client(settings.kubeconfig))
     redis_conn = queue.connect(settings.redis_url)
 

@@ -21,17 +21,24 @@ A crash anywhere leaves the operation `running` with a lease; once it expires th
 dispatches it again and the re-run meets AlreadyExists, which is success. Returns a short
 outcome that the worker logs and tests assert on. Never holds a transaction open across a
 Kubernetes call.
+
+PostgreSQL costs two round trips per operation on the usual path: the claim (with the
+database row and the `operation.started` event) is one statement, the hand-over (with its
+event) another, each on an autocommit connection (no BEGIN/COMMIT). A pooled connection
+that died since its last use fails its first call; that step runs again on a new one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import secrets
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import redis
 
@@ -39,7 +46,7 @@ from services.clients import queue as queue_client
 from services.clients.kube import KubeError
 from services.clients.postgres import Connection
 from services.control import outcomes
-from services.store import databases, events, operations, projects
+from services.store import events, operations, projects
 from services.store.records import DatabaseRecord, OperationRecord
 from services.worker import applying, problems, steps
 from services.worker.context import Context
@@ -47,6 +54,12 @@ from services.worker.context import Context
 log = logging.getLogger(__name__)
 
 ACTOR = "worker"
+
+T = TypeVar("T")
+
+CONNECTION_TRIES = 3
+"""Connections one PostgreSQL step may try: the worker's pool holds at most two, both dead
+after a PostgreSQL restart; the third is a new one."""
 
 
 # -- process-wide context ----------------------------------------------------------------
@@ -109,14 +122,50 @@ class _Exhausted(Exception):
         self.error = error
 
 
+class _DeadConnection(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _autocommit(context: Context, *, retryable: bool) -> Iterator[Connection]:
+    """A connection of the context in autocommit mode (each statement is its own
+    transaction, no BEGIN/COMMIT round trips; several statements use `conn.transaction()`).
+    A failure that leaves it broken raises `_DeadConnection` when `retryable`."""
+    with context.connect() as conn:
+        conn.autocommit = True
+        try:
+            yield conn
+        except Exception as exc:
+            if retryable and conn.broken:
+                raise _DeadConnection() from exc
+            raise
+        finally:
+            with contextlib.suppress(Exception):  # a broken connection refuses; it is dropped
+                conn.autocommit = False
+
+
+def _in_postgres(context: Context, step: Callable[[Connection], T]) -> T:
+    """`step(conn)`, again on another connection while the one it got turns out dead: the
+    pool does not ping on checkout, so a PostgreSQL restart shows here. Every step is safe to
+    repeat (conditional UPDATEs; a lost reply of a committed step makes the repeat a no-op)."""
+    for try_number in range(1, CONNECTION_TRIES + 1):
+        try:
+            with _autocommit(context, retryable=try_number < CONNECTION_TRIES) as conn:
+                return step(conn)
+        except _DeadConnection as dead:
+            log.warning("PostgreSQL connection lost (%s); trying another", dead.__cause__)
+    raise AssertionError("the last try raises what it meets")
+
+
 def execute(context: Context, operation_id: str) -> str:
     try:
         op_id = uuid.UUID(operation_id)
     except ValueError:
         return f"operation {operation_id}: not an operation id"
     owner = f"{context.worker_name}/{secrets.token_hex(4)}"
-    with context.connect() as conn:
-        claimed = _claim(conn, op_id, owner=owner, lease_seconds=context.lease_seconds)
+    claimed = _in_postgres(
+        context, lambda conn: _claim(conn, op_id, owner=owner, lease_seconds=context.lease_seconds)
+    )
     if isinstance(claimed, str):
         return claimed
     op = claimed.op
@@ -148,22 +197,13 @@ def execute(context: Context, operation_id: str) -> str:
 def _claim(
     conn: Connection, op_id: uuid.UUID, *, owner: str, lease_seconds: float
 ) -> _Claimed | str:
-    with conn.transaction():
-        op = operations.claim(conn, op_id, owner=owner, lease_seconds=lease_seconds)
-        if op is None:
-            return f"operation {op_id}: not claimable ({_why_not(conn, op_id)})"
-        database = databases.get_by_id(conn, op.database_id)
-        assert database is not None, "operations.database_id references databases"
-        events.record(
-            conn,
-            project_id=op.project_id,
-            database_id=op.database_id,
-            operation_id=op.id,
-            actor=ACTOR,
-            kind="operation.started",
-            message=f"{op.type} of {database.name} started (attempt {op.attempt})",
-            details={"owner": owner, "attempt": op.attempt},
-        )
+    """Claim, read the database row and record `operation.started`: one statement."""
+    claimed = operations.claim_started(
+        conn, op_id, owner=owner, lease_seconds=lease_seconds, actor=ACTOR
+    )
+    if claimed is None:
+        return f"operation {op_id}: not claimable ({_why_not(conn, op_id)})"
+    op, database = claimed
     return _Claimed(op, database, owner)
 
 
@@ -187,17 +227,18 @@ def _apply_with_retries(context: Context, claimed: _Claimed, step: steps.Step) -
     for try_number in range(1, policy.tries + 1):
         if try_number > 1:
             delay = policy.delay(try_number - 1, context.random)
-            with context.connect() as conn:
-                if not operations.extend_lease(
-                    conn,
-                    claimed.op.id,
-                    owner=claimed.owner,
-                    lease_seconds=context.lease_seconds + delay,
-                ):
-                    raise _LeaseLost()
+            extend = functools.partial(
+                operations.extend_lease,
+                operation_id=claimed.op.id,
+                owner=claimed.owner,
+                lease_seconds=context.lease_seconds + delay,
+            )
+            extended = _in_postgres(context, extend)
+            if not extended:
+                raise _LeaseLost()
             context.sleep(delay)
         try:
-            return applying.apply(context.cluster, step)
+            return applying.apply(context.cluster, step, namespaces=context.namespaces)
         except KubeError as kube_error:
             if not kube_error.transient:
                 raise
@@ -215,23 +256,29 @@ def _apply_with_retries(context: Context, claimed: _Claimed, step: steps.Step) -
 
 def _hand_over(context: Context, claimed: _Claimed, applied: applying.Applied) -> str:
     op = claimed.op
-    with context.connect() as conn, conn.transaction():
-        if not operations.mark_waiting(
-            conn, op.id, owner=claimed.owner, k8s_kind=applied.kind, k8s_name=applied.name
-        ):
-            return f"operation {op.id}: lease lost to another worker before waiting"
-        events.record(
+
+    def mark_waiting(conn: Connection) -> bool:
+        waiting = operations.mark_waiting_recorded(
             conn,
-            project_id=op.project_id,
-            database_id=op.database_id,
-            operation_id=op.id,
+            op.id,
+            owner=claimed.owner,
+            k8s_kind=applied.kind,
+            k8s_name=applied.name,
             actor=ACTOR,
             kind="operation.applied",
             message=f"{op.type}: {applied.kind} {applied.name} {applied.result}",
             details={"kind": applied.kind, "name": applied.name, "result": applied.result},
         )
-        if applied.done:
+        if waiting and applied.done:
             outcomes.succeed_operation(conn, op.id, actor=ACTOR)
+        return waiting
+
+    def mark_waiting_and_done(conn: Connection) -> bool:
+        with conn.transaction():
+            return mark_waiting(conn)
+
+    if not _in_postgres(context, mark_waiting_and_done if applied.done else mark_waiting):
+        return f"operation {op.id}: lease lost to another worker before waiting"
     if not applied.done:
         return f"operation {op.id}: waiting ({applied.kind} {applied.name}, {applied.result})"
     return (
@@ -242,10 +289,12 @@ def _hand_over(context: Context, claimed: _Claimed, applied: applying.Applied) -
 
 def _fail(context: Context, claimed: _Claimed, problem: dict[str, Any]) -> str:
     op = claimed.op
-    with context.connect() as conn:
-        failed = outcomes.fail_operation(
+    failed = _in_postgres(
+        context,
+        lambda conn: outcomes.fail_operation(
             conn, op.id, problem=problem, actor=ACTOR, from_states=("running",), owner=claimed.owner
-        )
+        ),
+    )
     if failed is None:
         return f"operation {op.id}: lease lost to another worker before failing"
     return f"operation {op.id}: failed ({problem['type']}: {problem['detail']})" + _dispatch_next(
@@ -255,19 +304,25 @@ def _fail(context: Context, claimed: _Claimed, problem: dict[str, Any]) -> str:
 
 def _release(context: Context, claimed: _Claimed, error: KubeError) -> str:
     op = claimed.op
-    with context.connect() as conn, conn.transaction():
-        if not operations.release(conn, op.id, owner=claimed.owner):
-            return f"operation {op.id}: lease lost to another worker before releasing"
-        events.record(
-            conn,
-            project_id=op.project_id,
-            database_id=op.database_id,
-            operation_id=op.id,
-            actor=ACTOR,
-            kind="operation.released",
-            message=f"{op.type}: Kubernetes unavailable, will retry ({error})",
-            details={"attempt": op.attempt, "status": error.status, "reason": error.reason},
-        )
+
+    def release(conn: Connection) -> bool:
+        with conn.transaction():
+            if not operations.release(conn, op.id, owner=claimed.owner):
+                return False
+            events.record(
+                conn,
+                project_id=op.project_id,
+                database_id=op.database_id,
+                operation_id=op.id,
+                actor=ACTOR,
+                kind="operation.released",
+                message=f"{op.type}: Kubernetes unavailable, will retry ({error})",
+                details={"attempt": op.attempt, "status": error.status, "reason": error.reason},
+            )
+        return True
+
+    if not _in_postgres(context, release):
+        return f"operation {op.id}: lease lost to another worker before releasing"
     return (
         f"operation {op.id}: released after {context.retry.tries} transient errors "
         f"(claim {op.attempt}/{context.retry.max_claims}): {error}"
@@ -276,7 +331,8 @@ def _release(context: Context, claimed: _Claimed, error: KubeError) -> str:
 
 def _dispatch_next(context: Context, database_id: uuid.UUID) -> str:
     """Enqueue the database's next pending operation; the sweeper covers a lost enqueue."""
-    with context.connect() as conn:
+
+    def dispatch(conn: Connection) -> str:
         head = operations.head_pending(conn, database_id)
         if head is None:
             return ""
@@ -286,4 +342,6 @@ def _dispatch_next(context: Context, database_id: uuid.UUID) -> str:
             log.warning("operation %s: enqueue failed, the sweeper will: %s", head.id, exc)
             return f"; next {head.id} left to the sweeper"
         operations.mark_enqueued(conn, [head.id])
-    return f"; next {head.id} enqueued"
+        return f"; next {head.id} enqueued"
+
+    return _in_postgres(context, dispatch)
