@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-_PASSWORD_IN_URL = re.compile(r"(://[^:/@]*:)([^@]*)(@)")
+_PASSWORD_PARAMETER = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+_PASSWORD_KEYWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
 
 class SettingsError(ValueError):
@@ -22,8 +23,21 @@ class SettingsError(ValueError):
 
 
 def mask_url(url: str) -> str:
-    """Hide the password of a connection URL: `postgresql://u:***@h/db`."""
-    return _PASSWORD_IN_URL.sub(r"\1***\3", url)
+    """Hide every password a libpq or redis-py connection string can carry.
+
+    URL userinfo (`postgresql://u:***@h/db`, the userinfo ending at the authority's last
+    "@", so an unencoded "@" in the password stays hidden), a `password=` query parameter,
+    and libpq's `password=...` keyword form.
+    """
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        authority, slash, tail = rest.partition("/")
+        userinfo, at, host = authority.rpartition("@")
+        if at and ":" in userinfo:
+            userinfo = userinfo.split(":", 1)[0] + ":***"
+            rest = f"{userinfo}@{host}{slash}{tail}"
+        return scheme + "://" + _PASSWORD_PARAMETER.sub(r"\1***", rest)
+    return _PASSWORD_KEYWORD.sub(r"\1***", url)
 
 
 def _default_home() -> Path:

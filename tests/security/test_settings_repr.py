@@ -1,10 +1,8 @@
 """The settings object masks the passwords of its connection URLs wherever it is printed.
 
 `Settings.__repr__` is the one guard between a `log.info("%r", settings)` (or a traceback
-showing locals) and the PostgreSQL and Redis passwords. The URL userinfo form is masked;
-the other ways libpq and redis-py accept a password are not yet (services/settings.py is
-not ours to change: reported to the lead), so those cases are strict xfails that turn into
-failures the moment the masking covers them, to be promoted then.
+showing locals) and the PostgreSQL and Redis passwords. The URL userinfo form is masked,
+and so are the other ways libpq and redis-py accept a password.
 """
 
 from __future__ import annotations
@@ -32,7 +30,6 @@ def test_a_password_in_url_userinfo_is_masked_in_the_repr(url: str) -> None:
     assert "***" in shown
 
 
-@pytest.mark.xfail(strict=True, reason="mask_url only masks userinfo; reported to the lead")
 @pytest.mark.parametrize(
     "url",
     [
