@@ -26,6 +26,14 @@ PostgreSQL costs two round trips per operation on the usual path: the claim (wit
 database row and the `operation.started` event) is one statement, the hand-over (with its
 event) another, each on an autocommit connection (no BEGIN/COMMIT). A pooled connection
 that died since its last use fails its first call; that step runs again on a new one.
+
+The worker's connections commit asynchronously (`synchronous_commit = off`, set once per
+connection): a commit returns before its WAL is flushed, saving a disk flush per step. A
+PostgreSQL crash can then lose the last fraction of a second of the worker's transitions,
+never part of one and never out of order (WAL is replayed as a prefix; any later synchronous
+commit, e.g. the API's, flushes them). Losing one is the crash case above: the operation is
+back to pending or to an expiring lease, and the re-run meets AlreadyExists. The API and the
+reconcilers keep synchronous commits: a 202 promises a durable operation.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import logging
 import os
 import secrets
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -56,6 +65,9 @@ log = logging.getLogger(__name__)
 ACTOR = "worker"
 
 T = TypeVar("T")
+
+_asynchronous_commit: weakref.WeakSet[Connection] = weakref.WeakSet()
+"""Connections already switched to `synchronous_commit = off`."""
 
 CONNECTION_TRIES = 3
 """Connections one PostgreSQL step may try: the worker's pool holds at most two, both dead
@@ -134,6 +146,9 @@ def _autocommit(context: Context, *, retryable: bool) -> Iterator[Connection]:
     with context.connect() as conn:
         conn.autocommit = True
         try:
+            if conn not in _asynchronous_commit:
+                conn.execute("SET synchronous_commit = off")
+                _asynchronous_commit.add(conn)
             yield conn
         except Exception as exc:
             if retryable and conn.broken:
