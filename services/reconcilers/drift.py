@@ -3,8 +3,10 @@
 Every `drift_interval_seconds`, as the leader, one pass:
 1. observe: the desired side in one SQL query (live databases with their namespace, open
    operations and create state), THEN the cluster side with paginated lists of the four
-   database kinds by label, never one GET per database. PostgreSQL first: an operation
-   that finishes between the two reads then shows as open (skipped), never as a drift;
+   database kinds by label, never one GET per database, each page read into compact
+   readings (`observing`) before the next is fetched, so a pass never holds every CR
+   whole. PostgreSQL first: an operation that finishes between the two reads then shows
+   as open (skipped), never as a drift;
 2. decide purely (`drifting.compare`);
 3. apply per database policy: `correct` records corrective operations (origin `drift`)
    through `control.drift` and enqueues them after commit; `report` records a
@@ -23,13 +25,13 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from services.clients import queue as queue_client
 from services.clients.kube import Cluster
 from services.clients.postgres import Connection
 from services.control import drift as drift_control
-from services.reconcilers import drifting, metrics
+from services.reconcilers import drifting, memory, metrics, observing
 from services.reconcilers.status_sync import database_resources
 from services.reconcilers.watching import MANAGED_SELECTOR
 from services.store import observed, operations, projects
@@ -81,6 +83,7 @@ class DriftDetector:
             namespaces = {ns: project for project, ns in projects.namespaces(conn).items()}
         crs, requests = self._list_cluster()
         comparison = drifting.compare(desired, crs, project_of_namespace=namespaces)
+        del desired, crs  # only the findings outlive the comparison
         self.last, self.last_requests = comparison, requests
         created: list[uuid.UUID] = []
         reported = 0
@@ -105,11 +108,16 @@ class DriftDetector:
         metrics.count(PROGRAM, "orphan", len(comparison.orphans))
         metrics.count(PROGRAM, "operation_created", len(created))
         metrics.count(PROGRAM, "kubernetes_request", requests)
+        memory.trim()  # the pass's snapshots and pages are freed: hand the pages back
         return _outcome(comparison, requests, len(created), enqueued, reported)
 
-    def _list_cluster(self) -> tuple[list[dict[str, Any]], int]:
-        """Every managed database CR, page by page; and how many requests that took."""
-        items: list[dict[str, Any]] = []
+    def _list_cluster(self) -> tuple[list[observing.ObservedDatabase], int]:
+        """A reading of every managed database CR, and how many requests that took.
+
+        Page by page: each page's CRs become compact readings before the next page is
+        fetched, so a pass holds one page of whole CRs at a time, never all of them.
+        """
+        readings: list[observing.ObservedDatabase] = []
         requests = 0
         for resource in database_resources():
             token: str | None = None
@@ -124,11 +132,14 @@ class DriftDetector:
                 for item in page.get("items") or []:
                     # Items of a list carry no kind (the list's kind is <Kind>List).
                     item.setdefault("kind", resource.kind)
-                    items.append(item)
+                    seen = observing.observe_database(item)
+                    if seen is not None:
+                        readings.append(seen)
                 token = (page.get("metadata") or {}).get("continue")
+                del page  # before the next page arrives
                 if not token:
                     break
-        return items, requests
+        return readings, requests
 
     def _enqueue(self, conn: Connection, ids: list[uuid.UUID]) -> int:
         if not ids:

@@ -1,7 +1,8 @@
 """The drift decision: compare the desired side (PostgreSQL) with the cluster, purely.
 
-Input: a snapshot of every live database (one SQL query) and every database CR dbaas
-manages (paginated lists, one per kind). Output: what differs, and what would correct it.
+Input: a snapshot of every live database (one SQL query) and a reading
+(`observing.ObservedDatabase`) of every database CR dbaas manages (paginated lists, one per
+kind). Output: what differs, and what would correct it.
 
 - Skipped: databases with an open operation (the cluster is expected to differ while it
   runs), not yet created (no succeeded `create`), failed, or being deleted; CRs being
@@ -13,7 +14,8 @@ manages (paginated lists, one per kind). Output: what differs, and what would co
   is KubeDB's default and matches anything); replicas -> `scale`; version -> `upgrade`.
   Corrections carry params = the desired values and previous = the observed ones, in the
   order `planning` uses (policy, expand, resize, scale, upgrade).
-- Orphans: CRs labelled as ours whose database id has no live row; reported, never deleted.
+- Orphans: CRs labelled as ours whose database id has no live row, or at a database's
+  namespace/name but of another kind; reported, never deleted.
 
 Each finding has a fingerprint (database, fields, desired and observed values) so that the
 same drift is reported or corrected once, however many passes see it. No I/O here.
@@ -28,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from services.control.drift import Correction, Drift, FieldDrift, Orphan
-from services.domain import lifecycle, manifests, quantities
+from services.domain import lifecycle, quantities
 from services.reconcilers import observing
 from services.reconcilers.deciding import desired_view
 from services.store.observed import DatabaseSnapshot
@@ -47,25 +49,22 @@ class Comparison:
 
 def compare(
     desired: Sequence[DatabaseSnapshot],
-    crs: Iterable[Mapping[str, Any]],
+    crs: Iterable[observing.ObservedDatabase | Mapping[str, Any]],
     *,
     project_of_namespace: Mapping[str, str],
 ) -> Comparison:
-    """Every drift and orphan between the desired snapshot and the listed CRs."""
-    by_id: dict[uuid.UUID, list[Mapping[str, Any]]] = {}
-    unlabelled: list[Mapping[str, Any]] = []
+    """Every drift and orphan between the desired snapshot and the listed CRs (readings,
+    or CRs as listed: those are read here; a CR of no kind we manage is ignored)."""
+    by_id: dict[uuid.UUID | None, list[observing.ObservedDatabase]] = {}
     for cr in crs:
-        db_id = observing.database_id(cr)
-        if db_id is None:
-            unlabelled.append(cr)
-        else:
-            by_id.setdefault(db_id, []).append(cr)
+        seen = observing.observe_database(cr)
+        if seen is not None:
+            by_id.setdefault(seen.database_id, []).append(seen)
     drifts: list[Drift] = []
     skipped = 0
     claimed: set[int] = set()
     for snapshot in desired:
-        candidates = by_id.get(snapshot.record.id, [])
-        own = _own_cr(snapshot, candidates)
+        own = _own_cr(snapshot, by_id.get(snapshot.record.id, []))
         if own is not None:
             claimed.add(id(own))
         if _skip(snapshot, own):
@@ -76,8 +75,9 @@ def compare(
             drifts.append(drift)
     orphans = [
         _orphan(cr, project_of_namespace)
-        for cr in [*unlabelled, *(c for group in by_id.values() for c in group)]
-        if id(cr) not in claimed and not _terminating(cr)
+        for group in by_id.values()
+        for cr in group
+        if id(cr) not in claimed and not cr.terminating
     ]
     return Comparison(
         checked=len(desired), skipped=skipped, drifts=tuple(drifts), orphans=tuple(orphans)
@@ -85,23 +85,25 @@ def compare(
 
 
 def _own_cr(
-    snapshot: DatabaseSnapshot, candidates: list[Mapping[str, Any]]
-) -> Mapping[str, Any] | None:
-    """The CR at the database's own namespace/name; others with its label are orphans."""
-    wanted = (snapshot.namespace, snapshot.record.name)
-    return next((cr for cr in candidates if observing.key(cr) == wanted), None)
+    snapshot: DatabaseSnapshot, candidates: list[observing.ObservedDatabase]
+) -> observing.ObservedDatabase | None:
+    """The CR of the database's kind at its own namespace/name; others with its label are
+    orphans."""
+    record = snapshot.record
+    wanted = (snapshot.namespace, record.name, record.engine)
+    return next((cr for cr in candidates if (cr.namespace, cr.name, cr.engine) == wanted), None)
 
 
-def _skip(snapshot: DatabaseSnapshot, cr: Mapping[str, Any] | None) -> bool:
+def _skip(snapshot: DatabaseSnapshot, cr: observing.ObservedDatabase | None) -> bool:
     return (
         bool(snapshot.open_operations)
         or snapshot.last_create != "succeeded"
         or snapshot.record.state in SKIPPED_STATES
-        or (cr is not None and _terminating(cr))
+        or (cr is not None and cr.terminating)
     )
 
 
-def _drift(snapshot: DatabaseSnapshot, cr: Mapping[str, Any] | None) -> Drift | None:
+def _drift(snapshot: DatabaseSnapshot, cr: observing.ObservedDatabase | None) -> Drift | None:
     record = snapshot.record
     if cr is None:
         return Drift(
@@ -115,7 +117,7 @@ def _drift(snapshot: DatabaseSnapshot, cr: Mapping[str, Any] | None) -> Drift | 
             corrections=(Correction("create", record.desired(), {}),),
             fingerprint=_fingerprint(str(record.id), "missing", str(record.generation)),
         )
-    observed_spec = manifests.observed_spec_from_cr(record.engine, cr)
+    observed_spec = cr.spec
     differences = lifecycle.spec_differences(desired_view(snapshot), observed_spec)
     if not differences:
         return None
@@ -181,24 +183,16 @@ def _grows(desired: str, observed: object) -> bool:
         return False
 
 
-def _orphan(cr: Mapping[str, Any], project_of_namespace: Mapping[str, str]) -> Orphan:
-    namespace, name = observing.key(cr)
-    kind = str(cr.get("kind") or "?")
-    labels = (cr.get("metadata") or {}).get("labels") or {}
-    project = project_of_namespace.get(namespace) or labels.get("dbaas.io/project")
-    uid = str((cr.get("metadata") or {}).get("uid") or "")
+def _orphan(cr: observing.ObservedDatabase, project_of_namespace: Mapping[str, str]) -> Orphan:
+    project = project_of_namespace.get(cr.namespace) or cr.project
     return Orphan(
-        namespace=namespace,
-        name=name,
-        kind=kind,
-        database_id=observing.database_id(cr),
-        project_id=project if isinstance(project, str) else None,
-        fingerprint=_fingerprint("orphan", kind, namespace, name, uid),
+        namespace=cr.namespace,
+        name=cr.name,
+        kind=cr.kind,
+        database_id=cr.database_id,
+        project_id=project,
+        fingerprint=_fingerprint("orphan", cr.kind, cr.namespace, cr.name, cr.uid),
     )
-
-
-def _terminating(cr: Mapping[str, Any]) -> bool:
-    return (cr.get("metadata") or {}).get("deletionTimestamp") is not None
 
 
 def _fingerprint(*parts: str) -> str:

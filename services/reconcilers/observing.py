@@ -2,16 +2,20 @@
 
 Why: status-sync and drift decide on the same reading of a CR (phase, observed spec,
 generations, endpoint, conditions, the message worth showing a user), and both must read an
-OpsRequest's verdict the same way (KUBEDB-API.md §1.4, §2.4). This module is pure: it never
-does I/O and never decides what to do about what it reads.
+OpsRequest's verdict the same way (KUBEDB-API.md §1.4, §2.4). The readings are also what
+they keep in memory: status-sync holds one per database it mirrors and drift one per CR it
+lists, so a reading is compact (about a tenth of the CR it came from): only the fields
+they decide on, strings that repeat across CRs shared, conditions as tuples. This module is
+pure: it never does I/O and never decides what to do about what it reads.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple, TypeVar, cast
 
 from services.domain import engines, manifests
 
@@ -20,8 +24,42 @@ OPS_FAILED = frozenset({"Failed", "Denied"})
 OPS_SUPERSEDED = frozenset({"Skipped"})
 OPS_TERMINAL = OPS_SUCCEEDED | OPS_FAILED | OPS_SUPERSEDED
 
+T = TypeVar("T")
 
-@dataclasses.dataclass(frozen=True)
+
+class Condition(NamedTuple):
+    """One condition of a CR's status, with the fields of KubeDB's (kmapi) Condition type;
+    None where the CR left a field out. Other keys a condition might carry are not kept."""
+
+    type: str | None
+    status: str | None
+    reason: str | None
+    message: str | None
+    severity: str | None
+    observed_generation: int | None
+    last_transition_time: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The condition as the CR states it (the fields it had, KubeDB's key names)."""
+        return {
+            key: value
+            for key, value in zip(_CONDITION_KEYS, self, strict=True)
+            if value is not None
+        }
+
+
+_CONDITION_KEYS = (
+    "type",
+    "status",
+    "reason",
+    "message",
+    "severity",
+    "observedGeneration",
+    "lastTransitionTime",
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class ObservedDatabase:
     """A database CR as KubeDB reports it."""
 
@@ -30,17 +68,48 @@ class ObservedDatabase:
     engine: str
     phase: str | None
     spec: dict[str, Any]
+    """The desired-spec fields as the CR states them (`manifests.observed_spec_from_cr`)."""
     generation: int
     observed_generation: int
-    conditions: list[dict[str, Any]]
-    message: str | None
-    endpoint: str
+    condition_facts: tuple[Condition, ...]
     terminating: bool
+    database_id: uuid.UUID | None = None
+    """The `dbaas.io/database-id` label."""
+    project: str | None = None
+    """The `dbaas.io/project` label."""
+    uid: str = ""
+    resource_version: str = ""
 
     @property
     def caught_up(self) -> bool:
         """KubeDB has processed the latest spec (`observedGeneration >= generation`)."""
         return self.observed_generation >= self.generation
+
+    @property
+    def kind(self) -> str:
+        return engines.spec_for(self.engine).kind
+
+    @property
+    def conditions(self) -> list[dict[str, Any]]:
+        """The conditions as the CR states them (a fresh list: callers may keep it)."""
+        return [condition.as_dict() for condition in self.condition_facts]
+
+    @property
+    def message(self) -> str | None:
+        """What a user should read: the first failing condition, else the Ready condition's."""
+        for condition in self.condition_facts:
+            if condition.status == "False" and condition.message:
+                return condition.message
+        ready = next((c for c in self.condition_facts if c.type == "Ready"), None)
+        return ready.message if ready is not None and ready.message else None
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.name}.{self.namespace}.svc:{engines.spec_for(self.engine).port}"
+
+
+Reading = dict[str, Any] | ObservedDatabase
+"""What status-sync keeps of a watched object (`compact`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,8 +125,10 @@ class OpsVerdict:
         return self.phase in OPS_TERMINAL
 
 
-def database_id(obj: Mapping[str, Any]) -> uuid.UUID | None:
+def database_id(obj: Mapping[str, Any] | ObservedDatabase) -> uuid.UUID | None:
     """The `dbaas.io/database-id` label, None when absent or malformed."""
+    if isinstance(obj, ObservedDatabase):
+        return obj.database_id
     return _uuid_label(obj, manifests.LABEL_DATABASE_ID)
 
 
@@ -66,33 +137,96 @@ def operation_id(obj: Mapping[str, Any]) -> uuid.UUID | None:
     return _uuid_label(obj, manifests.LABEL_OPERATION_ID)
 
 
-def key(obj: Mapping[str, Any]) -> tuple[str, str]:
+def key(obj: Mapping[str, Any] | ObservedDatabase) -> tuple[str, str]:
+    if isinstance(obj, ObservedDatabase):
+        return obj.namespace, obj.name
     meta = _mapping(obj.get("metadata"))
     return str(meta.get("namespace") or ""), str(meta.get("name") or "")
 
 
-def observe_database(obj: Mapping[str, Any]) -> ObservedDatabase | None:
-    """The facts of a DB CR; None for an object of no kind we manage."""
+def resource_version(obj: Mapping[str, Any] | ObservedDatabase) -> str:
+    if isinstance(obj, ObservedDatabase):
+        return obj.resource_version
+    return str(_mapping(obj.get("metadata")).get("resourceVersion") or "")
+
+
+def observe_database(obj: Mapping[str, Any] | ObservedDatabase) -> ObservedDatabase | None:
+    """The facts of a DB CR; None for an object of no kind we manage. A reading is
+    returned as it is (status-sync's mirror holds readings, not CRs)."""
+    if isinstance(obj, ObservedDatabase):
+        return obj
     facts = engines.by_kind(str(obj.get("kind") or ""))
     if facts is None or obj.get("kind") != facts.kind:
         return None
     meta = _mapping(obj.get("metadata"))
+    labels = _mapping(meta.get("labels"))
     status = _mapping(obj.get("status"))
     namespace, name = key(obj)
-    conditions = [dict(c) for c in status.get("conditions") or () if isinstance(c, Mapping)]
+    spec = manifests.observed_spec_from_cr(facts.engine, obj)
+    project = labels.get(manifests.LABEL_PROJECT)
     return ObservedDatabase(
-        namespace=namespace,
-        name=name,
+        namespace=_shared(namespace),
+        name=_own(name),
         engine=facts.engine.value,
-        phase=_text(status.get("phase")),
-        spec=manifests.observed_spec_from_cr(facts.engine, obj),
+        phase=_shared(_text(status.get("phase"))),
+        spec={field: _shared(value) for field, value in spec.items()},
         generation=_int(meta.get("generation")),
         observed_generation=_int(status.get("observedGeneration")),
-        conditions=conditions,
-        message=_message(conditions),
-        endpoint=f"{name}.{namespace}.svc:{facts.port}",
+        condition_facts=tuple(
+            _condition(c) for c in status.get("conditions") or () if isinstance(c, Mapping)
+        ),
         terminating=meta.get("deletionTimestamp") is not None,
+        database_id=database_id(obj),
+        project=_shared(project) if isinstance(project, str) else None,
+        uid=_own(str(meta.get("uid") or "")),
+        resource_version=_own(resource_version(obj)),
     )
+
+
+def compact_ops_request(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of an OpsRequest status-sync decides on, in the OpsRequest's own shape:
+    name, namespace, our labels, versions, type, database reference, phase and conditions
+    (type, status, reason, message). What `ops_verdict`, `key` and `operation_id` read."""
+    meta = _mapping(obj.get("metadata"))
+    spec = _mapping(obj.get("spec"))
+    status = _mapping(obj.get("status"))
+    labels = _mapping(meta.get("labels"))
+    ours = (manifests.LABEL_DATABASE_ID, manifests.LABEL_OPERATION_ID, manifests.LABEL_PROJECT)
+    metadata: dict[str, Any] = {
+        "name": meta.get("name"),
+        "namespace": _shared(meta.get("namespace")),
+        "labels": {label: labels[label] for label in ours if label in labels},
+    }
+    for field in ("generation", "resourceVersion", "deletionTimestamp"):
+        if meta.get(field) is not None:
+            metadata[field] = meta[field]
+    ref = _mapping(spec.get("databaseRef"))
+    conditions = [
+        {field: _shared(c[field]) for field in _CONDITION_KEYS[:4] if field in c}
+        for c in status.get("conditions") or ()
+        if isinstance(c, Mapping)
+    ]
+    compact: dict[str, Any] = {
+        "kind": _shared(obj.get("kind")),
+        "metadata": metadata,
+        "spec": {"type": _shared(spec.get("type")), "databaseRef": {"name": ref.get("name")}},
+        "status": {"phase": _shared(status.get("phase")), "conditions": conditions},
+    }
+    if "observedGeneration" in status:
+        compact["status"]["observedGeneration"] = status["observedGeneration"]
+    return compact
+
+
+def compact(obj: dict[str, Any]) -> Reading:
+    """What to keep of a listed or watched object: the reading of a database CR, the
+    compact copy of an OpsRequest, any other object as it is."""
+    kind = obj.get("kind")
+    facts = engines.by_kind(str(kind or ""))
+    if facts is None:
+        return obj
+    if kind == facts.kind:
+        return observe_database(obj) or obj
+    return compact_ops_request(obj)
 
 
 def ops_verdict(obj: Mapping[str, Any]) -> OpsVerdict:
@@ -110,15 +244,30 @@ def ops_verdict(obj: Mapping[str, Any]) -> OpsVerdict:
     return OpsVerdict(phase, _text(deciding.get("reason")) or phase, _text(deciding.get("message")))
 
 
-def _message(conditions: list[dict[str, Any]]) -> str | None:
-    """What a user should read: the first failing condition, else the Ready condition's."""
-    for condition in conditions:
-        if condition.get("status") == "False" and condition.get("message"):
-            return str(condition["message"])
-    ready = next((c for c in conditions if c.get("type") == "Ready"), None)
-    if ready is not None and ready.get("message"):
-        return str(ready["message"])
-    return None
+def _condition(raw: Mapping[str, Any]) -> Condition:
+    generation = raw.get("observedGeneration")
+    return Condition(
+        type=_shared(_text(raw.get("type"))),
+        status=_shared(_text(raw.get("status"))),
+        reason=_shared(_text(raw.get("reason"))),
+        message=_shared(_text(raw.get("message"))),
+        severity=_shared(_text(raw.get("severity"))),
+        observed_generation=generation if isinstance(generation, int) else None,
+        last_transition_time=_shared(_text(raw.get("lastTransitionTime"))),
+    )
+
+
+def _shared(value: T) -> T:
+    """One copy of a string many readings hold (phases, reasons, versions, timestamps):
+    interned strings are freed again once no reading holds them."""
+    if isinstance(value, str) and type(value) is str:  # sys.intern refuses subclasses
+        return cast(T, sys.intern(_own(value)))
+    return value
+
+
+def _own(text: str) -> str:
+    """A new copy of `text`, so that a reading pins none of the parsed object's memory."""
+    return text.encode().decode() if text else text
 
 
 def _uuid_label(obj: Mapping[str, Any], label: str) -> uuid.UUID | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 
 import pytest
@@ -98,3 +99,21 @@ def test_an_orphan_cr_is_reported_and_left_in_place(world: World) -> None:
     assert event.details["name"] == "orders"
     assert world.cr("orders")["metadata"]["name"] == "orders"
     assert world.sim.requests("delete", "postgreses") == 0
+
+
+def test_a_pass_keeps_no_listed_cr_once_it_is_over(world: World) -> None:
+    names = {f"db{i}" for i in range(6)}
+    for name in sorted(names):
+        world.ready(name)
+    world.sync.on_demoted()  # status-sync's watch feed would hold CRs of its own
+    world.drift.page_limit = 2
+    assert world.drift.run_cycle().startswith("drift: 6 checked, 0 drifted")
+    gc.collect()
+    listed = [
+        obj
+        for obj in gc.get_objects()
+        if isinstance(obj, dict)
+        and obj.get("apiVersion") == "kubedb.com/v1"
+        and (obj.get("metadata") or {}).get("name") in names
+    ]
+    assert listed == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from services.reconcilers import drifting
+from services.reconcilers import drifting, observing
 from tests.reconcilers_support import cr_for, record, snapshot
 
 NAMESPACES = {"dbaas-acme": "acme"}
@@ -106,3 +106,29 @@ def test_the_same_drift_has_the_same_fingerprint_and_another_drift_another() -> 
 
     assert fingerprint(2) == fingerprint(2)
     assert fingerprint(2) != fingerprint(5)
+
+
+def test_readings_and_whole_crs_give_the_same_comparison() -> None:
+    snap, gone = snapshot(), snapshot(record(id=uuid.uuid4(), name="gone"))
+    crs = [cr_for(snap, replicas=2), cr_for(gone)]
+    readings = [observing.observe_database(cr) for cr in crs]
+    assert all(isinstance(r, observing.ObservedDatabase) for r in readings)
+    from_crs = drifting.compare([snap], crs, project_of_namespace=NAMESPACES)
+    from_readings = drifting.compare([snap], readings, project_of_namespace=NAMESPACES)
+    assert from_crs == from_readings
+    assert [d.describe() for d in from_readings.drifts] == ["orders replicas 2→3"]
+    (orphan,) = from_readings.orphans
+    assert (orphan.kind, orphan.name, orphan.project_id) == ("Postgres", "gone", "acme")
+    assert orphan.fingerprint == drifting._fingerprint(
+        "orphan", "Postgres", "dbaas-acme", "gone", crs[1]["metadata"]["uid"]
+    )
+
+
+def test_a_cr_of_another_kind_at_the_databases_name_is_an_orphan_not_its_cr() -> None:
+    snap = snapshot()
+    impostor = cr_for(snapshot(record(id=snap.record.id, engine="mysql", version="8.4.3")))
+    result = drifting.compare([snap], [impostor], project_of_namespace=NAMESPACES)
+    (drift,) = result.drifts
+    assert drift.missing
+    (orphan,) = result.orphans
+    assert (orphan.kind, orphan.name, orphan.database_id) == ("MySQL", "orders", snap.record.id)

@@ -1,12 +1,17 @@
-"""status-sync's mirror of the cluster: lists replace, events update, absence is deletion."""
+"""status-sync's mirror of the cluster: lists replace, events update, absence is deletion;
+it keeps compact readings of the objects, never the objects themselves."""
 
 from __future__ import annotations
 
 import copy
+import sys
+import uuid
+from typing import Any
 
+from services.reconcilers import observing
 from services.reconcilers.mirror import Mirror
 from services.reconcilers.watching import Changed, Listed
-from tests.reconcilers_support import cr_for, operation, ops_request, snapshot
+from tests.reconcilers_support import cr_for, operation, ops_request, record, snapshot
 
 
 def mirror() -> Mirror:
@@ -26,7 +31,7 @@ def test_events_index_crs_by_database_id_and_report_whom_they_touched() -> None:
     m = mirror()
     cr = cr_for(snap)
     assert m.apply(Changed("postgreses", "ADDED", cr)) == {snap.record.id}
-    assert m.database(snap.record.id) is cr
+    assert m.database(snap.record.id) == observing.observe_database(cr)
     assert m.apply(Changed("postgreses", "DELETED", cr)) == {snap.record.id}
     assert m.database(snap.record.id) is None
 
@@ -51,7 +56,155 @@ def test_ops_requests_are_found_by_operation_id() -> None:
     obj = ops_request(op, phase="Progressing")
     m = mirror()
     assert m.apply(Changed("postgresopsrequests", "ADDED", obj)) == set()
-    assert m.ops_request(op.id) is obj
-    assert [o for _, o in m.ops_requests()] == [obj]
+    assert m.ops_request(op.id) == observing.compact_ops_request(obj)
+    assert [o for _, o in m.ops_requests()] == [observing.compact_ops_request(obj)]
     m.apply(Listed("postgresopsrequests", ()))
     assert m.ops_request(op.id) is None
+
+
+def kubedb_cr(index: int) -> dict[str, Any]:
+    """A CR as the simulated KubeDB reports a Ready postgres: its whole spec and five
+    conditions with generations and transition times (what a list or a watch delivers)."""
+    snap = snapshot(record(id=uuid.uuid4(), name=f"db-{index:05d}", cpu="500m", memory="1Gi"))
+    cr = cr_for(snap, generation=2, observed_generation=2)
+    cr["metadata"]["resourceVersion"] = str(1000 + index)
+    cr["metadata"]["creationTimestamp"] = "2026-11-26T18:27:26Z"
+    cr["metadata"]["finalizers"] = ["kubedb.com"]
+    cr["metadata"]["annotations"] = {"dbaas.io/generation": "1"}
+    cr["spec"]["authSecret"] = {"name": f"db-{index:05d}-auth", "apiGroup": "", "kind": "Secret"}
+    cr["spec"]["healthChecker"] = {"failureThreshold": 1, "periodSeconds": 10, "timeoutSeconds": 10}
+    cr["spec"]["allowedSchemas"] = {"namespaces": {"from": "Same"}}
+    cr["spec"]["podTemplate"]["spec"]["podPlacementPolicy"] = {"name": "default"}
+    ref = f"dbaas-acme/db-{index:05d}"
+    cr["status"]["conditions"] = [
+        {
+            "type": kind,
+            "status": "True",
+            "reason": reason,
+            "message": message,
+            "observedGeneration": 2,
+            "lastTransitionTime": "2026-11-26T18:27:27Z",
+        }
+        for kind, reason, message in [
+            ("ProvisioningStarted", "DatabaseProvisioningStartedSuccessfully", f"started {ref}"),
+            ("ReplicaReady", "AllReplicasReady", "All desired replicas are ready."),
+            ("AcceptingConnection", "DatabaseAcceptingConnectionRequest", f"{ref} accepting"),
+            ("Ready", "ReadinessCheckSucceeded", f"database {ref} is ready"),
+            ("Provisioned", "DatabaseSuccessfullyProvisioned", f"provisioned {ref}"),
+        ]
+    ]
+    return cr
+
+
+def test_a_database_cr_is_kept_as_a_reading_that_states_what_the_cr_states() -> None:
+    cr = kubedb_cr(7)
+    m = mirror()
+    m.apply(Listed("postgreses", (cr,)))
+    seen = m.database(uuid.UUID(cr["metadata"]["labels"]["dbaas.io/database-id"]))
+    assert isinstance(seen, observing.ObservedDatabase)
+    assert (seen.namespace, seen.name, seen.phase, seen.generation) == (
+        "dbaas-acme",
+        "db-00007",
+        "Ready",
+        2,
+    )
+    assert (seen.resource_version, seen.caught_up, seen.terminating) == ("1007", True, False)
+    assert seen.spec == {
+        "version": "16.13",
+        "replicas": 3,
+        "storage": "10Gi",
+        "cpu": "500m",
+        "memory": "1Gi",
+        "deletion_policy": "Delete",
+        "topology": "replicated",
+    }
+    # Every field of every condition survives (the API shows them in status.conditions).
+    assert seen.conditions == cr["status"]["conditions"]
+    assert seen.message == "database dbaas-acme/db-00007 is ready"
+    assert seen.endpoint == "db-00007.dbaas-acme.svc:5432"
+
+
+def test_strings_that_repeat_across_crs_are_held_once() -> None:
+    first, second = (
+        observing.observe_database(kubedb_cr(1)),
+        observing.observe_database(kubedb_cr(2)),
+    )
+    assert first is not None and second is not None
+    assert first.phase is second.phase
+    assert first.spec["version"] is second.spec["version"]
+    shared = [
+        (a.reason, b.reason)
+        for a, b in zip(first.condition_facts, second.condition_facts, strict=True)
+    ]
+    assert all(a is b for a, b in shared)
+    assert first.condition_facts[0].last_transition_time is (
+        second.condition_facts[0].last_transition_time
+    )
+
+
+def test_a_reading_takes_a_fraction_of_the_memory_of_the_cr() -> None:
+    def deep_size(obj: object, seen: set[int]) -> int:
+        if id(obj) in seen or isinstance(obj, (type, uuid.UUID)) or obj is None:
+            return 0
+        seen.add(id(obj))
+        size = sys.getsizeof(obj)
+        if isinstance(obj, dict):
+            size += sum(deep_size(k, seen) + deep_size(v, seen) for k, v in obj.items())
+        elif isinstance(obj, (list, tuple)):
+            size += sum(deep_size(item, seen) for item in obj)
+        elif hasattr(obj, "__slots__"):
+            size += sum(deep_size(getattr(obj, name), seen) for name in obj.__slots__)
+        return size
+
+    crs = [kubedb_cr(i) for i in range(200)]
+    whole = deep_size(crs, set())
+    readings = [observing.observe_database(cr) for cr in crs]
+    kept = deep_size(readings, set())
+    assert kept * 3 < whole
+    assert kept / len(readings) < 2048  # bytes: ~20 MiB for 10,000 databases
+
+
+def test_an_ops_request_is_kept_as_the_fields_status_sync_decides_on() -> None:
+    snap = snapshot()
+    op = operation(snap.record.id, "scale")
+    conditions = [
+        {
+            "type": "Failed",
+            "status": "True",
+            "reason": "HorizontalScaleFailed",
+            "message": "not enough nodes",
+            "observedGeneration": 1,
+            "lastTransitionTime": "2026-08-01T00:00:00Z",
+        }
+    ]
+    obj = ops_request(op, phase="Failed", conditions=conditions)
+    obj["metadata"]["managedFields"] = [{"manager": "kubectl"}]
+    obj["spec"]["horizontalScaling"] = {"replicas": 5}
+    m = mirror()
+    m.apply(Changed("postgresopsrequests", "ADDED", obj))
+    kept = m.ops_request(op.id)
+    assert kept is not None and "managedFields" not in kept["metadata"]
+    assert kept["spec"] == {"type": "HorizontalScaling", "databaseRef": {"name": "orders"}}
+    assert kept["status"]["conditions"] == [
+        {k: conditions[0][k] for k in ("type", "status", "reason", "message")}
+    ]
+    assert observing.ops_verdict(kept) == observing.ops_verdict(obj)
+    assert observing.key(kept) == observing.key(obj)
+    assert observing.operation_id(kept) == op.id
+
+
+def test_a_cr_relabelled_to_another_database_moves_in_the_index() -> None:
+    first, second = snapshot(), snapshot(record(id=uuid.uuid4()))
+    cr = cr_for(first)
+    m = mirror()
+    m.apply(Changed("postgreses", "ADDED", cr))
+    moved = copy.deepcopy(cr)
+    moved["metadata"]["labels"]["dbaas.io/database-id"] = str(second.record.id)
+    moved["metadata"]["resourceVersion"] = "2"
+    assert m.apply(Changed("postgreses", "MODIFIED", moved)) == {
+        first.record.id,
+        second.record.id,
+    }
+    assert m.database(first.record.id) is None
+    assert m.database(second.record.id) == observing.observe_database(moved)
+    assert m.database_ids() == {second.record.id}
