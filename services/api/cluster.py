@@ -5,6 +5,9 @@ is unreachable or not configured; so the client is built on first use and a fail
 becomes a 503 problem for that request only. The version catalog changes rarely and is read
 on every create and patch, so it is cached for `ttl` seconds per process. Everything here
 blocks: call it from a worker thread, never from the event loop.
+
+The Kubernetes client is imported on first use too, never at import: it costs each API
+worker ~35 MiB, and a worker that only serves reads never needs it.
 """
 
 from __future__ import annotations
@@ -13,11 +16,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from services.api import problems
-from services.clients import kube
 from services.control import errors as control_errors
 from services.domain import engines, versions
+
+if TYPE_CHECKING:  # imported where it is used: see the module docstring
+    from services.clients import kube
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +32,8 @@ CATALOG_TTL_SECONDS = 30.0
 
 
 def catalog_resource(spec: engines.EngineSpec) -> kube.Resource:
+    from services.clients import kube
+
     return kube.Resource(
         engines.CATALOG_GROUP,
         engines.CATALOG_VERSION,
@@ -47,6 +55,8 @@ class ClusterAccess:
         with self._lock:
             if self._cluster is None:
                 try:
+                    from services.clients import kube
+
                     self._cluster = kube.Cluster(kube.load_api_client(self._kubeconfig))
                 except Exception as exc:  # missing/invalid kubeconfig, not in a cluster...
                     log.warning("cluster: cannot build a client: %s", exc)

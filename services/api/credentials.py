@@ -2,7 +2,8 @@
 
 Every disclosure is audited (event `credentials.read`) BEFORE the password leaves the API:
 if the audit cannot be written, the caller gets a 503, not the password. The password is
-never logged, never put into a problem, never stored by dbaas.
+never logged, never put into a problem, never stored by dbaas. The Kubernetes client is
+imported on the first read, not with the app (see `services.api.cluster`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any
 
 from services.api import problems, reads
 from services.api.backends import Backends
-from services.clients.kube import KubeError
 from services.clients.postgres import Connection
 from services.domain import engines, naming
 from services.store import events
@@ -37,6 +37,8 @@ def disclose(backends: Backends, principal: Principal, record: DatabaseRecord) -
     namespace = naming.project_namespace(record.project_id)
     name = secret_name(record.name)
     cluster = backends.cluster.get()
+    from services.clients.kube import KubeError  # loaded with the cluster client just above
+
     try:
         data = cluster.read_secret(namespace, name)
     except KubeError as exc:

@@ -14,31 +14,39 @@ whole graceful timeout; only one still alive after it (plus a margin) is termina
 A worker that dies on its own while serving (non-zero exit) stops the program with exit 1
 so supervisord restarts it whole.
 
-Workers are spawned, not forked: each imports the app afresh through `worker_app`, with
-prometheus_client in multiprocess mode over a directory wiped at every start (see
-`services.api.metrics`).
+Workers are forked from a master that imports next to nothing: Hypercorn's config, never
+the app, psycopg, Kubernetes, Starlette or prometheus_client (a test checks). So each
+worker still imports the app afresh through `worker_app`, after the master has pointed
+prometheus_client's multiprocess mode at a directory wiped at every start (see
+`services.api.metrics`), while the interpreter's own pages stay shared between the master
+and the workers, and no multiprocessing resource-tracker process is needed (spawning one
+costs the pod ~13 MiB). The master runs no thread, which is what makes forking safe.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import multiprocessing
 import os
 import shutil
 import signal
 from multiprocessing.connection import wait
+from multiprocessing.context import ForkContext
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from hypercorn.asyncio.run import asyncio_worker
 from hypercorn.config import Config, Sockets
-from starlette.applications import Starlette
 
 from services import cli
 from services.settings import Settings
+
+if TYPE_CHECKING:  # the master never imports the app's modules (see the docstring)
+    from starlette.applications import Starlette
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +93,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def serve(hyper: Config) -> int:
-    """The master: spawn the workers, wait for a signal, let every worker drain, exit."""
-    context = multiprocessing.get_context("spawn")
+    """The master: fork the workers, wait for a signal, let every worker drain, exit."""
+    context = multiprocessing.get_context("fork")
     shutdown = context.Event()
     sockets = hyper.create_sockets()
     stopping = False
+    gc.freeze()  # what the master holds stays shared: no worker's collector writes to it
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
@@ -97,7 +106,7 @@ def serve(hyper: Config) -> int:
         shutdown.set()
 
     # Workers inherit "ignore SIGINT" (a terminal's Ctrl-C reaches the whole group): only the
-    # master decides when they stop. SIGTERM keeps its default in them (spawned = exec'd).
+    # master decides when they stop. SIGTERM gets its default back in them (`_work`).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     workers = [_spawn(context, hyper, sockets, shutdown, index) for index in range(hyper.workers)]
     signal.signal(signal.SIGINT, on_signal)
@@ -122,19 +131,30 @@ def serve(hyper: Config) -> int:
 
 
 def _spawn(
-    context: multiprocessing.context.SpawnContext,
+    context: ForkContext,
     hyper: Config,
     sockets: Sockets,
     shutdown: Event,
     index: int,
 ) -> BaseProcess:
     process = context.Process(
-        target=asyncio_worker,
-        kwargs={"config": hyper, "sockets": sockets, "shutdown_event": shutdown},
+        target=_work,
+        kwargs={"hyper": hyper, "sockets": sockets, "shutdown": shutdown},
         name=f"api-worker-{index}",
     )
     process.start()
     return process
+
+
+def _work(hyper: Config, sockets: Sockets, shutdown: Event) -> None:
+    """A worker process: Hypercorn's asyncio worker, which loads the app (`worker_app`)."""
+    # A worker forked after the master installed its handlers must not run them: SIGTERM
+    # ends a worker at once, SIGINT is the master's to act on.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from hypercorn.asyncio.run import asyncio_worker
+
+    asyncio_worker(hyper, sockets, shutdown)
 
 
 def _drain(workers: list[BaseProcess], *, timeout: float) -> None:
