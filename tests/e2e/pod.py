@@ -195,15 +195,21 @@ class Pod:
         os.kill(pid, sig)
         return pid
 
+    def status(self, program: str) -> tuple[str, int]:
+        """State and pid from ONE `supervisorctl status` answer (two calls could straddle a
+        restart: the old process's RUNNING with the new process's pid)."""
+        fields = self.ctl("status", program, check=False).stdout.replace(",", " ").split()
+        state = fields[1] if len(fields) > 1 else "UNKNOWN"
+        pid = int(fields[3]) if len(fields) > 3 and fields[2] == "pid" else 0
+        return state, pid
+
     def wait_back(self, program: str, old_pid: int, *, timeout: float = 40.0) -> int:
         """Wait until supervisord runs `program` again under a new pid; the new pid."""
 
         def back() -> int:
             self.assert_alive()
-            if self.state(program) != states.RUNNING:
-                return 0
-            pid = self.pid(program)
-            return pid if pid not in (0, old_pid) else 0
+            state, pid = self.status(program)
+            return pid if state == states.RUNNING and pid not in (0, old_pid) else 0
 
         return wait_for(back, timeout=timeout, what=f"{program} to run again")
 

@@ -28,7 +28,12 @@ from tests.faults.test_pod_stop import stop_statuses
 from tests.faults.workload import Burst, Plan
 from tests.fixtures_sim import SimCluster
 
-PLAN = Plan(databases=10)
+# Every kind of change the worker applies differently: an OpsRequest (scale, upgrade) and a
+# patch of the CR that completes at once (configure: the deletion policy).
+PLAN = Plan(
+    databases=10,
+    changes=({"replicas": 3}, {"deletion_policy": "WipeOut"}, {"version": "16.13"}),
+)
 
 
 @pytest.fixture

@@ -93,7 +93,8 @@ class PrivateCluster:
 
     def _ctl(self, *args: str) -> None:
         subprocess.run(
-            ["pg_ctlcluster", PG_VERSION, self.name, *args],
+            # without systemd in the way (CI containers): pg_ctl directly, as .ci/run does
+            ["pg_ctlcluster", "--skip-systemctl-redirect", PG_VERSION, self.name, *args],
             check=True,
             capture_output=True,
             timeout=60,

@@ -217,8 +217,7 @@ def check_outcome(pod: Pod, sim: SimCluster, plan: Plan, ids: dict[str, str]) ->
         assert status["phase"] == "Ready", (name, status)
         assert status["observed_generation"] == db["generation"], (name, db)
         assert in_sync(db), (name, db)
-        final = plan.final()
-        assert (db["replicas"], db["storage"]) == (final["replicas"], final["storage"]), db
+        assert {field: db[field] for field in plan.final()} == plan.final(), (name, db)
     return Outcome(
         operations=len(rows),
         succeeded=len(rows) - len(unsuccessful),
