@@ -173,7 +173,8 @@ class StatusSync:
 
     def run_cycle(self) -> str:
         # With status writes left over from the last cycle, take what is queued and go on.
-        tally = _Tally(events=self._drain(wait=0.0 if self.dirty else self.config.poll_seconds))
+        backlog = self._writable_backlog()
+        tally = _Tally(events=self._drain(wait=0.0 if backlog else self.config.poll_seconds))
         with self.pool.connection() as conn:
             conn.autocommit = True  # every step below commits on its own
             finished = self._complete(conn, tally)
@@ -192,6 +193,15 @@ class StatusSync:
         metrics.count(PROGRAM, "swept", tally.swept)
         metrics.count(PROGRAM, "opsrequest_deleted", tally.cleaned)
         return tally.line()
+
+    def _writable_backlog(self) -> bool:
+        """Dirty rows a cycle could write now. A row held back because its CR is absent from
+        an incomplete view waits for a list (which arrives on the feed), not for a turn: a
+        kind that cannot be listed (its CRD not installed, its list denied) must not make
+        the loop spin without waiting, hammering PostgreSQL."""
+        if self.mirror.synced:
+            return bool(self.dirty)
+        return any(self.mirror.database(db_id) is not None for db_id in self.dirty)
 
     def _drain(self, *, wait: float) -> int:
         """Apply queued watch items to the mirror (waiting up to `wait` for the first)."""
