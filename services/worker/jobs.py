@@ -141,8 +141,9 @@ class _DeadConnection(Exception):
 @contextlib.contextmanager
 def _autocommit(context: Context, *, retryable: bool) -> Iterator[Connection]:
     """A connection of the context in autocommit mode (each statement is its own
-    transaction, no BEGIN/COMMIT round trips; several statements use `conn.transaction()`).
-    A failure that leaves it broken raises `_DeadConnection` when `retryable`."""
+    transaction, no BEGIN/COMMIT round trips; several statements use `conn.transaction()`),
+    committing asynchronously (set on its first use). A failure that leaves it broken raises
+    `_DeadConnection` when `retryable`."""
     with context.connect() as conn:
         conn.autocommit = True
         try:

@@ -73,7 +73,8 @@ def ops_request_resource(engine: str) -> Resource:
 
 
 def _spec(database: DatabaseRecord, overlay: dict[str, Any]) -> DatabaseSpec:
-    columns = dataclasses.asdict(database)
+    # the columns DatabaseSpec reads, not dataclasses.asdict: that deep-copies every column
+    columns = {"name": database.name, "engine": database.engine, **database.desired()}
     columns.update({k: v for k, v in overlay.items() if k in DESIRED_FIELDS})
     return DatabaseSpec.from_columns(columns)
 
