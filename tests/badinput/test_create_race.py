@@ -4,7 +4,9 @@ Against `dbaas api` as supervisord runs it (a Hypercorn master with the configur
 of spawned workers, each with its own connection pool), real PostgreSQL and Redis and the
 simulated cluster's catalog. The requests come from one asyncio client over 1,000
 connections at once, so the race is decided where it must be: by the unique constraint
-in PostgreSQL, across processes, not by a lock inside one of them.
+in PostgreSQL, across processes, not by a lock inside one of them. Each request carries
+its own Idempotency-Key so that the few the kernel resets in such a burst can be resent
+safely (see `_create`).
 """
 
 from __future__ import annotations
@@ -77,7 +79,24 @@ def served_fixture(
             process.wait()
 
 
-async def _create_all(url: str, token: str) -> list[httpx.Response]:
+async def _create(client: httpx.AsyncClient, index: int, resent: list[int]) -> httpx.Response:
+    """One create; resent (same Idempotency-Key) when the connection breaks before an answer.
+
+    A burst of 1,000 new connections overflows the listen backlog, and under load the
+    kernel may reset a connection the client already wrote its request into. The key makes
+    the resend safe: a request that was in fact carried out is replayed, not repeated.
+    """
+    headers = {"Idempotency-Key": f"race-{index}"}
+    for _ in range(5):
+        try:
+            return await client.post("/v1/databases", json=spec("orders"), headers=headers)
+        except httpx.TransportError:
+            resent.append(index)
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"create {index}: no answer after 5 tries")
+
+
+async def _create_all(url: str, token: str, resent: list[int]) -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=CONCURRENT, max_keepalive_connections=CONCURRENT)
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(
@@ -85,9 +104,7 @@ async def _create_all(url: str, token: str) -> list[httpx.Response]:
     ) as client:
         # Nothing is warmed first: the key cache and the catalog cache of every worker are
         # filled by the racing requests themselves, which is part of the race.
-        return await asyncio.gather(
-            *(client.post("/v1/databases", json=spec("orders")) for _ in range(CONCURRENT))
-        )
+        return await asyncio.gather(*(_create(client, i, resent) for i in range(CONCURRENT)))
 
 
 def test_a_thousand_concurrent_creates_of_one_name_make_exactly_one_database(
@@ -97,9 +114,12 @@ def test_a_thousand_concurrent_creates_of_one_name_make_exactly_one_database(
     with postgres.connect(database_url) as conn:
         token = keys.create(conn, project_id="alpha", role="operator")
     started = time.monotonic()
-    answers = asyncio.run(_create_all(served, token))
+    resent: list[int] = []
+    answers = asyncio.run(_create_all(served, token, resent))
     elapsed = time.monotonic() - started
+    print(f"{CONCURRENT} creates in {elapsed:.1f}s, {len(resent)} resent after a broken connection")
 
+    assert len(resent) < CONCURRENT // 10
     assert Counter(r.status_code for r in answers) == {202: 1, 409: CONCURRENT - 1}
     conflicts = [r.json() for r in answers if r.status_code == 409]
     assert {p["type"] for p in conflicts} == {PROBLEM_BASE + "name-taken"}
