@@ -208,3 +208,23 @@ def test_a_cr_relabelled_to_another_database_moves_in_the_index() -> None:
     assert m.database(first.record.id) is None
     assert m.database(second.record.id) == observing.observe_database(moved)
     assert m.database_ids() == {second.record.id}
+
+
+def test_readings_made_by_the_watcher_are_taken_as_they_are() -> None:
+    snap = snapshot()
+    op = operation(snap.record.id, "scale")
+    cr, ops = cr_for(snap), ops_request(op, phase="Successful")
+    from_objects, from_readings = mirror(), mirror()
+    from_objects.apply(Listed("postgreses", (cr,)))
+    from_objects.apply(Changed("postgresopsrequests", "ADDED", ops))
+    reading = observing.compact(copy.deepcopy(cr))
+    assert isinstance(reading, observing.ObservedDatabase)
+    # Listed is typed for whole objects until the watcher makes the readings itself.
+    from_readings.apply(Listed("postgreses", (reading,)))  # type: ignore[arg-type]
+    compact_ops = observing.compact_ops_request(copy.deepcopy(ops))
+    from_readings.apply(Changed("postgresopsrequests", "ADDED", compact_ops))
+    assert from_readings.database(snap.record.id) is reading
+    assert from_readings.database(snap.record.id) == from_objects.database(snap.record.id)
+    assert from_readings.ops_request(op.id) == from_objects.ops_request(op.id)
+    assert observing.compact(copy.deepcopy(ops)) == compact_ops
+    assert observing.compact(compact_ops) == compact_ops  # compacting twice changes nothing
