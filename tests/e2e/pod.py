@@ -338,13 +338,12 @@ def running_pod(
         if start and ready:
             pod.wait_ready()
         yield pod
-    except BaseException:
-        sys.stderr.write(f"---- pod log ({pod.log_path})\n{pod.log_tail(20000)}\n")
-        raise
     finally:
         try:
             stop_and_reap(pod)
         finally:
+            # pytest shows a test's captured stderr only when it failed: then this is the story
+            sys.stderr.write(f"---- end of the pod's log ({pod.log_path})\n{pod.log_tail(30000)}\n")
             keep = os.environ.get("DBAAS_POD_LOG_DIR")  # for a person reading a run
             if keep and pod.log_path.exists():
                 Path(keep).mkdir(parents=True, exist_ok=True)

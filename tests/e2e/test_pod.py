@@ -103,7 +103,7 @@ def test_kill_9_of_each_program_with_operations_in_flight_loses_nothing_and_it_c
 ) -> None:
     sim.set_latency(0.1, verbs=["create"])
     burst = Burst(pod, PLAN).start()
-    points = workload.seeded_points("kill-each", low=3, high=PLAN.operations - 10, count=4)
+    points = workload.seeded_points("kill-each", low=3, high=PLAN.operations - 15, count=4)
     for program, point in zip(("worker", "status-sync", "drift", "api"), points, strict=True):
         workload.wait_progress(pod, point, timeout=90)
         old = wait_for(lambda p=program: pod.pid(p), timeout=30, what=f"{program}'s pid")

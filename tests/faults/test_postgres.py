@@ -18,6 +18,7 @@ from typing import Protocol
 
 import httpx
 import psycopg
+import pytest
 
 from services.store import migrating
 from services.supervision import states
@@ -97,6 +98,7 @@ def assert_store_unavailable(response: httpx.Response) -> None:
     assert problem["status"] == 503
 
 
+@pytest.mark.slow
 def test_postgres_restarted_mid_burst_answers_503_then_recovers_with_no_program_fatal(
     database_url: str, redis_url: str, sim: SimCluster, home: Path
 ) -> None:
@@ -107,8 +109,9 @@ def test_postgres_restarted_mid_burst_answers_503_then_recovers_with_no_program_
         ) as pod,
     ):
         pids = {program: pod.pid(program) for program in PROGRAMS}
+        sim.set_latency(0.1, verbs=["create"])  # a backlog for the outage to hold up
         burst = Burst(pod, PLAN, retry_seconds=OUTAGE_SECONDS + 60).start()
-        (stop_at,) = workload.seeded_points("postgres", low=5, high=PLAN.operations - 30, count=1)
+        (stop_at,) = workload.seeded_points("postgres", low=5, high=PLAN.operations - 40, count=1)
         wait_for(
             lambda: workload.finished(pod) >= stop_at and workload.pending_backlog(pod),
             timeout=90,

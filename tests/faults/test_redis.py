@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from services.supervision import states
 from tests.e2e.pod import PROGRAMS, Pod, running_pod, wait_for
@@ -33,6 +34,7 @@ def readyz_names_redis(pod: Pod) -> bool:
     return bool(response.json()["checks"]["redis"]["status"] == "failed")
 
 
+@pytest.mark.slow
 def test_redis_flushed_then_restarted_mid_burst_loses_no_operation(
     database_url: str, sim: SimCluster, home: Path
 ) -> None:
@@ -46,7 +48,7 @@ def test_redis_flushed_then_restarted_mid_burst_loses_no_operation(
         # Slow OpsRequest creates keep a backlog of jobs in the queue for the flush to drop.
         sim.set_latency(0.1, verbs=["create"])
         burst = Burst(pod, PLAN).start()
-        flush_at, crash_at = workload.seeded_points("redis", low=5, high=PLAN.operations - 30)
+        flush_at, crash_at = workload.seeded_points("redis", low=5, high=PLAN.operations - 40)
         wait_for(
             lambda: workload.finished(pod) >= flush_at and workload.pending_backlog(pod),
             timeout=90,

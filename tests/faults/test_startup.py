@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
+import pytest
 
 from services.supervision import states
 from tests.e2e.pod import PROGRAMS, admin_key, running_pod, wait_for
@@ -26,6 +27,7 @@ OUTAGE_SECONDS = 14.0
 PLAN = Plan(databases=6)
 
 
+@pytest.mark.slow
 def test_a_pod_started_before_postgres_and_redis_waits_for_them_and_then_works(
     database_url: str, sim: SimCluster, home: Path
 ) -> None:

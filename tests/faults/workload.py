@@ -65,10 +65,15 @@ class Plan:
 class Burst:
     """The plan's requests, sent by `plan.senders` threads; each database's in order."""
 
-    def __init__(self, pod: Pod, plan: Plan, *, retry_seconds: float = 90.0) -> None:
+    def __init__(
+        self, pod: Pod, plan: Plan, *, retry_seconds: float = 90.0, pace: float = 0.0
+    ) -> None:
         self.pod = pod
         self.plan = plan
         self.retry_seconds = retry_seconds
+        self.pace = pace
+        """Seconds each sender lets pass after an answer: clients arriving over time, so a
+        burst still runs when a crashed API is back (its requests take milliseconds)."""
         self.ids: dict[str, str] = {}
         self.answered = 0
         self.errors: list[BaseException] = []
@@ -147,6 +152,8 @@ class Burst:
         with self._progress:
             self.answered += 1
             self._progress.notify_all()
+        if self.pace:
+            time.sleep(self.pace)
 
 
 # -- PostgreSQL's view -----------------------------------------------------------------------
@@ -255,6 +262,11 @@ def wait_progress(pod: Pod, count: int, *, timeout: float) -> None:
 def seeded_points(name: str, *, low: int, high: int, count: int = 2) -> list[int]:
     """`count` distinct points in [low, high), the same for every run with one SEED."""
     return sorted(random.Random(f"{SEED}-{name}").sample(range(low, high), count))
+
+
+def open_operations(pod: Pod) -> int:
+    counts = states(pod)
+    return sum(counts[state] for state in OPEN)
 
 
 def pending_backlog(pod: Pod) -> bool:
