@@ -132,7 +132,7 @@ class DriftDetector:
                 for item in page.get("items") or []:
                     # Items of a list carry no kind (the list's kind is <Kind>List).
                     item.setdefault("kind", resource.kind)
-                    seen = observing.observe_database(item)
+                    seen = observing.observe_database(item, with_conditions=False)
                     if seen is not None:
                         readings.append(seen)
                 token = (page.get("metadata") or {}).get("continue")

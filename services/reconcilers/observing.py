@@ -150,9 +150,12 @@ def resource_version(obj: Mapping[str, Any] | ObservedDatabase) -> str:
     return str(_mapping(obj.get("metadata")).get("resourceVersion") or "")
 
 
-def observe_database(obj: Mapping[str, Any] | ObservedDatabase) -> ObservedDatabase | None:
+def observe_database(
+    obj: Mapping[str, Any] | ObservedDatabase, *, with_conditions: bool = True
+) -> ObservedDatabase | None:
     """The facts of a DB CR; None for an object of no kind we manage. A reading is
-    returned as it is (status-sync's mirror holds readings, not CRs)."""
+    returned as it is (status-sync's mirror holds readings, not CRs). Without conditions
+    (drift decides on the spec alone) the reading has none, and so no message."""
     if isinstance(obj, ObservedDatabase):
         return obj
     facts = engines.by_kind(str(obj.get("kind") or ""))
@@ -166,20 +169,22 @@ def observe_database(obj: Mapping[str, Any] | ObservedDatabase) -> ObservedDatab
     project = labels.get(manifests.LABEL_PROJECT)
     return ObservedDatabase(
         namespace=_shared(namespace),
-        name=_own(name),
+        name=name,
         engine=facts.engine.value,
-        phase=_shared(_text(status.get("phase"))),
+        phase=_shared_text(status.get("phase")),
         spec={field: _shared(value) for field, value in spec.items()},
         generation=_int(meta.get("generation")),
         observed_generation=_int(status.get("observedGeneration")),
         condition_facts=tuple(
-            _condition(c) for c in status.get("conditions") or () if isinstance(c, Mapping)
+            _condition(c)
+            for c in (status.get("conditions") or () if with_conditions else ())
+            if type(c) is dict or isinstance(c, Mapping)
         ),
         terminating=meta.get("deletionTimestamp") is not None,
         database_id=database_id(obj),
         project=_shared(project) if isinstance(project, str) else None,
-        uid=_own(str(meta.get("uid") or "")),
-        resource_version=_own(resource_version(obj)),
+        uid=str(meta.get("uid") or ""),
+        resource_version=resource_version(obj),
     )
 
 
@@ -247,27 +252,27 @@ def ops_verdict(obj: Mapping[str, Any]) -> OpsVerdict:
 def _condition(raw: Mapping[str, Any]) -> Condition:
     generation = raw.get("observedGeneration")
     return Condition(
-        type=_shared(_text(raw.get("type"))),
-        status=_shared(_text(raw.get("status"))),
-        reason=_shared(_text(raw.get("reason"))),
-        message=_shared(_text(raw.get("message"))),
-        severity=_shared(_text(raw.get("severity"))),
+        type=_shared_text(raw.get("type")),
+        status=_shared_text(raw.get("status")),
+        reason=_shared_text(raw.get("reason")),
+        message=_shared_text(raw.get("message")),
+        severity=_shared_text(raw.get("severity")),
         observed_generation=generation if isinstance(generation, int) else None,
-        last_transition_time=_shared(_text(raw.get("lastTransitionTime"))),
+        last_transition_time=_shared_text(raw.get("lastTransitionTime")),
     )
 
 
 def _shared(value: T) -> T:
     """One copy of a string many readings hold (phases, reasons, versions, timestamps):
     interned strings are freed again once no reading holds them."""
-    if isinstance(value, str) and type(value) is str:  # sys.intern refuses subclasses
-        return cast(T, sys.intern(_own(value)))
+    if type(value) is str:
+        return cast(T, sys.intern(cast(str, value)))
     return value
 
 
-def _own(text: str) -> str:
-    """A new copy of `text`, so that a reading pins none of the parsed object's memory."""
-    return text.encode().decode() if text else text
+def _shared_text(value: object) -> str | None:
+    """`value` as text (None stays None), one copy per distinct string (see `_shared`)."""
+    return None if value is None else sys.intern(str(value))
 
 
 def _uuid_label(obj: Mapping[str, Any], label: str) -> uuid.UUID | None:
@@ -282,6 +287,8 @@ def _uuid_label(obj: Mapping[str, Any], label: str) -> uuid.UUID | None:
 
 
 def _mapping(value: object) -> Mapping[str, Any]:
+    if type(value) is dict:  # what JSON gives: skip the slower ABC check
+        return value
     return value if isinstance(value, Mapping) else {}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from services.domain import manifests
 from services.reconcilers import drifting, observing
 from tests.reconcilers_support import cr_for, record, snapshot
 
@@ -132,3 +133,13 @@ def test_a_cr_of_another_kind_at_the_databases_name_is_an_orphan_not_its_cr() ->
     assert drift.missing
     (orphan,) = result.orphans
     assert (orphan.kind, orphan.name, orphan.database_id) == ("MySQL", "orders", snap.record.id)
+
+
+def test_drift_reads_a_cr_without_its_conditions_and_decides_the_same() -> None:
+    snap = snapshot()
+    cr = cr_for(snap, replicas=2)
+    bare = observing.observe_database(cr, with_conditions=False)
+    assert bare is not None and bare.conditions == [] and bare.message is None
+    assert bare.spec == manifests.observed_spec_from_cr("postgres", cr)
+    full = drifting.compare([snap], [cr], project_of_namespace=NAMESPACES)
+    assert drifting.compare([snap], [bare], project_of_namespace=NAMESPACES) == full
