@@ -44,6 +44,7 @@ def test_sigterm_to_the_pod_mid_burst_stops_within_budget_and_a_restart_complete
     )
     code, seconds = pod.terminate(timeout=supervisord_conf.stop_budget_seconds())
     assert code == 0, pod.log_tail()
+    print(f"figures: the pod stopped in {seconds:.1f}s")
     assert seconds < WELL_WITHIN_SECONDS, f"the pod took {seconds:.1f}s to stop"
     assert not pod.processes(), "processes of the pod outlived its stop"
     stopped = stop_statuses(pod.log())

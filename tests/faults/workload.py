@@ -225,12 +225,14 @@ def check_outcome(pod: Pod, sim: SimCluster, plan: Plan, ids: dict[str, str]) ->
         assert status["observed_generation"] == db["generation"], (name, db)
         assert in_sync(db), (name, db)
         assert {field: db[field] for field in plan.final()} == plan.final(), (name, db)
-    return Outcome(
+    outcome = Outcome(
         operations=len(rows),
         succeeded=len(rows) - len(unsuccessful),
         resumed=sum(1 for r in rows if r["attempt"] > 1),
         opsrequests=opsrequests,
     )
+    print(f"figures: {outcome} databases={len(ids)} seed={SEED}")  # shown by pytest -rP
+    return outcome
 
 
 def _check_terminal_events(pod: Pod, rows: list[dict[str, Any]]) -> None:
