@@ -32,6 +32,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import threading
 from multiprocessing.connection import wait
 from multiprocessing.context import ForkContext
 from multiprocessing.process import BaseProcess
@@ -154,7 +155,20 @@ def _work(hyper: Config, sockets: Sockets, shutdown: Event) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from hypercorn.asyncio.run import asyncio_worker
 
+    master = os.getppid()
+    threading.Thread(
+        target=_follow_master, args=(master, shutdown), name="api-master-watch", daemon=True
+    ).start()
     asyncio_worker(hyper, sockets, shutdown)
+
+
+def _follow_master(master: int, shutdown: Event) -> None:
+    """A worker whose master died (kill -9, the OOM killer) drains and exits like on SIGTERM,
+    instead of serving on beside the next master on the shared SO_REUSEPORT socket."""
+    while not shutdown.wait(1.0):
+        if os.getppid() != master:
+            shutdown.set()
+            return
 
 
 def _drain(workers: list[BaseProcess], *, timeout: float) -> None:

@@ -93,11 +93,6 @@ def test_kill_9_of_the_api_mid_request_loses_and_duplicates_nothing(
     workload.check_outcome(pod, sim, PLAN, burst.ids)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in services/commands/api.py (not ours to fix): Hypercorn workers outlive a "
-    "killed master and keep serving on the shared SO_REUSEPORT socket",
-)
 def test_kill_9_of_the_api_master_takes_its_hypercorn_workers_down_too(pod: Pod) -> None:
     master = wait_for(lambda: pod.pid("api"), timeout=30, what="the api pid")
     workers_before = pod.children(master)  # Hypercorn workers and multiprocessing's tracker
