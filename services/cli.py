@@ -58,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception:
+        # Through the logger, so the traceback carries the program's prefix on the shared
+        # stdout of the pod instead of arriving as anonymous lines.
+        logging.getLogger("services.cli").exception("dbaas %s: unexpected error", args.command)
+        return 1
 
 
 if __name__ == "__main__":

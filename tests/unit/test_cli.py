@@ -1,0 +1,44 @@
+"""The console script's last line of defence: an unexpected error is logged with the
+program's prefix and ends the command with exit status 1."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from services import cli
+
+
+def test_an_unexpected_error_is_logged_with_the_program_prefix(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def explode(args: argparse.Namespace) -> int:
+        raise RuntimeError("boom at startup")
+
+    monkeypatch.setenv("DBAAS_PROGRAM", "worker")
+    parser = argparse.ArgumentParser()
+    parser.set_defaults(handler=explode, command="worker")
+    monkeypatch.setattr(cli, "build_parser", lambda argv: parser)
+
+    assert cli.main([]) == 1
+
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "unexpected error" in line]
+    assert lines, err
+    assert " worker ERROR services.cli: dbaas worker: unexpected error" in lines[0]
+    assert "RuntimeError: boom at startup" in err
+
+
+def test_a_settings_error_is_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DBAAS_API_PORT", "not-a-port")
+    parser = argparse.ArgumentParser()
+    parser.set_defaults(handler=lambda args: 0, command="api")
+    monkeypatch.setattr(cli, "build_parser", lambda argv: parser)
+
+    assert cli.main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dbaas: ")
+    assert "Traceback" not in err
