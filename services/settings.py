@@ -58,8 +58,10 @@ class Settings:
     """Address the API binds (`DBAAS_API_HOST`)."""
     api_port: int = 8000
     """API port (`DBAAS_API_PORT`)."""
-    api_workers: int = 2
-    """Hypercorn worker processes (`DBAAS_API_WORKERS`)."""
+    api_workers: int = 1
+    """Hypercorn worker processes (`DBAAS_API_WORKERS`); 1 serves in one process, no master
+    (the pod targets half a CPU). More workers are the scaling knob: from 2 on, a master
+    forks them onto one shared socket, each with its own connection pool."""
     queue_name: str = "dbaas-operations"
     """RQ queue of operation jobs (`DBAAS_QUEUE_NAME`)."""
     operation_lease_seconds: float = 60.0

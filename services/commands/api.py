@@ -1,9 +1,14 @@
 """`dbaas api`: serve the REST API with Hypercorn (the supervisord program `api`).
 
-A master process binds the port and spawns `DBAAS_API_WORKERS` Hypercorn asyncio workers
-that share the socket. On SIGTERM (or SIGINT) the master sets a shared shutdown event;
-each worker stops accepting, lets the requests in flight finish for up to
-`--graceful-timeout` seconds, runs the app's lifespan shutdown (closing its pool) and
+With `DBAAS_API_WORKERS=1` (the default: the pod targets half a CPU) the program is ONE
+process: Hypercorn's asyncio worker runs in it, no master, no fork. Hypercorn's own
+SIGTERM/SIGINT handlers set its shutdown event; it stops accepting, lets the requests in
+flight finish for up to `--graceful-timeout` seconds, runs the app's lifespan shutdown
+(closing its pool), and the process exits 0; supervisord's `stopwaitsecs` bounds the whole.
+
+More workers are the scaling knob. With `DBAAS_API_WORKERS` >= 2 a master process binds
+the port and forks that many Hypercorn asyncio workers that share the socket. On SIGTERM
+(or SIGINT) the master sets a shared shutdown event; each worker drains as above and
 exits; the master waits for ALL of them, then exits 0. So supervisord must signal the
 master only (no `stopasgroup`), and its `stopwaitsecs` must exceed the graceful timeout.
 
@@ -21,11 +26,13 @@ prometheus_client's multiprocess mode at a directory wiped at every start (see
 `services.api.metrics`), while the interpreter's own pages stay shared between the master
 and the workers, and no multiprocessing resource-tracker process is needed (spawning one
 costs the pod ~13 MiB). The master runs no thread, which is what makes forking safe.
+The single process loads the app the same way, after the same directory handling.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import logging
 import multiprocessing
@@ -53,6 +60,7 @@ log = logging.getLogger(__name__)
 
 GRACEFUL_TIMEOUT_SECONDS = 8.0  # below supervisord's stopwaitsecs (10) for [program:api]
 EXIT_MARGIN_SECONDS = 1.5  # lifespan shutdown after the drain, before a worker is terminated
+LISTEN_BACKLOG = 1024  # Hypercorn's 100 resets connections of a burst before accept() runs
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client itself, at import
 
 
@@ -78,6 +86,7 @@ def hypercorn_config(config: Settings, *, directory: Path, graceful_timeout: flo
     hyper.accesslog = None  # the app logs one line per request itself (without secrets)
     hyper.errorlog = logging.getLogger("hypercorn.error")  # into our own log format
     hyper.keep_alive_timeout = 30
+    hyper.backlog = LISTEN_BACKLOG
     return hyper
 
 
@@ -90,7 +99,39 @@ def run(args: argparse.Namespace) -> int:
     # picks its multiprocess value class when it is first imported there.
     os.environ[METRICS_ENV] = str(directory)
     hyper = hypercorn_config(config, directory=directory, graceful_timeout=args.graceful_timeout)
+    if hyper.workers == 1:
+        return serve_alone(hyper)
     return serve(hyper)
+
+
+def serve_alone(hyper: Config) -> int:
+    """One process: Hypercorn's asyncio worker right here, no master, no fork."""
+    from hypercorn.asyncio.run import worker_serve
+    from hypercorn.utils import load_application
+
+    # Installed before the app's import, so a signal during startup drains (nothing yet)
+    # and exits 0 too. A threading.Event: its is_set() takes no lock, so the handler can
+    # set it while the loop below is polling it (a multiprocessing Event could deadlock).
+    shutdown = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        shutdown.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    async def stopped() -> None:  # Hypercorn's shutdown trigger, as its workers poll theirs
+        while not shutdown.is_set():
+            await asyncio.sleep(0.1)
+
+    sockets = hyper.create_sockets()  # bound before the app's import: a busy port fails fast
+    try:
+        app = load_application(hyper.application_path, hyper.wsgi_max_body_size)
+        asyncio.run(worker_serve(app, hyper, sockets=sockets, shutdown_trigger=stopped))
+    finally:
+        for sock in sockets.insecure_sockets + sockets.secure_sockets:
+            sock.close()
+    return 0
 
 
 def serve(hyper: Config) -> int:

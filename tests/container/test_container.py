@@ -444,7 +444,7 @@ def test_every_process_in_the_container_runs_as_the_non_root_user(running: Runni
     )
     result = docker("exec", running.container, "python", "-c", script)
     processes = [line.split() for line in result.stdout.splitlines()]
-    assert len(processes) >= 6  # supervisord, listener, 4 programs (+ Hypercorn workers)
+    assert len(processes) >= 6  # supervisord, listener, 4 programs (one api process)
     assert {uid for _, uid in processes} == {str(UID)}, processes
 
 

@@ -9,8 +9,6 @@ and the pod's own stop, each with operations in flight where that matters. The f
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -106,13 +104,7 @@ def test_kill_9_of_each_program_with_operations_in_flight_loses_nothing_and_it_c
     points = workload.seeded_points("kill-each", low=3, high=PLAN.operations - 15, count=4)
     for program, point in zip(("worker", "status-sync", "drift", "api"), points, strict=True):
         workload.wait_progress(pod, point, timeout=90)
-        old = wait_for(lambda p=program: pod.pid(p), timeout=30, what=f"{program}'s pid")
-        if program == "api":
-            # The whole program (master and Hypercorn workers): killing the master alone
-            # leaves its workers running, a known bug (see tests/faults/test_kills.py).
-            os.killpg(os.getpgid(old), signal.SIGKILL)
-        else:
-            os.kill(old, signal.SIGKILL)
+        old = pod.kill(program)  # the api too is one process (DBAAS_API_WORKERS=1)
         assert pod.wait_back(program, old) != old
     burst.join()
     workload.settle(pod, PLAN, timeout=90)

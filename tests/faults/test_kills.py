@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.e2e.pod import Pod, wait_for
+from tests.e2e.pod import Pod, running_pod, wait_for
 from tests.faults import workload
 from tests.faults.workload import Burst, Plan
 from tests.fixtures_sim import SimCluster
@@ -83,20 +85,35 @@ def test_kill_9_of_the_api_mid_request_loses_and_duplicates_nothing(
     for point in kill_points("api", low=5, high=PLAN.requests - 30):
         burst.wait_answered(point)
         assert burst.answered < PLAN.requests, "the burst ended before the kill"
-        # The whole program, as a crash of it would: the Hypercorn master and its workers
-        # (supervisord runs each program in its own process group).
-        old = wait_for(lambda: pod.pid("api"), timeout=30, what="the api pid")
-        os.killpg(os.getpgid(old), signal.SIGKILL)
+        old = pod.kill("api")  # one process (DBAAS_API_WORKERS=1): the whole program
         pod.wait_back("api", old)
     burst.join()
     workload.settle(pod, PLAN, timeout=90)
     workload.check_outcome(pod, sim, PLAN, burst.ids)
 
 
-def test_kill_9_of_the_api_master_takes_its_hypercorn_workers_down_too(pod: Pod) -> None:
+@pytest.fixture
+def pod_with_api_workers(
+    database_url: str, redis_url: str, sim: SimCluster, home: Path
+) -> Iterator[Pod]:
+    """A pod whose api is a Hypercorn master with two forked workers."""
+    with running_pod(
+        home,
+        database_url=database_url,
+        redis_url=redis_url,
+        kubeconfig=sim.kubeconfig,
+        env={"DBAAS_API_WORKERS": "2"},
+    ) as running:
+        yield running
+
+
+def test_kill_9_of_the_api_master_takes_its_hypercorn_workers_down_too(
+    pod_with_api_workers: Pod,
+) -> None:
+    pod = pod_with_api_workers
     master = wait_for(lambda: pod.pid("api"), timeout=30, what="the api pid")
-    workers_before = pod.children(master)  # Hypercorn workers and multiprocessing's tracker
-    assert len(workers_before) >= 2
+    workers_before = pod.children(master)  # the Hypercorn workers
+    assert len(workers_before) == 2
     old = pod.kill("api")
     pod.wait_back("api", old)
     deadline = time.monotonic() + 10
