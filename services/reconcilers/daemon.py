@@ -71,12 +71,15 @@ class Daemon:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] | None = None,
         backoff: Backoff | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.program = program
         self.elector = elector
         self.standby_seconds = standby_seconds
         self.clock = clock
-        self._wake = threading.Event()
+        self._wake = stop if stop is not None else threading.Event()
+        """Set on a stop request: wakes the sleep, and a program that shares it (status-sync
+        waiting for its first lists) ends its wait too."""
         self.sleep = sleep if sleep is not None else self._wake.wait
         self.backoff = backoff or Backoff(initial=1.0, maximum=30.0)
         self.stopping = False
@@ -103,6 +106,8 @@ class Daemon:
             log.info("%s: became the leader", name)
             self.program.on_promoted()
             self.leading = True
+            if self.stopping:  # asked to stop while promoting: no cycle, shut down
+                return f"{name}: stopping", 0.0
         elif not leading and self.leading:
             log.warning("%s: no longer the leader", name)
             self.leading = False

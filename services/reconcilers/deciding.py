@@ -25,7 +25,7 @@ from typing import Any
 from services.domain import engines, lifecycle, specs
 from services.domain.manifests import desired_observed_spec
 from services.reconcilers import observing
-from services.store.observed import DatabaseSnapshot, ObservedStatus
+from services.store.observed import DatabaseSnapshot, DesiredSnapshot, ObservedStatus
 from services.store.records import OperationRecord
 
 OPS_REQUEST_TYPES = frozenset({"scale", "resize", "expand", "upgrade", "restart"})
@@ -148,7 +148,7 @@ def _vanished(kind: str, name: str) -> dict[str, Any]:
     }
 
 
-def desired_view(snapshot: DatabaseSnapshot) -> dict[str, Any]:
+def desired_view(snapshot: DatabaseSnapshot | DesiredSnapshot) -> dict[str, Any]:
     """The desired spec as `observed_spec_from_cr` would read it from a faithful CR."""
     record = snapshot.record
     spec = specs.DatabaseSpec(

@@ -25,15 +25,14 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from services.clients import queue as queue_client
 from services.clients.kube import Cluster
 from services.clients.postgres import Connection
 from services.control import drift as drift_control
-from services.reconcilers import drifting, memory, metrics, observing
+from services.reconcilers import drifting, memory, metrics, observing, watching
 from services.reconcilers.status_sync import database_resources
-from services.reconcilers.watching import MANAGED_SELECTOR
 from services.store import observed, operations, projects
 
 if TYPE_CHECKING:  # third-party clients are used through services.clients only
@@ -114,31 +113,19 @@ class DriftDetector:
     def _list_cluster(self) -> tuple[list[observing.ObservedDatabase], int]:
         """A reading of every managed database CR, and how many requests that took.
 
-        Page by page: each page's CRs become compact readings before the next page is
-        fetched, so a pass holds one page of whole CRs at a time, never all of them.
+        Page by page (`watching.list_readings`): each page's CRs become compact readings,
+        without conditions, before the next page is fetched, so a pass holds one page of
+        whole CRs at a time, never all of them.
         """
         readings: list[observing.ObservedDatabase] = []
         requests = 0
         for resource in database_resources():
-            token: str | None = None
-            while True:
-                page = self.cluster.list_page(
-                    resource,
-                    label_selector=MANAGED_SELECTOR,
-                    limit=self.page_limit,
-                    continue_token=token,
-                )
-                requests += 1
-                for item in page.get("items") or []:
-                    # Items of a list carry no kind (the list's kind is <Kind>List).
-                    item.setdefault("kind", resource.kind)
-                    seen = observing.observe_database(item, with_conditions=False)
-                    if seen is not None:
-                        readings.append(seen)
-                token = (page.get("metadata") or {}).get("continue")
-                del page  # before the next page arrives
-                if not token:
-                    break
+            listing = watching.list_readings(
+                self.cluster, resource, _read_spec, limit=self.page_limit
+            )
+            assert listing is not None  # only a stop event ends a list early
+            readings.extend(listing.readings)
+            requests += listing.requests
         return readings, requests
 
     def _enqueue(self, conn: Connection, ids: list[uuid.UUID]) -> int:
@@ -151,6 +138,11 @@ class DriftDetector:
             return 0
         operations.mark_enqueued(conn, ids)
         return len(ids)
+
+
+def _read_spec(obj: dict[str, Any]) -> observing.ObservedDatabase | None:
+    """What drift compares of a CR: its reading without conditions (`observe_database`)."""
+    return observing.observe_database(obj, with_conditions=False)
 
 
 def _outcome(

@@ -33,7 +33,10 @@ from services.control.drift import Correction, Drift, FieldDrift, Orphan
 from services.domain import lifecycle, quantities
 from services.reconcilers import observing
 from services.reconcilers.deciding import desired_view
-from services.store.observed import DatabaseSnapshot
+from services.store.observed import DatabaseSnapshot, DesiredSnapshot
+
+Snapshot = DesiredSnapshot | DatabaseSnapshot
+"""A live database as a drift pass reads it (`observed.live_databases`), or its whole row."""
 
 SKIPPED_STATES = frozenset({"deleting", "deleted", "failed"})
 CORRECTION_ORDER = ("configure", "expand", "resize", "scale", "upgrade")
@@ -48,7 +51,7 @@ class Comparison:
 
 
 def compare(
-    desired: Sequence[DatabaseSnapshot],
+    desired: Sequence[Snapshot],
     crs: Iterable[observing.ObservedDatabase | Mapping[str, Any]],
     *,
     project_of_namespace: Mapping[str, str],
@@ -85,7 +88,7 @@ def compare(
 
 
 def _own_cr(
-    snapshot: DatabaseSnapshot, candidates: list[observing.ObservedDatabase]
+    snapshot: Snapshot, candidates: list[observing.ObservedDatabase]
 ) -> observing.ObservedDatabase | None:
     """The CR of the database's kind at its own namespace/name; others with its label are
     orphans."""
@@ -94,7 +97,7 @@ def _own_cr(
     return next((cr for cr in candidates if (cr.namespace, cr.name, cr.engine) == wanted), None)
 
 
-def _skip(snapshot: DatabaseSnapshot, cr: observing.ObservedDatabase | None) -> bool:
+def _skip(snapshot: Snapshot, cr: observing.ObservedDatabase | None) -> bool:
     return (
         bool(snapshot.open_operations)
         or snapshot.last_create != "succeeded"
@@ -103,7 +106,7 @@ def _skip(snapshot: DatabaseSnapshot, cr: observing.ObservedDatabase | None) -> 
     )
 
 
-def _drift(snapshot: DatabaseSnapshot, cr: observing.ObservedDatabase | None) -> Drift | None:
+def _drift(snapshot: Snapshot, cr: observing.ObservedDatabase | None) -> Drift | None:
     record = snapshot.record
     if cr is None:
         return Drift(
@@ -140,7 +143,7 @@ def _drift(snapshot: DatabaseSnapshot, cr: observing.ObservedDatabase | None) ->
 
 
 def _corrections(
-    snapshot: DatabaseSnapshot,
+    snapshot: Snapshot,
     differences: Mapping[str, tuple[Any, Any]],
     observed: Mapping[str, Any],
 ) -> tuple[Correction, ...]:

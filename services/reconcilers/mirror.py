@@ -5,10 +5,11 @@ is this database's CR gone?), so status-sync keeps the latest reading of every d
 and OpsRequest it watches, indexed by the database and operation ids on their labels. It
 keeps readings, never the objects: a database CR becomes an `observing.ObservedDatabase`
 and an OpsRequest the compact copy `observing.compact_ops_request` makes, which holds at
-10,000 databases about a tenth of the memory the CRs would. It takes lists and events of
-whole objects or of readings already made (`observing.compact`). Watch events and full lists
-(`watching`) are applied here by the reconcile loop's own thread only; no locks. A full
-list replaces a resource's objects, and whatever it no longer holds counts as deleted.
+10,000 databases about a tenth of the memory the CRs would. The watchers hand it readings
+already made (`observing.compact`, page by page as they list); whole objects are read here.
+Watch events and full lists (`watching`) are applied here by the reconcile loop's own
+thread only; no locks. A full list replaces a resource's objects, and whatever it no
+longer holds counts as deleted.
 This module never talks to the cluster or the store.
 """
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import queue as queue_module
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -31,9 +32,9 @@ from services.clients.kube import Cluster, KubeError, Resource
 from services.clients.postgres import Connection
 from services.control import outcomes
 from services.domain import engines
-from services.reconcilers import deciding, metrics, observing
+from services.reconcilers import deciding, memory, metrics, observing
 from services.reconcilers.mirror import Mirror
-from services.reconcilers.watching import Item, Watchers
+from services.reconcilers.watching import Item, Listed, Watchers
 from services.store import observed, operations
 from services.store.records import OperationRecord
 
@@ -57,7 +58,8 @@ class SyncConfig:
     poll_seconds: float = 1.0
     """Longest wait for a watch event in one cycle (the cycle's natural pace)."""
     sync_timeout_seconds: float = 30.0
-    """How long a new leader waits for its initial lists before its first cycle."""
+    """How long a new leader waits for its initial lists before its first cycle (a stop
+    request ends the wait at once)."""
     batch_size: int = 200
     """Databases whose rows one status transaction locks."""
     max_batches_per_cycle: int = 10
@@ -122,12 +124,15 @@ class StatusSync:
         queue: Queue,
         config: SyncConfig,
         clock: Callable[[], float] = time.monotonic,
+        stop: threading.Event | None = None,
     ) -> None:
         self.pool = pool
         self.cluster = cluster
         self.queue = queue
         self.config = config
         self.clock = clock
+        self.stop = stop if stop is not None else threading.Event()
+        """Set when the process is asked to stop (the daemon's): ends the initial wait."""
         self.resources = {r.plural: r for r in database_resources() + ops_request_resources()}
         self.watchers: Watchers | None = None
         self._reset()
@@ -155,9 +160,9 @@ class StatusSync:
         )
         self.watchers.start()
         deadline = self.clock() + self.config.sync_timeout_seconds
-        while not self.mirror.synced and self.clock() < deadline:
+        while not self.mirror.synced and not self.stop.is_set() and self.clock() < deadline:
             self._drain(wait=min(0.5, max(0.0, deadline - self.clock())))
-        if not self.mirror.synced:
+        if not self.mirror.synced and not self.stop.is_set():
             log.warning("%s: initial lists incomplete; deletions wait for them", PROGRAM)
 
     def on_demoted(self) -> None:
@@ -209,17 +214,24 @@ class StatusSync:
             return 0
         feed = self.watchers.feed
         count = 0
+        lists = 0
         try:
             item: Item = feed.get(timeout=wait) if wait > 0 else feed.get_nowait()
             while True:
                 self.dirty |= self.mirror.apply(item)
                 count += 1
+                lists += isinstance(item, Listed)
                 if count >= self.config.max_items_per_cycle:
                     break
                 item = feed.get_nowait()
         except queue_module.Empty:
             pass
         metrics.count(PROGRAM, "watch_item", count)
+        if lists:
+            # A full list replaced thousands of readings (and its pages were freed in the
+            # watcher thread): hand the freed pages back, once per drain, not per list.
+            del item
+            memory.trim()
         return count
 
     def _complete(self, conn: Connection, tally: _Tally) -> list[OperationRecord]:

@@ -5,10 +5,17 @@ named thread that lists (paginated, by label), then watches from the list's
 resourceVersion, and puts what it sees on one queue that the reconcile loop drains. The
 loop owns all state; these threads only produce.
 
+What they put on the queue are readings (`observing.compact`), never whole objects: a list
+is read page by page, each page's objects compacted before the next page is fetched, so a
+thread holds at most one page of whole objects (at 10,000 databases the whole list of CRs
+would be ~10 times the readings). A list is put on the queue only once complete: the
+mirror replaces everything known of the resource with it.
+
 Recovery, per thread:
 - a watch that ends (server timeout, dropped connection) resumes from the last
   resourceVersion seen, so no update is missed;
-- 410 Gone (the version left the server's history) re-lists at once;
+- 410 Gone (the version left the server's history, or a list's continue token expired
+  between two pages) re-lists from the first page at once;
 - any other failure backs off exponentially, then resumes;
 - every `resync_seconds` a full re-list is the safety net (the mirror diffs it, so objects
   deleted while nobody watched are noticed).
@@ -25,34 +32,89 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from services.clients.kube import Cluster, KubeError, Resource
+from services.reconcilers import observing
 from services.reconcilers.backoff import Backoff
+from services.reconcilers.observing import Reading
 
 log = logging.getLogger(__name__)
 
 MANAGED_SELECTOR = "app.kubernetes.io/managed-by=dbaas"
+PAGE_LIMIT = 500
+"""Objects per list request: the most whole objects a lister holds at once."""
+
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
 class Listed:
-    """A complete list of one resource: it replaces everything known of it."""
+    """A complete list of one resource, as readings: it replaces everything known of it."""
 
     plural: str
-    items: tuple[dict[str, Any], ...]
+    items: tuple[Reading, ...]
 
 
 @dataclasses.dataclass(frozen=True)
 class Changed:
-    """One watch event (ADDED, MODIFIED or DELETED)."""
+    """One watch event (ADDED, MODIFIED or DELETED), the object as its reading."""
 
     plural: str
     type: str
-    obj: dict[str, Any]
+    obj: Reading
 
 
 Item = Listed | Changed
+
+
+@dataclasses.dataclass(frozen=True)
+class Listing(Generic[T]):
+    """A complete list, read page by page."""
+
+    readings: list[T]
+    resource_version: str
+    """The list's version (its first page's): a watch from it misses nothing."""
+    requests: int
+
+
+def list_readings(
+    cluster: Cluster,
+    resource: Resource,
+    read: Callable[[dict[str, Any]], T | None],
+    *,
+    label_selector: str = MANAGED_SELECTOR,
+    limit: int = PAGE_LIMIT,
+    stop: threading.Event | None = None,
+) -> Listing[T] | None:
+    """Every object of `resource` across namespaces, each as `read` reads it (None drops it).
+
+    Page by page: a page's objects are read before the next page is fetched, so at most one
+    page of whole objects is alive. A 410 between pages (the continue token expired) is
+    raised as it is: the caller lists again from the first page, since a list stitched from
+    two versions could miss objects. None when `stop` is set between two pages.
+    """
+    readings: list[T] = []
+    token: str | None = None
+    version = ""
+    requests = 0
+    while stop is None or not stop.is_set():
+        page = cluster.list_page(
+            resource, label_selector=label_selector, limit=limit, continue_token=token
+        )
+        requests += 1
+        for obj in page.get("items") or ():
+            obj.setdefault("kind", resource.kind)  # a list's items carry no kind (<Kind>List)
+            reading = read(obj)
+            if reading is not None:
+                readings.append(reading)
+        meta = page.get("metadata") or {}
+        version = version or str(meta.get("resourceVersion") or "")
+        token = meta.get("continue")
+        del page, meta  # before the next page arrives
+        if not token:
+            return Listing(readings, version, requests)
+    return None
 
 
 @dataclasses.dataclass
@@ -80,6 +142,7 @@ class ResourceWatcher:
         resync_seconds: float,
         watch_timeout: int,
         label_selector: str = MANAGED_SELECTOR,
+        page_limit: int = PAGE_LIMIT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cluster = cluster
@@ -89,6 +152,7 @@ class ResourceWatcher:
         self.resync_seconds = resync_seconds
         self.watch_timeout = max(1, watch_timeout)
         self.label_selector = label_selector
+        self.page_limit = page_limit
         self.clock = clock
         self.stats = WatchStats()
         self.backoff = Backoff(initial=0.5, maximum=30.0)
@@ -110,6 +174,8 @@ class ResourceWatcher:
             try:
                 if version is None or self.clock() >= relist_at:
                     version = self._list()
+                    if version is None:  # stopped between two pages
+                        break
                     relist_at = self.clock() + self.resync_seconds
                 version = self._watch(version, relist_at)
                 self.backoff.reset()
@@ -123,14 +189,28 @@ class ResourceWatcher:
             except Exception as error:  # a dropped connection surfaces as urllib3's own errors
                 self._pause(error)
 
-    def _list(self) -> str:
-        items, version = self.cluster.list_all(self.resource, label_selector=self.label_selector)
-        for item in items:  # items of a list may carry no kind (the list's is <Kind>List)
-            item.setdefault("kind", self.resource.kind)
+    def _list(self) -> str | None:
+        """List every object, put the complete list on the feed; its version (None: stopped)."""
+        listing: Listing[Reading] | None = list_readings(
+            self.cluster,
+            self.resource,
+            observing.compact,
+            label_selector=self.label_selector,
+            limit=self.page_limit,
+            stop=self.stop,
+        )
+        if listing is None:
+            return None
         self.stats.lists += 1
-        self.feed.put(Listed(self.resource.plural, tuple(items)))
-        log.debug("watch %s: listed %d at %s", self.resource.plural, len(items), version)
-        return version
+        self.feed.put(Listed(self.resource.plural, tuple(listing.readings)))
+        log.debug(
+            "watch %s: listed %d at %s in %d pages",
+            self.resource.plural,
+            len(listing.readings),
+            listing.resource_version,
+            listing.requests,
+        )
+        return listing.resource_version
 
     def _watch(self, version: str, relist_at: float) -> str:
         """Stream events until the watch ends, a re-list is due or we stop; the last version."""
@@ -152,7 +232,8 @@ class ResourceWatcher:
                 if kind in ("ADDED", "MODIFIED", "DELETED"):
                     obj.setdefault("kind", self.resource.kind)
                     self.stats.events += 1
-                    self.feed.put(Changed(self.resource.plural, str(kind), obj))
+                    reading = observing.compact(obj)
+                    self.feed.put(Changed(self.resource.plural, str(kind), reading))
                 if self.stop.is_set() or self.clock() >= relist_at:
                     break
         finally:

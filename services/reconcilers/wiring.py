@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 from typing import TYPE_CHECKING
 
 from services.clients import kube, postgres
@@ -54,6 +55,7 @@ def build(
     pool = postgres.create_pool(config.database_url, name=program_name, min_size=1, max_size=2)
     cluster = kube.Cluster(kube.load_api_client(config.kubeconfig))
     queue = queue_client.operation_queue(queue_client.connect(config.redis_url), config.queue_name)
+    stop = threading.Event()  # the daemon sets it on SIGTERM; status-sync's waits end on it
     program: Program
     if program_name == "status-sync":
         program = StatusSync(
@@ -67,6 +69,7 @@ def build(
                 watch_timeout_seconds=watch_timeout,
                 poll_seconds=poll_seconds,
             ),
+            stop=stop,
         )
     elif program_name == "drift":
         program = DriftDetector(
@@ -75,5 +78,5 @@ def build(
     else:
         raise ValueError(f"unknown reconciler {program_name!r}")
     elector = elector_for(config, program_name)
-    daemon = Daemon(program, elector, standby_seconds=standby_seconds)
+    daemon = Daemon(program, elector, standby_seconds=standby_seconds, stop=stop)
     return Process(daemon, program, elector, pool, cluster)

@@ -9,6 +9,7 @@ import pytest
 from services.clients import postgres
 from services.clients.postgres import Connection
 from services.control import databases as control
+from services.reconcilers import drifting
 from services.store import databases, observed, operations
 from services.store.observed import ObservedStatus
 from tests.integration.reconciler_rows import created_database, new_database, principal_for
@@ -100,3 +101,31 @@ def test_results_count_as_recorded_only_once_finished_longer_than_the_retention(
     accepted = control.restart_database(conn, principal, record.id)
     (restart,) = accepted.operations
     assert observed.recorded_long_ago(conn, [restart.id], older_than_seconds=0) == set()
+
+
+def test_a_drift_snapshot_holds_the_desired_side_of_the_whole_row_and_nothing_else(
+    conn: Connection,
+) -> None:
+    principal = principal_for(conn)
+    busy = created_database(conn, principal, "orders")
+    control.restart_database(conn, principal, busy.id)
+    observed.write_status(conn, busy.id, ready_status())
+    created_database(conn, principal, "billing")  # no CR: a drift ("missing")
+    light = observed.live_databases(conn)
+    with conn.transaction():
+        whole = observed.lock_snapshots(conn, [snap.record.id for snap in light])
+    assert [snap.record.id for snap in whole] == [snap.record.id for snap in light]
+    for snap, full in zip(light, whole, strict=True):
+        assert snap.record == observed.DesiredRecord(
+            **{field: getattr(full.record, field) for field in observed.DesiredRecord.__slots__}
+        )
+        assert snap.record.desired() == full.record.desired()
+        assert (snap.namespace, snap.last_create, snap.open_operations) == (
+            full.namespace,
+            full.last_create,
+            full.open_operations,
+        )
+        assert not hasattr(snap.record, "conditions")  # the observed status stays in the row
+    from_light = drifting.compare(light, [], project_of_namespace={})
+    assert from_light == drifting.compare(whole, [], project_of_namespace={})
+    assert (from_light.checked, from_light.skipped, len(from_light.drifts)) == (2, 1, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import threading
 import urllib.request
 
 from services.reconcilers import metrics
@@ -150,3 +151,29 @@ def test_cycles_are_counted_and_served_as_prometheus_metrics() -> None:
     assert 'dbaas_reconciler_leader{program="test-program"} 0.0' in text  # released at exit
     assert 'dbaas_reconciler_cycle_seconds_count{program="test-program"}' in text
     assert metrics.serve(0) is None
+
+
+def test_sigterm_while_promoting_ends_the_programs_wait_and_skips_the_cycle() -> None:
+    """status-sync's first lists can take long: a stop request must reach its wait (through
+    the event the daemon shares with it) and no cycle must follow the promotion."""
+    stop = threading.Event()
+    program = Program([])
+
+    def promote_until_stopped() -> None:
+        program.calls.append("promoted")
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives while the program waits
+        assert stop.wait(timeout=5)  # what status-sync's wait for its lists watches
+
+    program.on_promoted = promote_until_stopped  # type: ignore[method-assign]
+    elector = Elector([True])
+    daemon = Daemon(program, elector, sleep=lambda seconds: None, stop=stop)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        daemon.install_signal_handlers()
+        outcome = daemon.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    assert outcome == "test-program: stopping"
+    assert program.calls == ["promoted", "demoted"]
+    assert elector.released
