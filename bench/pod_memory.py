@@ -55,7 +55,7 @@ def parse_args() -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="what-if: extra environment for the pod, e.g. DBAAS_API_WORKERS=1 or"
+        help="what-if: extra environment for the pod, e.g. DBAAS_API_WORKERS=2 or"
         " MALLOC_ARENA_MAX=2 (repeatable)",
     )
     parser.add_argument(
@@ -84,7 +84,7 @@ def program_of(command_line: str) -> str:
         return "api (hypercorn worker)"
     for name in ("api", "worker", "status-sync", "drift"):
         if command_line.endswith(f" {name}") or f" {name} " in command_line:
-            return f"{name}" + (" (hypercorn master)" if name == "api" else "")
+            return name  # the api's forked workers too, if DBAAS_API_WORKERS >= 2
     return command_line[:40]
 
 
@@ -162,7 +162,14 @@ def supervisord_conf(work: Path, startsecs: int | None) -> str:
         return "supervisord.conf"
     text = (common.REPO / "supervisord.conf").read_text()
     copy = work / "supervisord.conf"
-    copy.write_text(re.sub(r"(?m)^startsecs=5$", f"startsecs={startsecs}", text))
+    # the [program:*] sections' lines only (the listener has its own startsecs)
+    copy.write_text(
+        re.sub(
+            r"(?ms)^(\[program:[^\]]+\]$.*?^startsecs=)\d+$",
+            lambda match: f"{match.group(1)}{startsecs}",
+            text,
+        )
+    )
     return str(copy)
 
 

@@ -2,7 +2,8 @@
 
 Interpolation is off: `%(ENV_DBAAS_HOME)s` stays as written, which is what the assertions
 are about. The stop budget is computed here once, so the supervisord tests and the
-manifest tests hold the same number against terminationGracePeriodSeconds.
+manifest tests hold the same number against terminationGracePeriodSeconds; so is the
+FATAL path, which the fault tests' outages must outlast.
 """
 
 from __future__ import annotations
@@ -44,6 +45,19 @@ def stop_budget_seconds(parser: configparser.RawConfigParser | None = None) -> i
         for section in sections.values()
     )
     return waits + SECONDS_PER_STOP_STEP * len(sections)
+
+
+def fatal_path_seconds(parser: configparser.RawConfigParser | None = None) -> int:
+    """Longest time supervisord takes to declare a program FATAL that keeps exiting within
+    startsecs: 1 + startretries attempts of up to startsecs each, and between them the
+    BACKOFF waits of 1, 2, ... startretries seconds."""
+    sections = process_sections(parser or load())
+    longest = 0
+    for name in PROGRAMS:
+        startsecs = int(sections[name]["startsecs"])
+        retries = int(sections[name]["startretries"])
+        longest = max(longest, (1 + retries) * startsecs + retries * (retries + 1) // 2)
+    return longest
 
 
 def stop_order(parser: configparser.RawConfigParser | None = None) -> list[str]:

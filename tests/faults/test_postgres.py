@@ -4,8 +4,9 @@ The pod runs over a PostgreSQL cluster of the test's own (`pg_createcluster`, ro
 which is really stopped and started again; where that is impossible the outage is a TCP
 proxy that cuts every connection and refuses new ones (`Cuttable`), which is what clients
 see of a restart. The outage lasts longer than supervisord needs to declare a program that
-keeps exiting FATAL (startsecs 5 + three retries with 1 + 2 + 3 s of backoff), so a program
-that exits instead of retrying would end the pod.
+keeps exiting FATAL (four attempts of up to startsecs = 2 s with 1 + 2 + 3 s of backoff
+between them: 14 s), so a program that exits instead of retrying would end the pod; and
+every program must still run under the pid it had before the outage.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pytest
 
 from services.store import migrating
 from services.supervision import states
+from tests.container import supervisord_conf
 from tests.e2e.pod import PROGRAMS, running_pod, wait_for
 from tests.faults import workload
 from tests.faults.servers import can_create_clusters, private_cluster, wait_down
@@ -30,7 +32,7 @@ from tests.fixtures_sim import SimCluster
 from tests.integration.test_api_harness import Cuttable
 
 PLAN = Plan()
-OUTAGE_SECONDS = 14.0
+OUTAGE_SECONDS = supervisord_conf.fatal_path_seconds() + 2.0
 PROBLEM = "application/problem+json"
 
 
