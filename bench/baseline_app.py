@@ -2,10 +2,10 @@
 
 Why: "is the API fast?" only has an answer next to the fastest thing built from the same
 parts. This app serves the same two reads as the API (one database by id, the first page
-of a project's list) with the same queries, the same JSON shape size and the same Hypercorn
-worker count and keep-alive, but no authentication, no access log, no metrics, no error
-mapping, no thread hops beyond what the driver mode needs. It must never grow features:
-every line added here hides API overhead.
+of a project's list) with the same queries, the same response bodies byte for byte (the
+benchmark checks) and the same Hypercorn worker count and keep-alive, but no
+authentication, no access log, no metrics, no error mapping, no thread hops beyond what the
+driver mode needs. It must never grow features: every line added here hides API overhead.
 
 Two driver modes (BENCH_BASELINE_DRIVER):
 - `async` (default): psycopg's AsyncConnectionPool awaited on the event loop; the fastest
@@ -19,8 +19,9 @@ Two driver modes (BENCH_BASELINE_DRIVER):
 
 from __future__ import annotations
 
+import base64
 import contextlib
-import datetime as dt
+import json
 import os
 import sys
 import uuid
@@ -28,6 +29,7 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from starlette.applications import Starlette
@@ -38,17 +40,60 @@ from starlette.routing import Route
 
 ONE = "SELECT * FROM databases WHERE id = %s AND project_id = %s"
 PAGE = (
-    "SELECT * FROM databases WHERE project_id = %s AND state <> 'deleted'"
+    "SELECT id, name, engine, version, replicas, storage, cpu, memory, deletion_policy,"
+    " drift_policy, generation, state, phase, observed_generation, observed_spec, endpoint,"
+    " conditions, status_message, synced_at, created_at, updated_at"
+    " FROM databases WHERE project_id = %s AND state <> 'deleted'"
     " ORDER BY created_at, id LIMIT %s"
 )
 POOL_MAX_SIZE = 16  # as services/api/backends.py
 
 
-def _plain(row: Mapping[str, Any]) -> dict[str, Any]:
+def _dumps(content: Any) -> Response:
+    # orjson with `Z` for UTC, as the API: the same bytes on the wire, not just the same fields
+    return Response(orjson.dumps(content, option=orjson.OPT_UTC_Z), media_type="application/json")
+
+
+def _database(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The API's representation of a database (services/api/representations.py)."""
+    path = f"/v1/databases/{row['id']}"
     return {
-        key: str(value) if isinstance(value, (uuid.UUID, dt.datetime)) else value
-        for key, value in row.items()
+        "id": row["id"],
+        "name": row["name"],
+        "engine": row["engine"],
+        "version": row["version"],
+        "replicas": row["replicas"],
+        "storage": row["storage"],
+        "resources": {"cpu": row["cpu"], "memory": row["memory"]},
+        "deletion_policy": row["deletion_policy"],
+        "drift_policy": row["drift_policy"],
+        "generation": row["generation"],
+        "state": row["state"],
+        "status": {
+            "phase": row["phase"],
+            "observed_generation": row["observed_generation"],
+            "observed": row["observed_spec"],
+            "endpoint": row["endpoint"],
+            "conditions": row["conditions"],
+            "message": row["status_message"],
+            "synced_at": row["synced_at"],
+        },
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "links": {
+            "self": path,
+            "operations": f"{path}/operations",
+            "events": f"{path}/events",
+            "credentials": f"{path}/credentials",
+        },
     }
+
+
+def _cursor(row: Mapping[str, Any]) -> str:
+    """The API's opaque cursor after `row` (services/api/queries.py)."""
+    position = {"k": "databases", "t": row["created_at"].isoformat(), "i": str(row["id"])}
+    raw = json.dumps(position, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def create_app() -> Starlette:
@@ -96,12 +141,15 @@ def create_app() -> Starlette:
         rows = await fetch(ONE, (database_id, project))
         if not rows:
             return JSONResponse({"detail": "not found"}, status_code=404)
-        return JSONResponse(_plain(rows[0]))
+        return _dumps(_database(rows[0]))
 
     async def list_page(request: Request) -> Response:
         limit = int(request.query_params.get("limit", "20"))
         rows = await fetch(PAGE, (project, limit + 1))
-        return JSONResponse({"items": [_plain(row) for row in rows[:limit]]})
+        next_cursor = _cursor(rows[limit - 1]) if len(rows) > limit else None
+        return _dumps(
+            {"items": [_database(row) for row in rows[:limit]], "next_cursor": next_cursor}
+        )
 
     return Starlette(
         routes=[

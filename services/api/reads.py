@@ -18,6 +18,8 @@ from services.store import databases, events, operations
 from services.store.records import DatabaseRecord, OperationRecord, Principal
 
 DATABASES_CURSOR, OPERATIONS_CURSOR, EVENTS_CURSOR = "databases", "operations", "events"
+_ID = representations.DATABASE_COLUMNS.index("id")  # a list row's keyset position
+_CREATED_AT = representations.DATABASE_COLUMNS.index("created_at")
 
 
 def _database(conn: Connection, principal: Principal, database_id: uuid.UUID) -> DatabaseRecord:
@@ -45,15 +47,20 @@ def list_databases(
     where: databases.ListFilter,
 ) -> dict[str, Any]:
     rows = databases.list_page(
-        conn, principal.project_id, limit=limit + 1, after=after, where=where
+        conn,
+        principal.project_id,
+        columns=representations.DATABASE_COLUMNS,
+        limit=limit + 1,
+        after=after,
+        where=where,
     )
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        position = {"t": last.created_at.isoformat(), "i": str(last.id)}
+        position = {"t": last[_CREATED_AT].isoformat(), "i": str(last[_ID])}
         next_cursor = queries.encode_cursor(DATABASES_CURSOR, position)
-    return representations.page([representations.database(r) for r in rows], next_cursor)
+    return representations.page([representations.database_row(r) for r in rows], next_cursor)
 
 
 def _operations_page(rows: list[OperationRecord], limit: int) -> dict[str, Any]:

@@ -1,13 +1,14 @@
 """The JSON shapes of the API's resources, built from store records (see openapi.py).
 
-Pure functions from immutable records to dicts; no I/O. Ids and timestamps stay UUID and
-datetime objects: `encoding` writes them (RFC 3339, `Z` for UTC) faster than Python could
-format them here. Field names are the external contract: add fields freely, never rename or
-drop one.
+Pure functions from immutable records (or, for list pages, rows of plain values) to dicts;
+no I/O. Ids and timestamps stay UUID and datetime objects: `encoding` writes them (RFC 3339,
+`Z` for UTC) faster than Python could format them here. Field names are the external
+contract: add fields freely, never rename or drop one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from services.store.records import DatabaseRecord, EventRecord, OperationRecord
@@ -23,38 +24,92 @@ def operation_path(operation_id: object) -> str:
     return f"{V1}/operations/{operation_id}"
 
 
-def database(record: DatabaseRecord) -> dict[str, Any]:
-    path = database_path(record.id)
+DATABASE_COLUMNS = (
+    "id",
+    "name",
+    "engine",
+    "version",
+    "replicas",
+    "storage",
+    "cpu",
+    "memory",
+    "deletion_policy",
+    "drift_policy",
+    "generation",
+    "state",
+    "phase",
+    "observed_generation",
+    "observed_spec",
+    "endpoint",
+    "conditions",
+    "status_message",
+    "synced_at",
+    "created_at",
+    "updated_at",
+)
+"""The columns a database's representation shows, in the order `database_row` takes them."""
+
+
+def database_row(row: Sequence[Any]) -> dict[str, Any]:
+    """A database from the values of `DATABASE_COLUMNS`: the list's path, one per row."""
+    (
+        database_id,
+        name,
+        engine,
+        version,
+        replicas,
+        storage,
+        cpu,
+        memory,
+        deletion_policy,
+        drift_policy,
+        generation,
+        state,
+        phase,
+        observed_generation,
+        observed_spec,
+        endpoint,
+        conditions,
+        status_message,
+        synced_at,
+        created_at,
+        updated_at,
+    ) = row
+    path = f"{V1}/databases/{database_id}"
     return {
-        "id": record.id,
-        "name": record.name,
-        "engine": record.engine,
-        "version": record.version,
-        "replicas": record.replicas,
-        "storage": record.storage,
-        "resources": {"cpu": record.cpu, "memory": record.memory},
-        "deletion_policy": record.deletion_policy,
-        "drift_policy": record.drift_policy,
-        "generation": record.generation,
-        "state": record.state,
+        "id": database_id,
+        "name": name,
+        "engine": engine,
+        "version": version,
+        "replicas": replicas,
+        "storage": storage,
+        "resources": {"cpu": cpu, "memory": memory},
+        "deletion_policy": deletion_policy,
+        "drift_policy": drift_policy,
+        "generation": generation,
+        "state": state,
         "status": {
-            "phase": record.phase,
-            "observed_generation": record.observed_generation,
-            "observed": record.observed_spec,
-            "endpoint": record.endpoint,
-            "conditions": record.conditions,
-            "message": record.status_message,
-            "synced_at": record.synced_at,
+            "phase": phase,
+            "observed_generation": observed_generation,
+            "observed": observed_spec,
+            "endpoint": endpoint,
+            "conditions": conditions,
+            "message": status_message,
+            "synced_at": synced_at,
         },
-        "created_at": record.created_at,
-        "updated_at": record.updated_at,
+        "created_at": created_at,
+        "updated_at": updated_at,
         "links": {
             "self": path,
-            "operations": f"{path}/operations",
-            "events": f"{path}/events",
-            "credentials": f"{path}/credentials",
+            "operations": path + "/operations",
+            "events": path + "/events",
+            "credentials": path + "/credentials",
         },
     }
+
+
+def database(record: DatabaseRecord) -> dict[str, Any]:
+    return database_row([getattr(record, column) for column in DATABASE_COLUMNS])
 
 
 def operation(record: OperationRecord) -> dict[str, Any]:

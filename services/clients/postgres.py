@@ -7,15 +7,22 @@ worker and the reconcilers use a small pool each).
 
 from __future__ import annotations
 
+import orjson
 import psycopg
 from psycopg.rows import DictRow, dict_row
+from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool
 
 Connection = psycopg.Connection[DictRow]
+DEFAULT_CHECKOUT_TIMEOUT_SECONDS = 5.0
 
 
 def connect(url: str, *, autocommit: bool = False) -> Connection:
     return psycopg.connect(url, autocommit=autocommit, row_factory=dict_row)
+
+
+def _load_json_with_orjson(conn: Connection) -> None:
+    set_json_loads(orjson.loads, conn)
 
 
 def create_pool(
@@ -26,6 +33,7 @@ def create_pool(
     max_size: int = 8,
     open_now: bool = True,
     check_on_checkout: bool = True,
+    fast_json: bool = False,
 ) -> ConnectionPool[Connection]:
     """A pool whose connections return dict rows.
 
@@ -33,6 +41,13 @@ def create_pool(
     PostgreSQL restart costs no failed call; without it a dead connection fails one call
     and is then discarded (the API's choice: it answers that call 503 and saves the ping
     on every request).
+
+    `fast_json` parses json/jsonb columns with orjson instead of the stdlib (several times
+    faster: the API's pages carry conditions and observed specs on every row). The values
+    are the same, except numbers beyond 64 bits, which turn into floats (or fail when beyond
+    a double); the API could not write such integers out anyway.
+
+    A checkout waits `DEFAULT_CHECKOUT_TIMEOUT_SECONDS` unless the caller passes its own.
     """
     pool: ConnectionPool[Connection] = ConnectionPool(
         url,
@@ -40,9 +55,10 @@ def create_pool(
         min_size=min_size,
         max_size=max_size,
         kwargs={"row_factory": dict_row},
+        configure=_load_json_with_orjson if fast_json else None,
         check=ConnectionPool.check_connection if check_on_checkout else None,
         open=False,
-        timeout=5.0,
+        timeout=DEFAULT_CHECKOUT_TIMEOUT_SECONDS,
     )
     if open_now:
         pool.open(wait=False)

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 import redis
 from kubernetes import client as k8s
+from psycopg.types.json import Jsonb
 from rq import Queue
 
+from services.clients import postgres
 from tests.integration.test_api_harness import (  # noqa: F401  (fixtures)
     LiveApi,
     api_fixture,
@@ -116,6 +118,39 @@ def test_list_pages_with_an_opaque_cursor_until_next_cursor_is_null(api: LiveApi
                 break
     assert seen == names
     assert pages == 3
+
+
+def test_a_listed_database_reads_exactly_as_its_own_get_with_its_observed_status(
+    api: LiveApi,
+) -> None:
+    """The list builds its items from plain rows, GET from a record: one shape for both."""
+    observed = {"replicas": 3, "storage": "10Gi", "nested": {"list": [1, 2.5, None, True]}}
+    conditions = [{"type": "Ready", "status": "True", "message": 'naïve ✓ "quoted"'}]
+    with api.client(api.key()) as client:
+        ids = [create(client, name)["id"] for name in ("first", "second")]
+        with postgres.connect(api.database_url) as conn:
+            conn.execute(
+                "UPDATE databases SET phase = 'Ready', observed_generation = 1,"
+                " observed_spec = %s, conditions = %s, endpoint = 'first.svc:5432',"
+                " status_message = 'all good', synced_at = now() WHERE id = %s",
+                (Jsonb(observed), Jsonb(conditions), ids[0]),
+            )
+        first_page = client.get("/v1/databases", params={"limit": 1}).json()
+        cursor = first_page["next_cursor"]
+        second_page = client.get("/v1/databases", params={"limit": 1, "cursor": cursor}).json()
+        gets = [client.get(f"/v1/databases/{database_id}").json() for database_id in ids]
+    assert first_page["items"] == [gets[0]]
+    assert second_page == {"items": [gets[1]], "next_cursor": None}
+    assert gets[0]["status"] | {"synced_at": None} == {
+        "phase": "Ready",
+        "observed_generation": 1,
+        "observed": observed,
+        "endpoint": "first.svc:5432",
+        "conditions": conditions,
+        "message": "all good",
+        "synced_at": None,
+    }
+    assert gets[0]["status"]["synced_at"].endswith("Z")
 
 
 def test_list_filters_by_engine_state_and_name(api: LiveApi) -> None:

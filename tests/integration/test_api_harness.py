@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import select
 import shutil
 import signal
@@ -31,6 +32,7 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from starlette.applications import Starlette
 
+from services.api import backends
 from services.api.app import create_app
 from services.clients import postgres
 from services.settings import Settings
@@ -422,3 +424,33 @@ def test_postgres_outage_is_a_503_and_the_api_recovers_when_it_returns(
     assert not_ready.status_code == 503
     assert not_ready.json()["checks"]["postgres"]["status"] == "failed"
     assert alive.status_code == 200
+
+
+def test_requests_during_a_postgres_outage_give_up_after_the_short_checkout_timeout(
+    cuttable_postgres: tuple[Cuttable, str],
+    redis_url: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each request of an outage waits for a connection only `CHECKOUT_TIMEOUT_SECONDS`
+    (not the pool's 5 s) before its 503; a burst of reads never meets that timeout."""
+    caplog.set_level(logging.WARNING, logger="services.api.problems")
+    proxy, url = cuttable_postgres
+    with running_api(api_settings(url, redis_url, tmp_path)) as live:
+        token = live.key(role="viewer")
+        with live.client(token) as client:
+            burst = [client.get("/v1/databases", params={"limit": 100}) for _ in range(50)]
+            proxy.cut()
+            # The pooled connection dies on its first use; the next request finds no
+            # connection and gives up waiting for one.
+            down = [client.get("/v1/databases") for _ in range(3)]
+            proxy.restore()
+            wait_until(lambda: client.get("/v1/databases").status_code == 200, timeout=20)
+    assert {response.status_code for response in burst} == {200}
+    assert [response.status_code for response in down] == [503, 503, 503]
+    gave_up = [
+        r.getMessage() for r in caplog.records if "couldn't get a connection" in r.getMessage()
+    ]
+    assert gave_up, [r.getMessage() for r in caplog.records]
+    expected = f"couldn't get a connection after {backends.CHECKOUT_TIMEOUT_SECONDS:.2f} sec"
+    assert all(expected in message for message in gave_up), gave_up
