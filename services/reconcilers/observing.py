@@ -5,15 +5,19 @@ generations, endpoint, conditions, the message worth showing a user), and both m
 OpsRequest's verdict the same way (KUBEDB-API.md §1.4, §2.4). The readings are also what
 they keep in memory: status-sync holds one per database it mirrors and drift one per CR it
 lists, so a reading is compact (about a tenth of the CR it came from): only the fields
-they decide on, strings that repeat across CRs shared, conditions as tuples. This module is
-pure: it never does I/O and never decides what to do about what it reads.
+they decide on, strings that repeat across CRs shared, conditions packed (compressed JSON:
+KubeDB's messages name their database, so they cannot be shared, and as objects they were
+half of what status-sync held). This module is pure: it never does I/O and never decides
+what to do about what it reads.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 import uuid
+import zlib
 from collections.abc import Mapping
 from typing import Any, NamedTuple, TypeVar, cast
 
@@ -71,7 +75,8 @@ class ObservedDatabase:
     """The desired-spec fields as the CR states them (`manifests.observed_spec_from_cr`)."""
     generation: int
     observed_generation: int
-    condition_facts: tuple[Condition, ...]
+    packed_conditions: bytes
+    """The conditions, packed (`condition_facts` unpacks them)."""
     terminating: bool
     database_id: uuid.UUID | None = None
     """The `dbaas.io/database-id` label."""
@@ -90,6 +95,11 @@ class ObservedDatabase:
         return engines.spec_for(self.engine).kind
 
     @property
+    def condition_facts(self) -> tuple[Condition, ...]:
+        """The conditions as the CR states them, in its order (a fresh tuple each time)."""
+        return _unpack_conditions(self.packed_conditions)
+
+    @property
     def conditions(self) -> list[dict[str, Any]]:
         """The conditions as the CR states them (a fresh list: callers may keep it)."""
         return [condition.as_dict() for condition in self.condition_facts]
@@ -97,10 +107,11 @@ class ObservedDatabase:
     @property
     def message(self) -> str | None:
         """What a user should read: the first failing condition, else the Ready condition's."""
-        for condition in self.condition_facts:
+        facts = self.condition_facts
+        for condition in facts:
             if condition.status == "False" and condition.message:
                 return condition.message
-        ready = next((c for c in self.condition_facts if c.type == "Ready"), None)
+        ready = next((c for c in facts if c.type == "Ready"), None)
         return ready.message if ready is not None and ready.message else None
 
     @property
@@ -175,11 +186,7 @@ def observe_database(
         spec={field: _shared(value) for field, value in spec.items()},
         generation=_int(meta.get("generation")),
         observed_generation=_int(status.get("observedGeneration")),
-        condition_facts=tuple(
-            _condition(c)
-            for c in (status.get("conditions") or () if with_conditions else ())
-            if type(c) is dict or isinstance(c, Mapping)
-        ),
+        packed_conditions=_pack_conditions(status.get("conditions") if with_conditions else ()),
         terminating=meta.get("deletionTimestamp") is not None,
         database_id=database_id(obj),
         project=_shared(project) if isinstance(project, str) else None,
@@ -249,16 +256,31 @@ def ops_verdict(obj: Mapping[str, Any]) -> OpsVerdict:
     return OpsVerdict(phase, _text(deciding.get("reason")) or phase, _text(deciding.get("message")))
 
 
-def _condition(raw: Mapping[str, Any]) -> Condition:
-    generation = raw.get("observedGeneration")
-    return Condition(
-        type=_shared_text(raw.get("type")),
-        status=_shared_text(raw.get("status")),
-        reason=_shared_text(raw.get("reason")),
-        message=_shared_text(raw.get("message")),
-        severity=_shared_text(raw.get("severity")),
-        observed_generation=generation if isinstance(generation, int) else None,
-        last_transition_time=_shared_text(raw.get("lastTransitionTime")),
+def _pack_conditions(raw: object) -> bytes:
+    """The conditions (mappings; anything else is skipped) as compressed JSON: one array of
+    the `Condition` fields per condition. b"" for none."""
+    if not isinstance(raw, list | tuple) or not raw:
+        return b""
+    rows = [
+        [
+            *(_text(c.get(key)) for key in _CONDITION_KEYS[:5]),
+            generation if isinstance((generation := c.get("observedGeneration")), int) else None,
+            _text(c.get("lastTransitionTime")),
+        ]
+        for c in raw
+        if type(c) is dict or isinstance(c, Mapping)
+    ]
+    if not rows:
+        return b""
+    return zlib.compress(json.dumps(rows, separators=(",", ":")).encode(), 1)
+
+
+def _unpack_conditions(packed: bytes) -> tuple[Condition, ...]:
+    if not packed:
+        return ()
+    return tuple(
+        Condition._make(sys.intern(v) if type(v) is str else v for v in row)
+        for row in json.loads(zlib.decompress(packed))
     )
 
 

@@ -164,6 +164,29 @@ def test_a_reading_takes_a_fraction_of_the_memory_of_the_cr() -> None:
     assert kept / len(readings) < 2048  # bytes: ~20 MiB for 10,000 databases
 
 
+def test_conditions_are_packed_and_read_back_as_the_cr_states_them() -> None:
+    cr = kubedb_cr(3)
+    cr["status"]["conditions"] += [
+        {"type": "Paused", "status": "False", "message": 'é ✓ "quoted"'},  # fields left out
+        {"type": "Odd", "status": True, "observedGeneration": "7", "extra": "dropped"},
+        "not a condition",
+    ]
+    seen = observing.observe_database(cr)
+    assert seen is not None
+    assert isinstance(seen.packed_conditions, bytes)
+    assert len(seen.packed_conditions) < len(str(cr["status"]["conditions"])) / 2
+    assert seen.conditions == [
+        *cr["status"]["conditions"][:5],
+        {"type": "Paused", "status": "False", "message": 'é ✓ "quoted"'},
+        {"type": "Odd", "status": "True"},  # as text; a generation that is no int is left out
+    ]
+    assert seen.condition_facts == seen.condition_facts  # unpacked afresh, equal each time
+    assert observing.observe_database(cr, with_conditions=False).packed_conditions == b""
+    bare = copy.deepcopy(cr)
+    del bare["status"]["conditions"]
+    assert observing.observe_database(bare).conditions == []
+
+
 def test_an_ops_request_is_kept_as_the_fields_status_sync_decides_on() -> None:
     snap = snapshot()
     op = operation(snap.record.id, "scale")
