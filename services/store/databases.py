@@ -19,6 +19,11 @@ from psycopg.rows import tuple_row
 from services.clients.postgres import Connection
 from services.store.records import DESIRED_FIELDS, DatabaseRecord
 
+RECORD_COLUMNS = tuple(field.name for field in dataclasses.fields(DatabaseRecord))
+COLUMNS = frozenset(RECORD_COLUMNS)
+_GET = f"SELECT {', '.join(RECORD_COLUMNS)} FROM databases WHERE id = %s AND project_id = %s"
+_GET_FOR_UPDATE = _GET + " FOR UPDATE"
+
 
 class NameTaken(Exception):
     """Another live database of the project has this name."""
@@ -60,11 +65,12 @@ def insert(
 def get(
     conn: Connection, project_id: str, database_id: uuid.UUID, *, for_update: bool = False
 ) -> DatabaseRecord | None:
-    query = "SELECT * FROM databases WHERE id = %s AND project_id = %s"
-    if for_update:
-        query += " FOR UPDATE"
-    row = conn.execute(query, (database_id, project_id)).fetchone()
-    return None if row is None else DatabaseRecord.from_row(row)
+    query = _GET_FOR_UPDATE if for_update else _GET
+    # The record's fields by name, in its order, so the row fills it positionally: every
+    # GET of one database pays for this, and a dict per row cost more than the query.
+    with conn.cursor(row_factory=tuple_row) as cursor:
+        row = cursor.execute(query, (database_id, project_id)).fetchone()
+    return None if row is None else DatabaseRecord(*row)
 
 
 def get_by_id(conn: Connection, database_id: uuid.UUID) -> DatabaseRecord | None:
@@ -103,7 +109,6 @@ def set_state(conn: Connection, database_id: uuid.UUID, state: str) -> None:
     )
 
 
-COLUMNS = frozenset(field.name for field in dataclasses.fields(DatabaseRecord))
 _FILTERED = ("engine", "state", "name")
 
 
