@@ -15,6 +15,12 @@ operation before the timer starts (as the no-op worker runs one job first). Targ
 pipeline >= 50 % of the no-op rate (the mean of a no-op run before and one after the
 pipeline, as a shared host's speed drifts).
 CPU time per job / operation of the worker (and of the API and the sim) is reported too.
+
+The sim's KubeDB operator provisions a database (StatefulSet, Services, Secrets, status)
+`--provision-delay` seconds after its CR appears. That is the cluster's work after the
+measured path ends, done elsewhere in production; by default it is deferred past the timed
+window, so that on a small shared host it does not compete for CPU with the path measured
+(the CR's admission, schema validation and first status write stay inside the window).
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ TARGET_RATIO = 0.50
 NOOP = "bench.noop.noop"
 CLIENT_THREADS = 8
 STALL_SECONDS = 60.0
+PROVISION_DELAY = 600.0
 
 
 def parse_args() -> argparse.Namespace:
@@ -48,6 +55,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="300 operations (< 1 minute)")
     parser.add_argument("--operations", type=int, default=None, help="N (default 1000)")
     parser.add_argument("--noop-jobs", type=int, default=None, help="no-op jobs (default 2000)")
+    parser.add_argument(
+        "--provision-delay",
+        type=float,
+        default=PROVISION_DELAY,
+        help=f"seconds before the sim's operator provisions a new CR (default"
+        f" {PROVISION_DELAY:.0f}: after the timed window; 1 is the sim's own default)",
+    )
     args = parser.parse_args()
     args.operations = args.operations or (300 if args.quick else 1000)
     args.noop_jobs = args.noop_jobs or (1000 if args.quick else 2000)
@@ -232,7 +246,7 @@ def main() -> int:
         work = stack.enter_context(common.workdir())
         redis_url = stack.enter_context(common.benchmark_redis())  # first: it may wait
         database_url = stack.enter_context(common.throwaway_database())
-        sim = common.start_sim(stack, work)
+        sim = common.start_sim(stack, work, provision_delay=args.provision_delay)
         key = common.create_api_key(database_url, project=PROJECT, role="operator")
         env = common.dbaas_env(
             home=work,
@@ -300,8 +314,8 @@ def report(
     ]
     print(
         f"operation throughput, {CLIENT_THREADS} client threads, one `dbaas worker`"
-        f" (rq SimpleWorker); load average {load[0]:.1f} before, {load[1]:.1f} after"
-        f" ({os.cpu_count()} CPUs)"
+        f" (rq SimpleWorker), sim provisioning after {args.provision_delay:g}s;"
+        f" load average {load[0]:.1f} before, {load[1]:.1f} after ({os.cpu_count()} CPUs)"
     )
     print(common.format_table(["what", "count", "seconds", "per second", "CPU ms each"], rows))
     print(
@@ -328,6 +342,7 @@ def report(
         "target_ratio": TARGET_RATIO,
         "met": met,
         "worker_class": "rq.SimpleWorker (dbaas worker default)",
+        "sim_provision_delay_s": args.provision_delay,
         "cpus": os.cpu_count(),
         "loadavg_1m_before_after": list(load),
     }
