@@ -200,12 +200,13 @@ def decide_status(
             status_message=MISSING_CR_MESSAGE if snapshot.last_create == "succeeded" else None,
             state=state.value,
         )
+    conditions = observed.condition_facts  # unpacked once for both columns
     return ObservedStatus(
         phase=observed.phase,
         observed_spec=observed.spec,
         observed_generation=generation,
         endpoint=observed.endpoint,
-        conditions=observed.conditions,
-        status_message=observed.message,
+        conditions=[condition.as_dict() for condition in conditions],
+        status_message=observing.message_of(conditions),
         state=state.value,
     )

@@ -18,7 +18,7 @@ import json
 import sys
 import uuid
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar, cast
 
 from services.domain import engines, manifests
@@ -106,17 +106,21 @@ class ObservedDatabase:
 
     @property
     def message(self) -> str | None:
-        """What a user should read: the first failing condition, else the Ready condition's."""
-        facts = self.condition_facts
-        for condition in facts:
-            if condition.status == "False" and condition.message:
-                return condition.message
-        ready = next((c for c in facts if c.type == "Ready"), None)
-        return ready.message if ready is not None and ready.message else None
+        """What a user should read (`message_of` its conditions)."""
+        return message_of(self.condition_facts)
 
     @property
     def endpoint(self) -> str:
         return f"{self.name}.{self.namespace}.svc:{engines.spec_for(self.engine).port}"
+
+
+def message_of(conditions: Sequence[Condition]) -> str | None:
+    """What a user should read: the first failing condition, else the Ready condition's."""
+    for condition in conditions:
+        if condition.status == "False" and condition.message:
+            return condition.message
+    ready = next((c for c in conditions if c.type == "Ready"), None)
+    return ready.message if ready is not None and ready.message else None
 
 
 Reading = dict[str, Any] | ObservedDatabase
