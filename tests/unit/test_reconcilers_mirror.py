@@ -242,8 +242,7 @@ def test_readings_made_by_the_watcher_are_taken_as_they_are() -> None:
     from_objects.apply(Changed("postgresopsrequests", "ADDED", ops))
     reading = observing.compact(copy.deepcopy(cr))
     assert isinstance(reading, observing.ObservedDatabase)
-    # Listed is typed for whole objects until the watcher makes the readings itself.
-    from_readings.apply(Listed("postgreses", (reading,)))  # type: ignore[arg-type]
+    from_readings.apply(Listed("postgreses", (reading,)))  # as the watcher hands them over
     compact_ops = observing.compact_ops_request(copy.deepcopy(ops))
     from_readings.apply(Changed("postgresopsrequests", "ADDED", compact_ops))
     assert from_readings.database(snap.record.id) is reading
