@@ -14,6 +14,13 @@ from rq import Queue
 
 RUN_OPERATION = "services.worker.jobs.run_operation"
 JOB_TIMEOUT_SECONDS = 300
+RESULT_TTL_SECONDS = 1
+"""How long RQ keeps a finished job and its return value (the outcome, which the worker logs
+too; nothing reads it back). Not 0: RQ deletes a job with result_ttl=0 at once, reading its
+registries and executions to do so, which costs 27 Redis round trips per job instead of 20
+(rq 3.0); a job left to expire is dropped by Redis itself and its finished-registry entry
+by the worker's periodic registry cleaning."""
+FAILURE_TTL_SECONDS = 3600
 
 
 def connect(url: str) -> redis.Redis:
@@ -31,8 +38,8 @@ def enqueue_operations(queue: Queue, operation_ids: Iterable[uuid.UUID]) -> int:
             RUN_OPERATION,
             args=(str(operation_id),),
             timeout=JOB_TIMEOUT_SECONDS,
-            result_ttl=0,
-            failure_ttl=3600,
+            result_ttl=RESULT_TTL_SECONDS,
+            failure_ttl=FAILURE_TTL_SECONDS,
             description=f"operation {operation_id}",
         )
         for operation_id in operation_ids
