@@ -3,8 +3,8 @@
     .venv/bin/python bench/pod_memory.py [--quick]
 
 The pod is what the container runs: the launcher (`python -m services.supervision.supervise
--c supervisord.conf`, supervisord in-process) with the repository's supervisord.conf, its
-four programs and the FATAL listener, against the simulated cluster (outside the pod, not
+-c supervisord.conf`, supervisord in-process) with the repository's supervisord.conf and its
+four programs, against the simulated cluster (outside the pod, not
 counted) and a throwaway database holding 10,000 ready databases (their CRs in the sim).
 
 - startup: from spawning the launcher to `/readyz` 200 (every program RUNNING, PostgreSQL
@@ -76,8 +76,6 @@ def program_of(command_line: str) -> str:
     """Which part of the pod a process is, from its command line."""
     if "services.supervision.supervise" in command_line:
         return "supervisord (launcher)"
-    if "fatal_listener" in command_line:
-        return "fatal-listener"
     if "resource_tracker" in command_line:
         return "api (multiprocessing tracker)"
     if "multiprocessing" in command_line or "spawn_main" in command_line:
@@ -162,7 +160,7 @@ def supervisord_conf(work: Path, startsecs: int | None) -> str:
         return "supervisord.conf"
     text = (common.REPO / "supervisord.conf").read_text()
     copy = work / "supervisord.conf"
-    # the [program:*] sections' lines only (the listener has its own startsecs)
+    # the [program:*] sections' lines only
     copy.write_text(
         re.sub(
             r"(?ms)^(\[program:[^\]]+\]$.*?^startsecs=)\d+$",

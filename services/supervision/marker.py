@@ -1,9 +1,10 @@
-"""The FATAL marker: how the listener tells the launcher why supervisord stopped.
+"""The FATAL marker: how `fatal` tells the launcher why supervisord stopped.
 
 supervisord exits 0 whatever made it shut down, and its maintainers decline to add an exit
-status for "a program went FATAL". The listener therefore writes this file before it sends
-SIGTERM, and the launcher, running supervisord in its own process, turns the file into a
-non-zero exit. The file lives in DBAAS_HOME (an emptyDir in Kubernetes), never in /tmp.
+status for "a program went FATAL". The FATAL handler therefore writes this file before it
+shuts supervisord down, and the launcher, running supervisord in its own process, turns the
+file into a non-zero exit. The file lives in DBAAS_HOME (an emptyDir in Kubernetes), never
+in /tmp.
 """
 
 from __future__ import annotations

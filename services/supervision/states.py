@@ -52,9 +52,8 @@ class _UnixTransport(xmlrpc.client.Transport):
 def program_states(socket_path: Path | str, *, timeout: float = 2.0) -> dict[str, str]:
     """Map each supervised process to its state name (RUNNING, STARTING, BACKOFF, FATAL...).
 
-    Programs are keyed by their name (`api`, `worker`, `status-sync`, `drift`); event
-    listeners too (`fatal-listener`). A process inside a multi-process group would be keyed
-    `group:name`, as supervisorctl shows it.
+    Programs are keyed by their name (`api`, `worker`, `status-sync`, `drift`). A process
+    inside a multi-process group would be keyed `group:name`, as supervisorctl shows it.
     """
     proxy = xmlrpc.client.ServerProxy(
         "http://localhost", transport=_UnixTransport(Path(socket_path), timeout=timeout)

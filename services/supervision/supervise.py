@@ -2,8 +2,9 @@
 
 Running supervisord in-process (not as a child) keeps it PID 1 in the container, where it
 reaps orphans and turns SIGTERM into ordered, graceful program stops; no tini or shell sits
-in between to swallow signals. supervisord always exits 0 on SIGTERM, so after it returns
-we read the marker the FATAL listener left and exit 1 when there is one.
+in between to swallow signals. supervisord always exits 0, also when `fatal` (loaded into
+it by supervisord.conf's [rpcinterface:dbaas]) shut it down because a program went FATAL,
+so after it returns we read the marker `fatal` left and exit 1 when there is one.
 
     python -m services.supervision.supervise -c supervisord.conf
 

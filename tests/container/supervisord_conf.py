@@ -14,7 +14,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_PATH = REPO_ROOT / "supervisord.conf"
 PROGRAMS = ("api", "worker", "status-sync", "drift")
-LISTENER = "fatal-listener"
+# the in-process FATAL handler (services/supervision/fatal.py), not a process
+FATAL_RPCINTERFACE = "rpcinterface:dbaas"
 SUPERVISOR_DEFAULT_STOPWAITSECS = 10
 # supervisord moves from one stopped group to the next at most once per poll (1 s)
 SECONDS_PER_STOP_STEP = 1
@@ -28,11 +29,11 @@ def load(path: Path = CONFIG_PATH) -> configparser.RawConfigParser:
 
 
 def process_sections(parser: configparser.RawConfigParser) -> dict[str, configparser.SectionProxy]:
-    """[program:x] and [eventlistener:x] sections, keyed by x."""
+    """[program:x] sections, keyed by x: every process supervisord starts and stops."""
     sections = {}
     for name in parser.sections():
         kind, _, process = name.partition(":")
-        if kind in ("program", "eventlistener"):
+        if kind == "program":
             sections[process] = parser[name]
     return sections
 
@@ -65,7 +66,6 @@ def stop_order(parser: configparser.RawConfigParser | None = None) -> list[str]:
     sections = process_sections(parser or load())
 
     def priority(name: str) -> int:
-        default = "-1" if sections[name].name.startswith("eventlistener:") else "999"
-        return int(sections[name].get("priority", default))
+        return int(sections[name].get("priority", "999"))
 
     return sorted(sections, key=lambda name: (-priority(name), name))

@@ -183,6 +183,7 @@ def test_the_container_exits_non_zero_when_a_program_goes_fatal(dbaas_image: str
     assert waited.stdout.strip() == "1", output
     assert "supervisord started with pid 1" in output
     assert "gave up: api entered FATAL state" in output
+    assert "dbaas: program api went FATAL (from BACKOFF): stopping every program" in output
     assert "supervise: exiting 1: program api went FATAL" in output
     assert elapsed < 90, output
 
@@ -384,7 +385,7 @@ def api_key(running: Running) -> str:
 def test_supervisorctl_in_the_container_shows_every_program_running(running: Running) -> None:
     result = docker("exec", running.container, "supervisorctl", "status")
     listed = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
-    assert listed == {name: "RUNNING" for name in (*supervisord_conf.PROGRAMS, "fatal-listener")}
+    assert listed == {name: "RUNNING" for name in supervisord_conf.PROGRAMS}
 
 
 @needs_programs
@@ -444,7 +445,7 @@ def test_every_process_in_the_container_runs_as_the_non_root_user(running: Runni
     )
     result = docker("exec", running.container, "python", "-c", script)
     processes = [line.split() for line in result.stdout.splitlines()]
-    assert len(processes) >= 6  # supervisord, listener, 4 programs (one api process)
+    assert len(processes) >= 5  # supervisord, 4 programs (one api process)
     assert {uid for _, uid in processes} == {str(UID)}, processes
 
 

@@ -1,12 +1,13 @@
 """The whole pod on the host, for end-to-end and fault tests; no test here.
 
 What runs is what a container runs: the launcher (`python -m services.supervision.supervise
--c supervisord.conf`, the repository's file unchanged) with the four programs and the FATAL
-listener under the real supervisord. Around it the test provides a short DBAAS_HOME (unix
-socket paths are limited to 107 bytes), a migrated database, a Redis db, the simulated
-cluster's kubeconfig and a free API port; `Pod` gives it an admin API key and the handles a
-fault test needs: supervisorctl, program pids, kill -9, SIGTERM to the whole pod, the API
-over HTTP with retries, and the processes still alive that carry this pod's DBAAS_HOME.
+-c supervisord.conf`, the repository's file unchanged) with the four programs under the real
+supervisord, which ends the pod itself when one goes FATAL. Around it the test provides a
+short DBAAS_HOME (unix socket paths are limited to 107 bytes), a migrated database, a Redis
+db, the simulated cluster's kubeconfig and a free API port; `Pod` gives it an admin API key
+and the handles a fault test needs: supervisorctl, program pids, kill -9, SIGTERM to the
+whole pod, the API over HTTP with retries, and the processes still alive that carry this
+pod's DBAAS_HOME.
 
 It never touches a process it did not start: every pid it signals is one supervisord or the
 launcher reported for this pod, and the leak check reads only this pod's DBAAS_HOME.
@@ -37,7 +38,6 @@ from tests.integration.test_api_harness import free_port
 REPO = Path(__file__).resolve().parents[2]
 SUPERVISORCTL = str(Path(sys.executable).parent / "supervisorctl")
 PROGRAMS = ("api", "worker", "status-sync", "drift")
-LISTENER = "fatal-listener"
 PROJECT = "acme"
 T = TypeVar("T")
 
@@ -120,7 +120,7 @@ class Pod:
         return self.process is not None and self.process.poll() is None
 
     def wait_ready(self, *, timeout: float = 60.0) -> None:
-        """Every program and the listener RUNNING, and /readyz 200."""
+        """Every program RUNNING, and /readyz 200."""
 
         def ready() -> bool:
             self.assert_alive()

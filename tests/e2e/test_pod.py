@@ -20,7 +20,7 @@ import pytest
 from services.supervision import states, supervise
 from tests.container import supervisord_conf
 from tests.e2e.control_plane import in_sync
-from tests.e2e.pod import LISTENER, PROGRAMS, Pod, running_pod, short_home, wait_for
+from tests.e2e.pod import PROGRAMS, Pod, running_pod, short_home, wait_for
 from tests.faults import workload
 from tests.faults.test_pod_stop import stop_statuses
 from tests.faults.workload import Burst, Plan
@@ -56,7 +56,7 @@ def test_all_four_programs_run_and_a_database_created_through_the_api_becomes_re
     pod: Pod,
 ) -> None:
     listed = dict(line.split()[:2] for line in pod.ctl("status").stdout.splitlines())
-    assert listed == {name: "RUNNING" for name in (*PROGRAMS, LISTENER)}
+    assert listed == {name: "RUNNING" for name in PROGRAMS}
     ready = readyz(pod)
     assert ready.status_code == 200
     assert ready.json()["checks"]["programs"]["status"] == "ok"
@@ -136,6 +136,8 @@ def test_a_program_that_cannot_start_goes_fatal_and_the_pod_exits_non_zero(
     assert code == supervise.EXIT_PROGRAM_FATAL, log[-5000:]
     assert elapsed < 60
     assert "gave up: api entered FATAL state" in log
+    assert "dbaas: program api went FATAL (from BACKOFF): stopping every program" in log
+    assert "received SIGTERM" not in log  # supervisord ended itself, in its own process
     assert "supervise: exiting 1: program api went FATAL" in log
     assert "address already in use" in log.lower()
     stopped = stop_statuses(log)

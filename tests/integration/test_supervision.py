@@ -1,15 +1,16 @@
 """supervisord.conf's contract, and the real supervisord running it.
 
-The first half reads supervisord.conf (interpolation off) and checks what operators and
-Kubernetes rely on. The second half runs the real supervisord through our launcher with the
-real [unix_http_server], [supervisord], [supervisorctl] and [eventlistener] sections and the
-real [program:*] sections, only their `command` swapped for a small stand-in program: the
-dbaas programs are tested elsewhere, here the supervision around them is.
+The first part reads supervisord.conf (interpolation off) and checks what operators and
+Kubernetes rely on. The second gives the FATAL handler (services/supervision/fatal.py) the
+supervisord objects the repository's file makes, in this process, and the events supervisord
+sends. The third runs the real supervisord through our launcher with the real
+[unix_http_server], [supervisord], [rpcinterface:*] and [supervisorctl] sections and the real
+[program:*] sections, only their `command` swapped for a small stand-in program: the dbaas
+programs are tested elsewhere, here the supervision around them is.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
@@ -19,13 +20,19 @@ import subprocess
 import sys
 import tempfile
 import time
+import xmlrpc.client
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from supervisor import events, loggers
+from supervisor.options import ServerOptions
+from supervisor.states import ProcessStates, SupervisorStates
+from supervisor.supervisord import Supervisor
+from supervisor.xmlrpc import SupervisorTransport
 
-from services.supervision import fatal_listener, marker, protocol, states, supervise
+from services.supervision import fatal, marker, states, supervise
 from tests.container import supervisord_conf
 
 CONF = supervisord_conf.load()
@@ -33,10 +40,13 @@ SECTIONS = supervisord_conf.process_sections(CONF)
 SUPERVISORCTL = str(Path(sys.executable).parent / "supervisorctl")
 
 # A stand-in for a dbaas program: records its name (from DBAAS_PROGRAM, as supervisord
-# passes it) when SIGTERM arrives, then exits like a warm shutdown.
+# passes it) when SIGTERM arrives, then exits like a warm shutdown. It exits at once, as a
+# program that cannot start does, while a file <log>.<name>.doomed exists.
 STAND_IN = """\
 import os, signal, sys, time
 log = sys.argv[1]
+if os.path.exists(log + "." + os.environ["DBAAS_PROGRAM"] + ".doomed"):
+    sys.exit(3)
 def stop(signum, frame):
     with open(log, "a") as handle:
         handle.write(os.environ["DBAAS_PROGRAM"] + "\\n")
@@ -51,11 +61,11 @@ while True:
 # ---- the file ---------------------------------------------------------------------------
 
 
-def test_the_config_defines_the_four_programs_and_the_fatal_listener_by_contract_names() -> None:
+def test_the_config_defines_the_four_programs_by_contract_names_and_no_other_process() -> None:
     programs = {s.partition(":")[2] for s in CONF.sections() if s.startswith("program:")}
-    listeners = {s.partition(":")[2] for s in CONF.sections() if s.startswith("eventlistener:")}
     assert programs == set(supervisord_conf.PROGRAMS)
-    assert listeners == {supervisord_conf.LISTENER}
+    others = [s for s in CONF.sections() if s.startswith(("eventlistener:", "fcgi-program:"))]
+    assert others == []
     for program in supervisord_conf.PROGRAMS:
         assert CONF[f"program:{program}"]["command"] == f"dbaas {program}"
 
@@ -67,9 +77,6 @@ def test_every_process_logs_unrotated_to_the_container_streams() -> None:
         assert section["stdout_logfile_maxbytes"] == "0", name
         assert section["stderr_logfile"] == "/dev/stderr", name
         assert section["stderr_logfile_maxbytes"] == "0", name
-    listener = SECTIONS[supervisord_conf.LISTENER]
-    assert listener["stderr_logfile"] == "/dev/stderr"
-    assert listener["stderr_logfile_maxbytes"] == "0"
 
 
 def test_every_process_is_told_its_own_name_for_its_log_prefix() -> None:
@@ -117,13 +124,14 @@ def test_sigterm_reaches_only_the_api_master_so_hypercorn_workers_drain() -> Non
     assert api["killasgroup"] == "true"  # the final SIGKILL must not leave workers behind
 
 
-def test_the_fatal_listener_hears_only_fatal_events_and_never_logs_its_protocol_stream() -> None:
-    listener = SECTIONS[supervisord_conf.LISTENER]
-    assert listener["events"] == fatal_listener.FATAL
-    assert listener["command"] == "python -m services.supervision.fatal_listener"
-    assert listener["stdout_logfile"] == "NONE"
-    programs = supervisord_conf.PROGRAMS
-    assert int(listener["priority"]) < min(int(SECTIONS[p]["priority"]) for p in programs)
+def test_the_fatal_handler_is_loaded_into_supervisord_with_the_marker_under_dbaas_home() -> None:
+    section = CONF[supervisord_conf.FATAL_RPCINTERFACE]
+    assert dict(section) == {
+        "supervisor.rpcinterface_factory": "services.supervision.fatal:make_rpcinterface",
+        "home": "%(ENV_DBAAS_HOME)s",
+    }
+    # supervisord calls rpcinterface factories only while making its control servers
+    assert CONF.has_section("unix_http_server")
 
 
 def test_the_stop_budget_in_the_header_matches_the_stopwaitsecs() -> None:
@@ -134,67 +142,113 @@ def test_the_stop_budget_in_the_header_matches_the_stopwaitsecs() -> None:
     waits = sum(int(s.get("stopwaitsecs", "10")) for s in SECTIONS.values())
     assert int(worst.group(1)) == waits
     assert int(total.group(1)) == supervisord_conf.stop_budget_seconds(CONF)
-    assert supervisord_conf.stop_order(CONF) == [
-        "api",
-        "worker",
-        "drift",
-        "status-sync",
-        supervisord_conf.LISTENER,
-    ]
+    assert supervisord_conf.stop_order(CONF) == ["api", "worker", "drift", "status-sync"]
 
 
-# ---- the listener's protocol ------------------------------------------------------------
-
-
-def _event_bytes(name: str, payload: str, serial: int = 1) -> bytes:
-    body = payload.encode()
-    header = (
-        f"ver:3.0 server:supervisor serial:{serial} pool:fatal-listener poolserial:{serial} "
-        f"eventname:{name} len:{len(body)}\n"
-    )
-    return header.encode() + body
+# ---- the FATAL handler, in this process -------------------------------------------------
 
 
 @dataclass
-class Kills:
-    calls: list[tuple[int, int]]
+class Loaded:
+    """What supervisord has once it has built its RPC interfaces, before its main loop."""
 
-    def __call__(self, pid: int, sig: int) -> None:
-        self.calls.append((pid, sig))
+    supervisor: Supervisor
+    interfaces: dict[str, object]
+    home: Path
+
+    def log(self) -> str:
+        stream = self.supervisor.options.logger.handlers[0].stream
+        return str(stream.getvalue().decode("utf-8"))
+
+    @property
+    def mood(self) -> int:
+        return int(self.supervisor.options.mood)
+
+    def go_fatal(self, program: str, *, from_state: int = ProcessStates.BACKOFF) -> None:
+        """Send the event supervisord sends when `program` gives up."""
+        process = self.supervisor.process_groups[program].processes[program]
+        events.notify(events.ProcessStateFatalEvent(process, from_state))
 
 
-def test_the_listener_acknowledges_every_event_and_signals_supervisord_only_on_fatal(
-    tmp_path: Path,
+@pytest.fixture
+def loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Loaded]:
+    """The repository's supervisord.conf realized as supervisord does, its process groups
+    added and its rpcinterface factories called as supervisord calls them when it makes its
+    control server; no process is spawned and no socket opened, and supervisord's log is
+    kept in memory (`Loaded.log`)."""
+    monkeypatch.setenv("DBAAS_HOME", str(tmp_path))
+    events.clear()  # supervisord's subscriptions are module state; supervisord.run() clears
+    try:
+        yield _load(tmp_path)
+    finally:
+        events.clear()
+
+
+def _load(home: Path) -> Loaded:
+    options = ServerOptions()
+    options.realize(["-c", str(supervisord_conf.CONFIG_PATH)])
+    options.logger = loggers.getLogger(options.loglevel)
+    loggers.handle_boundIO(options.logger, "%(levelname)s %(message)s\n")
+    supervisor = Supervisor(options)
+    for config in options.process_group_configs:
+        supervisor.add_process_group(config)
+    interfaces = {
+        name: factory(supervisor, **extras)
+        for name, factory, extras in options.rpcinterface_factories
+    }
+    return Loaded(supervisor, interfaces, home)
+
+
+def _handlers() -> list[object]:
+    return [c for kind, c in events.callbacks if kind is events.ProcessStateFatalEvent]
+
+
+def test_the_repository_config_subscribes_one_fatal_handler_in_supervisords_process(
+    loaded: Loaded,
 ) -> None:
-    stdin = io.BytesIO(
-        _event_bytes("PROCESS_STATE_RUNNING", "processname:api groupname:api from_state:STARTING")
-        + _event_bytes(
-            "PROCESS_STATE_FATAL", "processname:worker groupname:worker from_state:BACKOFF", 2
+    assert [type(h) for h in _handlers()] == [fatal.FatalHandler]
+    assert loaded.mood == SupervisorStates.RUNNING
+    # a second control server ([inet_http_server]) calls the factories again
+    fatal.make_rpcinterface(loaded.supervisor, home=str(loaded.home))
+    assert len(_handlers()) == 1
+
+
+def test_a_fatal_program_is_recorded_logged_and_shuts_supervisord_down_like_sigterm(
+    loaded: Loaded,
+) -> None:
+    events.notify(
+        events.ProcessStateBackoffEvent(
+            loaded.supervisor.process_groups["worker"].processes["worker"], ProcessStates.STARTING
         )
     )
-    stdout = io.BytesIO()
-    kills = Kills([])
-    fatal_listener.listen(stdin, stdout, home=tmp_path, supervisord_pid=4242, kill=kills)
-    assert stdout.getvalue() == b"READY\nRESULT 2\nOKREADY\nRESULT 2\nOKREADY\n"
-    assert kills.calls == [(4242, signal.SIGTERM)]
-    assert marker.read(tmp_path) == "program worker went FATAL (from BACKOFF)"
+    assert loaded.mood == SupervisorStates.RUNNING
+    assert marker.read(loaded.home) is None
+    loaded.go_fatal("worker")
+    # the value supervisord's handle_signal sets on SIGTERM; its main loop does the rest
+    assert loaded.mood == SupervisorStates.SHUTDOWN
+    assert marker.read(loaded.home) == "program worker went FATAL (from BACKOFF)"
+    assert "WARN dbaas: program worker went FATAL (from BACKOFF): stopping every program" in (
+        loaded.log()
+    )
+    interface = loaded.interfaces["dbaas"]
+    assert isinstance(interface, fatal.RPCInterface)
+    assert interface.getFatalReason() == "program worker went FATAL (from BACKOFF)"
 
 
-def test_the_first_fatal_program_stays_recorded_as_the_cause(tmp_path: Path) -> None:
-    kills = Kills([])
-    for program in ("drift", "api"):
-        event = protocol.parse_event(
-            _event_bytes(fatal_listener.FATAL, "x").split(b"\n")[0],
-            f"processname:{program} groupname:{program} from_state:BACKOFF".encode(),
-        )
-        fatal_listener.handle(event, home=tmp_path, supervisord_pid=7, kill=kills)
-    assert marker.read(tmp_path) == "program drift went FATAL (from BACKOFF)"
-    assert len(kills.calls) == 2
+def test_the_first_fatal_program_stays_recorded_as_the_cause(loaded: Loaded) -> None:
+    loaded.go_fatal("drift")
+    loaded.go_fatal("api", from_state=ProcessStates.STARTING)
+    assert marker.read(loaded.home) == "program drift went FATAL (from BACKOFF)"
+    assert loaded.mood == SupervisorStates.SHUTDOWN
 
 
-def test_a_header_without_a_length_is_a_protocol_error() -> None:
-    with pytest.raises(protocol.ProtocolError):
-        protocol.wait(io.BytesIO(b"ver:3.0 eventname:PROCESS_STATE_FATAL\n"), io.BytesIO())
+def test_a_marker_that_cannot_be_written_still_shuts_supervisord_down(
+    loaded: Loaded,
+) -> None:
+    marker.path(loaded.home).mkdir()  # where the marker file would go
+    loaded.go_fatal("api")  # must not raise into supervisord's main loop
+    assert loaded.mood == SupervisorStates.SHUTDOWN
+    assert "ERRO dbaas: cannot record program api went FATAL" in loaded.log()
 
 
 # ---- the real supervisord ---------------------------------------------------------------
@@ -245,8 +299,9 @@ def short_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _start(base: Path, programs: dict[str, dict[str, str]]) -> Supervised:
-    """supervisord.conf with its [program:*] sections replaced by `programs`, launched."""
+def _start(base: Path, programs: dict[str, dict[str, str]], *, launcher: bool = True) -> Supervised:
+    """supervisord.conf with its [program:*] sections replaced by `programs`, launched (or,
+    without the launcher, supervisord run as `supervisord -c`, in a DBAAS_HOME that exists)."""
     parser = supervisord_conf.load()
     for section in [s for s in parser.sections() if s.startswith("program:")]:
         parser.remove_section(section)
@@ -257,9 +312,14 @@ def _start(base: Path, programs: dict[str, dict[str, str]]) -> Supervised:
     home, config, output = base / "home", base / "supervisord.conf", base / "output.log"
     with config.open("w", encoding="utf-8") as handle:
         parser.write(handle)
+    if launcher:
+        command = [sys.executable, "-m", "services.supervision.supervise", "-c", str(config)]
+    else:
+        home.mkdir()
+        command = [str(Path(sys.executable).parent / "supervisord"), "-c", str(config)]
     with output.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "services.supervision.supervise", "-c", str(config)],
+            command,
             cwd=supervisord_conf.REPO_ROOT,
             env=os.environ | {"DBAAS_HOME": str(home)},
             stdout=sink,
@@ -324,6 +384,70 @@ def test_a_program_that_cannot_start_makes_supervisord_exit_non_zero(short_dir: 
     assert "supervise: exiting 1: program doomed went FATAL" in supervised.log_text()
 
 
+def test_a_program_gone_fatal_stops_the_others_in_order_without_a_signal_and_exits_one(
+    running: Supervised,
+) -> None:
+    # the worker crashes and then cannot start again: 1 + startretries quick exits
+    Path(f"{running.stop_log}.worker.doomed").touch()
+    os.kill(_ctl_pid(running, "worker"), signal.SIGKILL)
+    returncode = running.process.wait(timeout=60 + supervisord_conf.stop_budget_seconds())
+    log = running.log_text()
+    assert returncode == supervise.EXIT_PROGRAM_FATAL, log
+    stopped = running.stop_log.read_text(encoding="utf-8").split()
+    assert stopped == [p for p in supervisord_conf.stop_order() if p != "worker"], log
+    assert "dbaas: program worker went FATAL (from BACKOFF): stopping every program" in log
+    assert "received SIGTERM" not in log  # shut down from inside, not by a signal
+    assert "supervise: exiting 1: program worker went FATAL (from BACKOFF)" in log
+    assert marker.read(running.home) == "program worker went FATAL (from BACKOFF)"
+
+
+def test_the_fatal_handler_is_subscribed_again_after_a_supervisorctl_reload(
+    running: Supervised,
+) -> None:
+    # a reload runs supervisord's startup again in the same process, events cleared first
+    before = _ctl_pid(running, "worker")
+    subprocess.run(
+        [SUPERVISORCTL, "-c", "supervisord.conf", "reload"],
+        cwd=supervisord_conf.REPO_ROOT,
+        env=running.env(),
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
+    _poll(
+        lambda: (
+            set(_states_or_empty(running.socket).values()) == {states.RUNNING}
+            and _ctl_pid(running, "worker") not in (0, before)
+        ),
+        deadline=30,
+        what="every program RUNNING again after the reload",
+    )
+    Path(f"{running.stop_log}.worker.doomed").touch()
+    os.kill(_ctl_pid(running, "worker"), signal.SIGKILL)
+    returncode = running.process.wait(timeout=60 + supervisord_conf.stop_budget_seconds())
+    assert returncode == supervise.EXIT_PROGRAM_FATAL, running.log_text()
+    assert running.log_text().count("dbaas: program worker went FATAL") == 1
+
+
+def test_plain_supervisord_also_stops_on_fatal_but_exits_zero_leaving_the_marker(
+    short_dir: Path,
+) -> None:
+    doomed = {
+        "command": f'{sys.executable} -c "raise SystemExit(3)"',
+        "environment": 'DBAAS_PROGRAM="doomed"',
+        "startsecs": "1",
+        "startretries": "1",
+    }
+    supervised = _start(short_dir, {"doomed": doomed}, launcher=False)
+    try:
+        returncode = supervised.process.wait(timeout=60)
+    finally:
+        _stop(supervised)
+    assert returncode == 0, supervised.log_text()
+    assert "dbaas: program doomed went FATAL" in supervised.log_text()
+    assert marker.read(supervised.home) == "program doomed went FATAL (from BACKOFF)"
+
+
 def test_the_launcher_refuses_a_malformed_setting_before_starting_supervisord(
     short_dir: Path,
 ) -> None:
@@ -341,17 +465,20 @@ def test_the_launcher_refuses_a_malformed_setting_before_starting_supervisord(
     assert not (short_dir / "supervisor.sock").exists()
 
 
-def test_program_states_reports_every_program_and_the_listener_as_running(
-    running: Supervised,
-) -> None:
+def test_program_states_reports_every_program_as_running(running: Supervised) -> None:
     assert states.program_states(running.socket) == {
         "api": states.RUNNING,
         "worker": states.RUNNING,
         "status-sync": states.RUNNING,
         "drift": states.RUNNING,
-        "fatal-listener": states.RUNNING,
     }
     assert stat.S_IMODE(running.socket.stat().st_mode) == 0o700
+
+
+def test_the_control_socket_tells_that_no_program_went_fatal(running: Supervised) -> None:
+    transport = SupervisorTransport(None, None, serverurl=f"unix://{running.socket}")
+    with xmlrpc.client.ServerProxy("http://localhost", transport=transport) as proxy:
+        assert proxy.dbaas.getFatalReason() == ""
 
 
 def test_supervisorctl_with_the_repository_config_needs_only_dbaas_home(
@@ -368,21 +495,25 @@ def test_supervisorctl_with_the_repository_config_needs_only_dbaas_home(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     listed = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
-    assert listed == {name: "RUNNING" for name in (*supervisord_conf.PROGRAMS, "fatal-listener")}
+    assert listed == {name: "RUNNING" for name in supervisord_conf.PROGRAMS}
+
+
+def _ctl_pid(supervised: Supervised, program: str) -> int:
+    result = subprocess.run(
+        [SUPERVISORCTL, "-c", "supervisord.conf", "pid", program],
+        cwd=supervisord_conf.REPO_ROOT,
+        env=supervised.env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return int(result.stdout.strip() or 0)
 
 
 def test_a_program_killed_with_sigkill_is_started_again(running: Supervised) -> None:
     def worker_pid() -> int:
-        result = subprocess.run(
-            [SUPERVISORCTL, "-c", "supervisord.conf", "pid", "worker"],
-            cwd=supervisord_conf.REPO_ROOT,
-            env=running.env(),
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        return int(result.stdout.strip() or 0)
+        return _ctl_pid(running, "worker")
 
     first = worker_pid()
     os.kill(first, signal.SIGKILL)
@@ -406,7 +537,7 @@ def test_sigterm_stops_the_programs_in_priority_order_within_the_budget_and_exit
     assert returncode == 0, running.log_text()
     assert time.monotonic() - started < supervisord_conf.stop_budget_seconds()
     stopped = running.stop_log.read_text(encoding="utf-8").split()
-    assert stopped == [p for p in supervisord_conf.stop_order() if p != supervisord_conf.LISTENER]
+    assert stopped == supervisord_conf.stop_order()
     assert marker.read(running.home) is None
 
 
