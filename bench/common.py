@@ -398,6 +398,32 @@ class Sim:
         counts: dict[str, int] = self.stats()["objects"]
         return sum(n for key, n in counts.items() if key.split("/")[-1].startswith(plural))
 
+    def ops_requests_created(self) -> dict[str, int]:
+        """OpsRequest creations per `namespace/name` since the sim started or its counters
+        were reset (creations, not objects: one created twice counts 2)."""
+        created: dict[str, int] = self.stats()["opsrequests_created"]
+        return created
+
+    def reset_stats(self) -> None:
+        """Zero the request and OpsRequest counters (the objects stay)."""
+        http_json(self.url + "/sim/stats", method="DELETE")
+
+
+def ops_requests_per_database(created: Mapping[str, int]) -> dict[str, int]:
+    """OpsRequest creations (`/sim/stats` "opsrequests_created") per `namespace/database`:
+    dbaas names an OpsRequest `<database>-<type word>-<12 hex of the operation id>`."""
+    per_database: dict[str, int] = {}
+    for key, count in created.items():
+        namespace, _, name = key.rpartition("/")
+        stem, _, rest = name.rpartition("-")
+        database, _, _word = stem.rpartition("-")
+        if not database or len(rest) != 12:
+            raise ValueError(f"{key!r} is not an OpsRequest name dbaas makes")
+        per_database[f"{namespace}/{database}"] = (
+            per_database.get(f"{namespace}/{database}", 0) + count
+        )
+    return per_database
+
 
 def start_sim(
     stack: contextlib.ExitStack,

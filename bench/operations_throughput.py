@@ -1,26 +1,42 @@
-"""Benchmark 3: operations per second from API acceptance to the CR in the cluster, against
-raw RQ no-op jobs run by the same worker program in the same run.
+"""Benchmark 3: operations per second from API acceptance to the OpsRequest created in the
+cluster, against raw RQ no-op jobs run by the same worker program in the same run.
 
     .venv/bin/python bench/operations_throughput.py [--quick]
 
+The operation is the README's scale: `PATCH /v1/databases/{id}` with `{"replicas": 3}`
+(merge patch, no If-Match: it is optional) on a Ready standalone Postgres, one per database.
+The API answers 202 with one `scale` operation and enqueues it; `dbaas worker` claims it,
+creates its PostgresOpsRequest (HorizontalScaling) in the simulated cluster and moves the
+operation to `waiting`. OpsRequests are counted by the sim (`/sim/stats`,
+"opsrequests_created"), never read back from PostgreSQL. 2N+1 Postgres databases are seeded
+first (bench/seeding.py: rows with a succeeded create operation, their CRs in the sim with
+status Ready); the API (`dbaas api`) and the worker run against the sim, 8 client threads
+send the PATCHes.
+
 Baseline: `dbaas worker` itself (rq SimpleWorker, the class it uses) on a queue of its own
 drains N no-op jobs (bench/noop.py, enqueued with the options operation jobs have); the
-rate is N over the time from the enqueue to the empty queue.
+rate is N over the time from the enqueue to the empty queue. It runs once before and once
+after the operations, and the mean is the baseline (a shared host's speed drifts).
 
-Pipeline: the API (`dbaas api`) and `dbaas worker` against the simulated cluster; N
-`POST /v1/databases` (8 client threads) each answer 202, and the worker creates each
-database's CR (Postgres) in the sim. The rate is N over the time from the first POST to
-the N-th CR counted by the sim (`/sim/stats`), the worker having carried out one warm-up
-operation before the timer starts (as the no-op worker runs one job first). Target:
-pipeline >= 50 % of the no-op rate (the mean of a no-op run before and one after the
-pipeline, as a shared host's speed drifts).
+Two operation figures, each on N databases of its own:
+- drain (the headline, against the target): the worker has carried out one scale already
+  (warm, as the no-op worker has run one job), then is stopped (SIGSTOP) while the API
+  accepts the N PATCHes; the rate is N over the time from its SIGCONT to the N-th OpsRequest
+  counted by the sim. That is the stage the baseline times, a warm worker draining a filled
+  queue, from the accepted operation to its OpsRequest. Target: >= 50 % of the baseline.
+- end to end: N PATCHes sent while the worker runs; N over the time from the first PATCH to
+  the N-th OpsRequest. The API, PostgreSQL, the sim and the clients then compete with the
+  worker for the host's CPUs: the figure of a busy pod, shown with its ratio too.
+The run fails unless every operation is `waiting` or `succeeded` afterwards and every seeded
+database has exactly one OpsRequest, each created once.
 CPU time per job / operation of the worker (and of the API and the sim) is reported too.
 
-The sim's KubeDB operator provisions a database (StatefulSet, Services, Secrets, status)
-`--provision-delay` seconds after its CR appears. That is the cluster's work after the
-measured path ends, done elsewhere in production; by default it is deferred past the timed
-window, so that on a small shared host it does not compete for CPU with the path measured
-(the CR's admission, schema validation and first status write stay inside the window).
+The sim's KubeDB does its own work on an OpsRequest (the scaling steps) `--ops-step-delay`
+seconds after it starts; that is the cluster's work after the measured path ends, done
+elsewhere in production, so by default it is deferred past the timed windows, as is the
+provisioning of the seeded CRs (`--provision-delay`; they are marked Ready directly). The
+OpsRequest's admission, schema validation and the ops-manager's first status writes
+(Pending, Progressing, the database's Paused condition) stay inside the windows.
 """
 
 from __future__ import annotations
@@ -30,17 +46,19 @@ import contextlib
 import http.client
 import json
 import os
+import signal
 import sys
 import threading
 import time
 import urllib.parse
 import uuid
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common
+from bench import common, seeding
 
 PROJECT = "bench"
 TARGET_RATIO = 0.50
@@ -48,6 +66,9 @@ NOOP = "bench.noop.noop"
 CLIENT_THREADS = 8
 STALL_SECONDS = 60.0
 PROVISION_DELAY = 600.0
+OPS_STEP_DELAY = 600.0
+PATCH_BODY = json.dumps({"replicas": 3})
+DONE_STATES = ("waiting", "succeeded")
 
 
 def parse_args() -> argparse.Namespace:
@@ -60,7 +81,14 @@ def parse_args() -> argparse.Namespace:
         type=float,
         default=PROVISION_DELAY,
         help=f"seconds before the sim's operator provisions a new CR (default"
-        f" {PROVISION_DELAY:.0f}: after the timed window; 1 is the sim's own default)",
+        f" {PROVISION_DELAY:.0f}: after the run; the seeded CRs are marked Ready directly)",
+    )
+    parser.add_argument(
+        "--ops-step-delay",
+        type=float,
+        default=OPS_STEP_DELAY,
+        help=f"seconds per step of the sim's ops-manager once an OpsRequest runs (default"
+        f" {OPS_STEP_DELAY:.0f}: after the timed windows; 0.5 is the sim's own default)",
     )
     args = parser.parse_args()
     args.operations = args.operations or (300 if args.quick else 1000)
@@ -138,16 +166,15 @@ def noop_rate(work: Path, env: dict[str, str], count: int) -> tuple[float, float
     return count / seconds, seconds, cpu * 1000 / count
 
 
-def post_creates(api: str, key: str, names: list[str], accepted: list[float]) -> list[str]:
-    """POST one create per name over a keep-alive connection; failures as text."""
+def patch_all(api: str, key: str, ids: Sequence[uuid.UUID], accepted: list[float]) -> list[str]:
+    """PATCH replicas 3 on each database over a keep-alive connection; failures as text."""
     parsed = urllib.parse.urlsplit(api)
     conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=60)
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/merge-patch+json"}
     failures: list[str] = []
     try:
-        for name in names:
-            body = {"name": name, "engine": "postgres", "version": "16.13", "storage": "1Gi"}
-            conn.request("POST", "/v1/databases", body=json.dumps(body), headers=headers)
+        for db_id in ids:
+            conn.request("PATCH", f"/v1/databases/{db_id}", body=PATCH_BODY, headers=headers)
             response = conn.getresponse()
             payload = response.read()
             if response.status == 202:
@@ -159,101 +186,217 @@ def post_creates(api: str, key: str, names: list[str], accepted: list[float]) ->
     return failures
 
 
-def warm_up_worker(api: str, key: str, sim: common.Sim, worker: common.Service) -> None:
-    """Run one operation through the worker before the timer starts, as `noop_rate` runs one
-    no-op job: its startup (imports, clients, the project's namespace) is behind it then."""
-    failures = post_creates(api, key, ["warm-up"], [])
-    if failures:
-        raise RuntimeError(f"the warm-up POST failed: {failures[0]}")
-    common.wait_until(
-        "the worker's first operation",
-        lambda: sim.object_count("postgreses") >= 1,
-        timeout=60,
-        interval=0.05,
-        alive=worker.check_alive,
-    )
+class Batch:
+    """PATCHes of `ids` sent by CLIENT_THREADS client threads, each on its connection."""
+
+    def __init__(self, api: str, key: str, ids: Sequence[uuid.UUID]) -> None:
+        self.accepted: list[float] = []
+        self.failures: list[str] = []
+        self.threads = [
+            threading.Thread(
+                target=self._client, args=(api, key, ids[i::CLIENT_THREADS]), name=f"patcher-{i}"
+            )
+            for i in range(CLIENT_THREADS)
+        ]
+
+    def _client(self, api: str, key: str, ids: Sequence[uuid.UUID]) -> None:
+        self.failures.extend(patch_all(api, key, ids, self.accepted))
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join()
+
+    def check(self) -> None:
+        if self.failures:
+            raise RuntimeError(f"{len(self.failures)} PATCHes failed, first: {self.failures[0]}")
 
 
-def pipeline_rate(
-    api: tuple[str, int], key: str, sim: common.Sim, worker: common.Service, count: int
-) -> dict[str, float]:
-    """POST `count` creates and wait for their CRs; rates, seconds and CPU per operation."""
+def wait_for_ops_requests(
+    sim: common.Sim,
+    worker: common.Service,
+    count: int,
+    *,
+    started: float,
+    check: Callable[[], None] | None = None,
+) -> tuple[float, dict[str, int]]:
+    """Poll the sim's OpsRequest creations (counted since its last reset) until `count`; the
+    time the count was first seen, and the creations. Polls get closer as the end nears
+    (from the rate so far), so the end is seen within a few ms without the sim serving the
+    whole counter document 20 times a second."""
+    progress = (0, time.monotonic())
+    while True:
+        if check is not None:
+            check()
+        worker.check_alive()
+        created = sim.ops_requests_created()
+        now = time.monotonic()
+        done = len(created)
+        if done >= count:
+            return now, created
+        if done > progress[0]:
+            progress = (done, now)
+        elif now - progress[1] > STALL_SECONDS:
+            raise RuntimeError(
+                f"no new OpsRequest for {STALL_SECONDS:.0f}s at {done} of {count}; worker log:\n"
+                + common.tail(worker.log)
+            )
+        rate = done / max(now - started, 1e-3)
+        eta = (count - done) / rate if rate > 0 else 1.0
+        time.sleep(min(0.2, max(0.005, eta / 4)))
+
+
+def warm_up_worker(
+    api: str, key: str, sim: common.Sim, worker: common.Service, db_id: uuid.UUID
+) -> dict[str, int]:
+    """Run one scale through the worker before a timer starts, as `noop_rate` runs one no-op
+    job: its startup (imports, clients, the project's namespace) is behind it then. Its
+    OpsRequest creation, read before the sim's counters are reset."""
+    batch = Batch(api, key, [db_id])
+    batch.start()
+    batch.join()
+    batch.check()
+    _, created = wait_for_ops_requests(sim, worker, 1, started=time.monotonic())
+    sim.reset_stats()
+    return created
+
+
+@contextlib.contextmanager
+def stopped(worker: common.Service) -> Iterator[None]:
+    """The worker stopped (SIGSTOP) inside the block; SIGCONT however the block ends."""
+    os.kill(worker.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(worker.pid, signal.SIGCONT)
+
+
+def drain_rate(
+    api: tuple[str, int],
+    key: str,
+    sim: common.Sim,
+    worker: common.Service,
+    ids: Sequence[uuid.UUID],
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Accept a PATCH per database while the worker is stopped, then time the worker from its
+    SIGCONT to the last OpsRequest; figures, and the OpsRequest creations."""
     base, api_pid = api
-    warm_up_worker(base, key, sim, worker)
-    already = sim.object_count("postgreses")
-    names = [f"op-{i:05d}" for i in range(count)]
-    accepted: list[float] = []
-    failures: list[str] = []
+    count = len(ids)
+    batch = Batch(base, key, ids)
+    with stopped(worker):
+        api_cpu_before, accept_started = common.tree_cpu_seconds(api_pid), time.monotonic()
+        batch.start()
+        batch.join()
+        batch.check()
+        accept_seconds = max(batch.accepted) - accept_started
+        api_cpu = common.tree_cpu_seconds(api_pid) - api_cpu_before
+        worker_cpu_before = common.tree_cpu_seconds(worker.pid)
+        sim_cpu_before = common.tree_cpu_seconds(sim.service.pid)
+        started = time.monotonic()
+    done_at, created = wait_for_ops_requests(sim, worker, count, started=started)
+    worker_cpu = common.tree_cpu_seconds(worker.pid) - worker_cpu_before
+    sim_cpu = common.tree_cpu_seconds(sim.service.pid) - sim_cpu_before
+    sim.reset_stats()
+    return {
+        "accept_seconds": accept_seconds,
+        "accepted_per_s": count / accept_seconds,
+        "accept_api_cpu_ms_per_operation": api_cpu * 1000 / count,
+        "seconds": done_at - started,
+        "per_s": count / (done_at - started),
+        "worker_cpu_ms_per_operation": worker_cpu * 1000 / count,
+        "sim_cpu_ms_per_operation": sim_cpu * 1000 / count,
+    }, created
 
-    def client(chunk: list[str]) -> None:
-        failures.extend(post_creates(base, key, chunk, accepted))
 
-    threads = [
-        threading.Thread(target=client, args=(names[i::CLIENT_THREADS],), name=f"poster-{i}")
-        for i in range(CLIENT_THREADS)
-    ]
+def end_to_end_rate(
+    api: tuple[str, int],
+    key: str,
+    sim: common.Sim,
+    worker: common.Service,
+    ids: Sequence[uuid.UUID],
+) -> tuple[dict[str, float], dict[str, int]]:
+    """PATCH each database while the worker runs; N over the first PATCH to the N-th
+    OpsRequest; figures, and the OpsRequest creations."""
+    base, api_pid = api
+    count = len(ids)
+    batch = Batch(base, key, ids)
     pids = {"worker": worker.pid, "api": api_pid, "sim": sim.service.pid}
     cpu_before = {name: common.tree_cpu_seconds(pid) for name, pid in pids.items()}
     started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    created_at = started
-    progress = (0, started)
-    samples: list[tuple[float, int]] = []
-
-    def all_created() -> bool:
-        nonlocal created_at, progress
-        if failures:
-            raise RuntimeError(f"{len(failures)} POSTs failed, first: {failures[0]}")
-        created = sim.object_count("postgreses") - already
-        now = time.monotonic()
-        samples.append((now, created))
-        if created > progress[0]:
-            progress = (created, now)
-        elif now - progress[1] > STALL_SECONDS:
-            raise RuntimeError(
-                f"no new CR for {STALL_SECONDS:.0f}s at {created} of {count}; worker log:\n"
-                + common.tail(worker.log)
-            )
-        if created >= count:
-            created_at = now
-            return True
-        return False
-
+    batch.start()
     try:
-        common.wait_until(
-            "the CRs", all_created, timeout=900, interval=0.1, alive=worker.check_alive
+        done_at, created = wait_for_ops_requests(
+            sim, worker, count, started=started, check=batch.check
         )
     finally:
-        for thread in threads:
-            thread.join()
+        batch.join()
+    batch.check()
     cpu = {
         name: (common.tree_cpu_seconds(pid) - cpu_before[name]) * 1000 / count
         for name, pid in pids.items()
     }
-    # how the two phases went: while the API was still accepting (all programs busy), after
-    accepted_at = max(accepted)
-    during = max((n for at, n in samples if at <= accepted_at), default=0)
+    sim.reset_stats()
     return {
-        "created_while_accepting": during,
-        "after_accepting_per_s": (count - during) / max(created_at - accepted_at, 1e-9),
-        "accepted_per_s": count / (max(accepted) - started),
-        "end_to_end_per_s": count / (created_at - started),
-        "seconds": created_at - started,
-        "accept_seconds": max(accepted) - started,
+        "accept_seconds": max(batch.accepted) - started,
+        "accepted_per_s": count / (max(batch.accepted) - started),
+        "seconds": done_at - started,
+        "per_s": count / (done_at - started),
         **{f"{name}_cpu_ms_per_operation": value for name, value in cpu.items()},
-    }
+    }, created
+
+
+def verify(database_url: str, seeded: seeding.Seeded, created: dict[str, int]) -> dict[str, int]:
+    """Every seeded database: one scale operation, `waiting` or later, and one OpsRequest
+    created once in the sim. Raises on any other outcome; the counts checked otherwise."""
+    problems: list[str] = []
+    states = seeding.operation_states(database_url, seeded.ids, type="scale")
+    for name, db_id in zip(seeded.names, seeded.ids, strict=True):
+        if len(states[db_id]) != 1 or states[db_id][0] not in DONE_STATES:
+            problems.append(f"{name}: scale operations {states[db_id]}")
+    twice = {key: n for key, n in created.items() if n != 1}
+    if twice:
+        problems.append(f"OpsRequests created more than once: {sorted(twice)[:5]}")
+    per_database = common.ops_requests_per_database(created)
+    expected = {f"{seeded.namespace}/{name}" for name in seeded.names}
+    for key in sorted(expected | set(per_database)):
+        if per_database.get(key, 0) != 1:
+            problems.append(f"{key}: {per_database.get(key, 0)} OpsRequests")
+    if problems:
+        raise RuntimeError(f"{len(problems)} problems, first: " + "; ".join(problems[:5]))
+    waiting = sum(1 for found in states.values() if found == ["waiting"])
+    return {"databases": len(seeded.ids), "ops_requests": len(created), "waiting": waiting}
 
 
 def main() -> int:
     args = parse_args()
     common.install_signal_handlers()
     load_before = os.getloadavg()[0]
+    n = args.operations
     with contextlib.ExitStack() as stack:
         work = stack.enter_context(common.workdir())
         redis_url = stack.enter_context(common.benchmark_redis())  # first: it may wait
         database_url = stack.enter_context(common.throwaway_database())
-        sim = common.start_sim(stack, work, provision_delay=args.provision_delay)
+        sim = common.start_sim(
+            stack,
+            work,
+            provision_delay=args.provision_delay,
+            ops_step_delay=args.ops_step_delay,
+        )
+        common.say(f"seeding {2 * n + 1} Ready Postgres databases")
+        seeded = seeding.insert_databases(database_url, project=PROJECT, count=2 * n + 1)
+        seeding.create_crs(sim, seeded)
+        seeding.mark_ready(sim, seeded)
+        common.wait_until(
+            "the seeded CRs Ready",
+            lambda: seeding.phases(sim, seeded) == {"Ready": len(seeded.ids)},
+            timeout=60,
+            interval=0.5,
+            alive=sim.service.check_alive,
+        )
+        sim.reset_stats()
         key = common.create_api_key(database_url, project=PROJECT, role="operator")
         env = common.dbaas_env(
             home=work,
@@ -270,92 +413,118 @@ def main() -> int:
         worker = common.start_service(
             stack, "worker", common.dbaas_command("worker"), env=env, workdir=work
         )
-        common.say(f"pipeline: {args.operations} POST /v1/databases -> CRs in the sim")
-        pipeline = pipeline_rate((api, api_service.pid), key, sim, worker, args.operations)
-        common.say(f"pipeline: {pipeline['end_to_end_per_s']:,.1f} operations/s")
+        api_of = (api, api_service.pid)
+        created = warm_up_worker(api, key, sim, worker, seeded.ids[0])
+        common.say(f"drain: {n} PATCH replicas accepted with the worker stopped, then drained")
+        drain, made = drain_rate(api_of, key, sim, worker, seeded.ids[1 : n + 1])
+        created |= made
+        common.say(f"drain: {drain['per_s']:,.1f} OpsRequests/s")
+        common.say(f"end to end: {n} PATCH replicas with the worker running")
+        busy, made = end_to_end_rate(api_of, key, sim, worker, seeded.ids[n + 1 :])
+        created |= made
+        common.say(f"end to end: {busy['per_s']:,.1f} OpsRequests/s")
+        checked = verify(database_url, seeded, created)
         worker.stop()
         common.say("raw RQ again (the machine may have changed meanwhile)")
         noops.append(noop_rate(work, env, args.noop_jobs))
         common.say(f"raw RQ: {noops[-1][0]:,.0f} jobs/s")
-    report(args, noops, pipeline, load=(load_before, os.getloadavg()[0]))
+    report(args, noops, drain, busy, checked, load=(load_before, os.getloadavg()[0]))
     return 0
 
 
 def report(
     args: argparse.Namespace,
     noops: list[tuple[float, float, float]],
-    pipeline: dict[str, float],
+    drain: dict[str, float],
+    busy: dict[str, float],
+    checked: dict[str, int],
     *,
     load: tuple[float, float],
 ) -> None:
     noop_per_s = sum(rate for rate, _, _ in noops) / len(noops)
     noop_cpu = sum(cpu for _, _, cpu in noops) / len(noops)
-    ratio = common.ratio(pipeline["end_to_end_per_s"], noop_per_s)
+    ratio = common.ratio(drain["per_s"], noop_per_s)
+    busy_ratio = common.ratio(busy["per_s"], noop_per_s)
     met = ratio >= TARGET_RATIO
-    worker_cpu = pipeline["worker_cpu_ms_per_operation"]
+    n = args.operations
     rows: list[list[Any]] = [
-        [
-            f"raw RQ no-op jobs, run {i + 1} (dbaas worker)",
-            args.noop_jobs,
-            seconds,
-            rate,
-            cpu,
-        ]
+        [f"raw RQ no-op jobs, run {i + 1} (dbaas worker)", args.noop_jobs, seconds, rate, cpu]
         for i, (rate, seconds, cpu) in enumerate(noops)
     ]
     rows += [
         [
-            "POST /v1/databases accepted (202)",
-            args.operations,
-            pipeline["accept_seconds"],
-            pipeline["accepted_per_s"],
-            pipeline["api_cpu_ms_per_operation"],
+            "PATCH accepted (202), worker stopped",
+            n,
+            drain["accept_seconds"],
+            drain["accepted_per_s"],
+            drain["accept_api_cpu_ms_per_operation"],
         ],
         [
-            "POST accepted -> CR created in the sim",
-            args.operations,
-            pipeline["seconds"],
-            pipeline["end_to_end_per_s"],
-            worker_cpu,
+            "drain: SIGCONT -> N-th OpsRequest",
+            n,
+            drain["seconds"],
+            drain["per_s"],
+            drain["worker_cpu_ms_per_operation"],
+        ],
+        [
+            "end to end: 1st PATCH -> N-th OpsRequest",
+            n,
+            busy["seconds"],
+            busy["per_s"],
+            busy["worker_cpu_ms_per_operation"],
         ],
     ]
     print(
-        f"operation throughput, {CLIENT_THREADS} client threads, one `dbaas worker`"
-        f" (rq SimpleWorker), sim provisioning after {args.provision_delay:g}s;"
-        f" load average {load[0]:.1f} before, {load[1]:.1f} after ({os.cpu_count()} CPUs)"
+        f"operation throughput (PATCH replicas 1 -> 3: a HorizontalScaling OpsRequest),"
+        f" {CLIENT_THREADS} client threads, one `dbaas worker` (rq SimpleWorker);"
+        f" sim provisioning after {args.provision_delay:g}s, OpsRequest steps after"
+        f" {args.ops_step_delay:g}s; load average {load[0]:.1f} before, {load[1]:.1f} after"
+        f" ({os.cpu_count()} CPUs)"
     )
     print(common.format_table(["what", "count", "seconds", "per second", "CPU ms each"], rows))
     print(
-        "CPU ms each: of the worker process (no-op rows, pipeline row), of the API (POST row);"
-        f" the sim spent {pipeline['sim_cpu_ms_per_operation']:.2f} ms per operation"
+        "CPU ms each: of the worker (no-op, drain and end-to-end rows), of the API (PATCH row);"
+        f" end to end the API spent {busy['api_cpu_ms_per_operation']:.2f} ms per operation;"
+        f" the sim {drain['sim_cpu_ms_per_operation']:.2f} (drain),"
+        f" {busy['sim_cpu_ms_per_operation']:.2f} (end to end)"
     )
     print(
-        f"CRs created while the API was still accepting: {pipeline['created_while_accepting']}"
-        f" of {args.operations}; after that: {pipeline['after_accepting_per_s']:,.0f} per second"
+        f"checked: {checked['databases']} databases, each one scale operation (waiting or"
+        f" later: {checked['waiting']} waiting) and one OpsRequest created once"
+        f" ({checked['ops_requests']} in all)"
     )
     verdict = "met" if met else "MISSED"
     print(
-        f"pipeline / mean raw RQ = {ratio:.3f}; target >= {TARGET_RATIO:.2f}: {verdict};"
-        f" worker CPU per operation / per no-op job = {common.ratio(worker_cpu, noop_cpu):.1f}"
+        f"drain / mean raw RQ = {ratio:.3f}; target >= {TARGET_RATIO:.2f}: {verdict};"
+        f" end to end / mean raw RQ = {busy_ratio:.3f} (busy pod: API, PostgreSQL, sim and"
+        f" clients share the CPUs); worker CPU per operation / per no-op job ="
+        f" {common.ratio(drain['worker_cpu_ms_per_operation'], noop_cpu):.1f} (drain)"
     )
     figures = {
-        "operations": args.operations,
+        "operation": "PATCH /v1/databases/{id} replicas 1->3 (HorizontalScaling OpsRequest)",
+        "operations": n,
         "noop_jobs": args.noop_jobs,
         "noop_jobs_per_s": noop_per_s,
         "noop_jobs_per_s_runs": [rate for rate, _, _ in noops],
         "noop_worker_cpu_ms_per_job": noop_cpu,
-        "accepted_per_s": pipeline["accepted_per_s"],
-        "created_while_accepting": pipeline["created_while_accepting"],
-        "after_accepting_per_s": pipeline["after_accepting_per_s"],
-        "operations_per_s": pipeline["end_to_end_per_s"],
-        "worker_cpu_ms_per_operation": worker_cpu,
-        "api_cpu_ms_per_operation": pipeline["api_cpu_ms_per_operation"],
-        "sim_cpu_ms_per_operation": pipeline["sim_cpu_ms_per_operation"],
+        "accepted_per_s": drain["accepted_per_s"],
+        "api_cpu_ms_per_accept": drain["accept_api_cpu_ms_per_operation"],
+        "drain_per_s": drain["per_s"],
+        "drain_worker_cpu_ms_per_operation": drain["worker_cpu_ms_per_operation"],
+        "drain_sim_cpu_ms_per_operation": drain["sim_cpu_ms_per_operation"],
+        "end_to_end_per_s": busy["per_s"],
+        "end_to_end_accepted_per_s": busy["accepted_per_s"],
+        "end_to_end_worker_cpu_ms_per_operation": busy["worker_cpu_ms_per_operation"],
+        "end_to_end_api_cpu_ms_per_operation": busy["api_cpu_ms_per_operation"],
+        "end_to_end_sim_cpu_ms_per_operation": busy["sim_cpu_ms_per_operation"],
         "ratio": ratio,
+        "end_to_end_ratio": busy_ratio,
         "target_ratio": TARGET_RATIO,
         "met": met,
+        "checked_databases": checked["databases"],
         "worker_class": "rq.SimpleWorker (dbaas worker default)",
         "sim_provision_delay_s": args.provision_delay,
+        "sim_ops_step_delay_s": args.ops_step_delay,
         "cpus": os.cpu_count(),
         "loadavg_1m_before_after": list(load),
     }

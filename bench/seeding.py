@@ -10,6 +10,7 @@ programs themselves; never writes anywhere but the throwaway database and sim it
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import http.client
@@ -194,3 +195,92 @@ def progress(database_url: str, operation_ids: Sequence[uuid.UUID]) -> dict[str,
         ).fetchone()
     assert open_ops is not None and unsynced is not None
     return {"open_operations": open_ops["n"], "unsynced": unsynced["n"]}
+
+
+def _send_all(
+    url: str,
+    method: str,
+    requests: Sequence[tuple[str, bytes]],
+    *,
+    content_type: str,
+    errors: list[str],
+) -> None:
+    """`method` each (path, body) over one keep-alive connection; non-2xx answers as text."""
+    parsed = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=60)
+    try:
+        for path, body in requests:
+            conn.request(method, path, body=body, headers={"Content-Type": content_type})
+            response = conn.getresponse()
+            payload = response.read()
+            if not 200 <= response.status < 300:
+                errors.append(f"{method} {path}: {response.status}: {payload[:300]!r}")
+    finally:
+        conn.close()
+
+
+def mark_ready(sim: common.Sim, seeded: Seeded, *, threads: int = 4) -> None:
+    """Status `Ready` on every seeded CR (made by `create_crs`), as KubeDB writes it once the
+    database is provisioned, without the sim's operator provisioning anything: a benchmark
+    that starts the sim with a long `--provision-delay` gets databases that accept
+    OpsRequests at once (the ops-manager runs `apply: IfReady` requests only on Ready ones)."""
+    from services.sim import objects, offshoots
+
+    now = objects.timestamp(dt.datetime.now(dt.UTC))
+    path = DB_PATH.format(namespace=seeded.namespace) + "/{name}/status"
+    requests = []
+    for name in seeded.names:
+        cr = {
+            "kind": "Postgres",
+            "metadata": {"namespace": seeded.namespace, "name": name, "generation": 1},
+        }
+        status = {
+            "phase": "Ready",
+            "observedGeneration": 1,
+            "conditions": offshoots.phase_conditions(cr, "Ready", now=now),
+        }
+        requests.append((path.format(name=name), json.dumps({"status": status}).encode()))
+    errors: list[str] = []
+    size = max(1, -(-len(requests) // threads))
+    workers = [
+        threading.Thread(
+            target=_send_all,
+            args=(sim.url, "PATCH", requests[start : start + size]),
+            kwargs={"content_type": "application/merge-patch+json", "errors": errors},
+            name=f"seed-ready-{start // size}",
+        )
+        for start in range(0, len(requests), size)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} status writes failed, first: {errors[0]}")
+
+
+def phases(sim: common.Sim, seeded: Seeded) -> collections.Counter[str]:
+    """How many seeded CRs are in each status phase (`""` for none yet)."""
+    listed = common.http_json(sim.url + DB_PATH.format(namespace=seeded.namespace))
+    wanted = set(seeded.names)
+    return collections.Counter(
+        (item.get("status") or {}).get("phase", "")
+        for item in listed["items"]
+        if item["metadata"]["name"] in wanted
+    )
+
+
+def operation_states(
+    database_url: str, database_ids: Sequence[uuid.UUID], *, type: str
+) -> dict[uuid.UUID, list[str]]:
+    """The states of the `type` operations of each database (none: an empty list)."""
+    states: dict[uuid.UUID, list[str]] = {db_id: [] for db_id in database_ids}
+    with postgres.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT database_id, state FROM operations WHERE database_id = ANY(%s)"
+            " AND type = %s ORDER BY database_id, seq",
+            (list(database_ids), type),
+        ).fetchall()
+    for row in rows:
+        states[row["database_id"]].append(row["state"])
+    return states

@@ -151,3 +151,22 @@ def test_cpu_time_of_this_process_grows_when_it_works() -> None:
     before = common.tree_cpu_seconds(os.getpid())
     sum(i * i for i in range(2_000_000))
     assert common.tree_cpu_seconds(os.getpid()) > before
+
+
+def test_ops_request_creations_are_counted_per_database_from_the_names_dbaas_gives() -> None:
+    created = {
+        "project-bench/db-00001-scale-0123456789ab": 1,
+        "project-bench/db-00001-restart-ba9876543210": 2,
+        "project-bench/orders-eu-expand-aaaaaaaaaaaa": 1,
+        "other/db-00001-scale-0123456789ab": 1,
+    }
+    assert common.ops_requests_per_database(created) == {
+        "project-bench/db-00001": 3,
+        "project-bench/orders-eu": 1,
+        "other/db-00001": 1,
+    }
+
+
+def test_a_name_dbaas_does_not_give_an_ops_request_is_refused() -> None:
+    with pytest.raises(ValueError, match="not an OpsRequest name"):
+        common.ops_requests_per_database({"ns/hand-made": 1})
