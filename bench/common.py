@@ -419,9 +419,8 @@ def ops_requests_per_database(created: Mapping[str, int]) -> dict[str, int]:
         database, _, _word = stem.rpartition("-")
         if not database or len(rest) != 12:
             raise ValueError(f"{key!r} is not an OpsRequest name dbaas makes")
-        per_database[f"{namespace}/{database}"] = (
-            per_database.get(f"{namespace}/{database}", 0) + count
-        )
+        owner = f"{namespace}/{database}"
+        per_database[owner] = per_database.get(owner, 0) + count
     return per_database
 
 
@@ -494,6 +493,20 @@ def create_api_key(database_url: str, *, project: str, role: str = "admin") -> s
         token = keys.create(conn, project_id=project, role=role, description="benchmark")
         conn.commit()
     return token
+
+
+def database_backends(database_url: str) -> list[int]:
+    """Process ids of the PostgreSQL server processes connected to `database_url`'s database
+    (the programs' pooled connections), for their CPU time; the server must be on this host."""
+    import psycopg
+
+    name = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        ).fetchall()
+    return [int(row[0]) for row in rows]
 
 
 # -- memory (Linux /proc) --------------------------------------------------------------------

@@ -60,7 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common, seeding
 
-PROJECT = "bench"
+PROJECT, BUSY_PROJECT = "bench", "bench-busy"
 TARGET_RATIO = 0.50
 NOOP = "bench.noop.noop"
 CLIENT_THREADS = 8
@@ -274,12 +274,31 @@ def stopped(worker: common.Service) -> Iterator[None]:
         os.kill(worker.pid, signal.SIGCONT)
 
 
+class PostgresCpu:
+    """CPU time of the PostgreSQL server processes serving the throwaway database, from now
+    on (a connection opened meanwhile counts from its start)."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.before = self._read()
+
+    def _read(self) -> dict[int, float]:
+        pids = common.database_backends(self.database_url)
+        return {pid: common.tree_cpu_seconds(pid) for pid in pids}
+
+    def seconds(self) -> float:
+        after = self._read()
+        return sum(cpu - self.before.get(pid, 0.0) for pid, cpu in after.items())
+
+
 def drain_rate(
     api: tuple[str, int],
     key: str,
     sim: common.Sim,
     worker: common.Service,
     ids: Sequence[uuid.UUID],
+    *,
+    database_url: str,
 ) -> tuple[dict[str, float], dict[str, int]]:
     """Accept a PATCH per database while the worker is stopped, then time the worker from its
     SIGCONT to the last OpsRequest; figures, and the OpsRequest creations."""
@@ -293,12 +312,17 @@ def drain_rate(
         batch.check()
         accept_seconds = max(batch.accepted) - accept_started
         api_cpu = common.tree_cpu_seconds(api_pid) - api_cpu_before
+        early = sim.ops_requests_created()
+        if early:
+            raise RuntimeError(f"{len(early)} OpsRequests created while the worker was stopped")
         worker_cpu_before = common.tree_cpu_seconds(worker.pid)
         sim_cpu_before = common.tree_cpu_seconds(sim.service.pid)
+        postgres_cpu = PostgresCpu(database_url)
         started = time.monotonic()
     done_at, created = wait_for_ops_requests(sim, worker, count, started=started)
     worker_cpu = common.tree_cpu_seconds(worker.pid) - worker_cpu_before
     sim_cpu = common.tree_cpu_seconds(sim.service.pid) - sim_cpu_before
+    pg_cpu = postgres_cpu.seconds()
     sim.reset_stats()
     return {
         "accept_seconds": accept_seconds,
@@ -308,6 +332,7 @@ def drain_rate(
         "per_s": count / (done_at - started),
         "worker_cpu_ms_per_operation": worker_cpu * 1000 / count,
         "sim_cpu_ms_per_operation": sim_cpu * 1000 / count,
+        "postgres_cpu_ms_per_operation": pg_cpu * 1000 / count,
     }, created
 
 
@@ -317,6 +342,8 @@ def end_to_end_rate(
     sim: common.Sim,
     worker: common.Service,
     ids: Sequence[uuid.UUID],
+    *,
+    database_url: str,
 ) -> tuple[dict[str, float], dict[str, int]]:
     """PATCH each database while the worker runs; N over the first PATCH to the N-th
     OpsRequest; figures, and the OpsRequest creations."""
@@ -325,6 +352,7 @@ def end_to_end_rate(
     batch = Batch(base, key, ids)
     pids = {"worker": worker.pid, "api": api_pid, "sim": sim.service.pid}
     cpu_before = {name: common.tree_cpu_seconds(pid) for name, pid in pids.items()}
+    postgres_cpu = PostgresCpu(database_url)
     started = time.monotonic()
     batch.start()
     try:
@@ -338,6 +366,7 @@ def end_to_end_rate(
         name: (common.tree_cpu_seconds(pid) - cpu_before[name]) * 1000 / count
         for name, pid in pids.items()
     }
+    cpu["postgres"] = postgres_cpu.seconds() * 1000 / count
     sim.reset_stats()
     return {
         "accept_seconds": max(batch.accepted) - started,
@@ -348,26 +377,48 @@ def end_to_end_rate(
     }, created
 
 
-def verify(database_url: str, seeded: seeding.Seeded, created: dict[str, int]) -> dict[str, int]:
+def verify(
+    database_url: str, seeded: Sequence[seeding.Seeded], created: dict[str, int]
+) -> dict[str, int]:
     """Every seeded database: one scale operation, `waiting` or later, and one OpsRequest
     created once in the sim. Raises on any other outcome; the counts checked otherwise."""
     problems: list[str] = []
-    states = seeding.operation_states(database_url, seeded.ids, type="scale")
-    for name, db_id in zip(seeded.names, seeded.ids, strict=True):
-        if len(states[db_id]) != 1 or states[db_id][0] not in DONE_STATES:
-            problems.append(f"{name}: scale operations {states[db_id]}")
+    expected: set[str] = set()
+    waiting = 0
+    for project in seeded:
+        states = seeding.operation_states(database_url, project.ids, type="scale")
+        for name, db_id in zip(project.names, project.ids, strict=True):
+            if len(states[db_id]) != 1 or states[db_id][0] not in DONE_STATES:
+                problems.append(f"{name}: scale operations {states[db_id]}")
+        waiting += sum(1 for found in states.values() if found == ["waiting"])
+        expected |= {f"{project.namespace}/{name}" for name in project.names}
     twice = {key: n for key, n in created.items() if n != 1}
     if twice:
         problems.append(f"OpsRequests created more than once: {sorted(twice)[:5]}")
     per_database = common.ops_requests_per_database(created)
-    expected = {f"{seeded.namespace}/{name}" for name in seeded.names}
     for key in sorted(expected | set(per_database)):
         if per_database.get(key, 0) != 1:
             problems.append(f"{key}: {per_database.get(key, 0)} OpsRequests")
     if problems:
         raise RuntimeError(f"{len(problems)} problems, first: " + "; ".join(problems[:5]))
-    waiting = sum(1 for found in states.values() if found == ["waiting"])
-    return {"databases": len(seeded.ids), "ops_requests": len(created), "waiting": waiting}
+    return {"databases": len(expected), "ops_requests": len(created), "waiting": waiting}
+
+
+def seed_ready(
+    database_url: str, sim: common.Sim, *, project: str, count: int, prefix: str
+) -> seeding.Seeded:
+    """`count` Ready Postgres databases of `project`: rows, CRs, status Ready in the sim."""
+    seeded = seeding.insert_databases(database_url, project=project, count=count, prefix=prefix)
+    seeding.create_crs(sim, seeded)
+    seeding.mark_ready(sim, seeded)
+    common.wait_until(
+        f"the CRs of {project} Ready",
+        lambda: seeding.phases(sim, seeded) == {"Ready": count},
+        timeout=60,
+        interval=0.5,
+        alive=sim.service.check_alive,
+    )
+    return seeded
 
 
 def main() -> int:
@@ -385,19 +436,14 @@ def main() -> int:
             provision_delay=args.provision_delay,
             ops_step_delay=args.ops_step_delay,
         )
-        common.say(f"seeding {2 * n + 1} Ready Postgres databases")
-        seeded = seeding.insert_databases(database_url, project=PROJECT, count=2 * n + 1)
-        seeding.create_crs(sim, seeded)
-        seeding.mark_ready(sim, seeded)
-        common.wait_until(
-            "the seeded CRs Ready",
-            lambda: seeding.phases(sim, seeded) == {"Ready": len(seeded.ids)},
-            timeout=60,
-            interval=0.5,
-            alive=sim.service.check_alive,
-        )
+        common.say(f"seeding {2 * n + 1} Ready Postgres databases in two projects")
+        # a project (namespace) per phase: the sim's ops-manager scans a namespace's
+        # OpsRequests on every event, so the second phase would pay for the first one's
+        seeded = seed_ready(database_url, sim, project=PROJECT, count=n + 1, prefix="drain")
+        busy_seeded = seed_ready(database_url, sim, project=BUSY_PROJECT, count=n, prefix="busy")
         sim.reset_stats()
         key = common.create_api_key(database_url, project=PROJECT, role="operator")
+        busy_key = common.create_api_key(database_url, project=BUSY_PROJECT, role="operator")
         env = common.dbaas_env(
             home=work,
             database_url=database_url,
@@ -416,14 +462,18 @@ def main() -> int:
         api_of = (api, api_service.pid)
         created = warm_up_worker(api, key, sim, worker, seeded.ids[0])
         common.say(f"drain: {n} PATCH replicas accepted with the worker stopped, then drained")
-        drain, made = drain_rate(api_of, key, sim, worker, seeded.ids[1 : n + 1])
+        drain, made = drain_rate(
+            api_of, key, sim, worker, seeded.ids[1:], database_url=database_url
+        )
         created |= made
         common.say(f"drain: {drain['per_s']:,.1f} OpsRequests/s")
         common.say(f"end to end: {n} PATCH replicas with the worker running")
-        busy, made = end_to_end_rate(api_of, key, sim, worker, seeded.ids[n + 1 :])
+        busy, made = end_to_end_rate(
+            api_of, busy_key, sim, worker, busy_seeded.ids, database_url=database_url
+        )
         created |= made
         common.say(f"end to end: {busy['per_s']:,.1f} OpsRequests/s")
-        checked = verify(database_url, seeded, created)
+        checked = verify(database_url, [seeded, busy_seeded], created)
         worker.stop()
         common.say("raw RQ again (the machine may have changed meanwhile)")
         noops.append(noop_rate(work, env, args.noop_jobs))
@@ -486,7 +536,9 @@ def report(
         "CPU ms each: of the worker (no-op, drain and end-to-end rows), of the API (PATCH row);"
         f" end to end the API spent {busy['api_cpu_ms_per_operation']:.2f} ms per operation;"
         f" the sim {drain['sim_cpu_ms_per_operation']:.2f} (drain),"
-        f" {busy['sim_cpu_ms_per_operation']:.2f} (end to end)"
+        f" {busy['sim_cpu_ms_per_operation']:.2f} (end to end); PostgreSQL's server processes"
+        f" {drain['postgres_cpu_ms_per_operation']:.2f} (drain),"
+        f" {busy['postgres_cpu_ms_per_operation']:.2f} (end to end)"
     )
     print(
         f"checked: {checked['databases']} databases, each one scale operation (waiting or"
@@ -512,11 +564,13 @@ def report(
         "drain_per_s": drain["per_s"],
         "drain_worker_cpu_ms_per_operation": drain["worker_cpu_ms_per_operation"],
         "drain_sim_cpu_ms_per_operation": drain["sim_cpu_ms_per_operation"],
+        "drain_postgres_cpu_ms_per_operation": drain["postgres_cpu_ms_per_operation"],
         "end_to_end_per_s": busy["per_s"],
         "end_to_end_accepted_per_s": busy["accepted_per_s"],
         "end_to_end_worker_cpu_ms_per_operation": busy["worker_cpu_ms_per_operation"],
         "end_to_end_api_cpu_ms_per_operation": busy["api_cpu_ms_per_operation"],
         "end_to_end_sim_cpu_ms_per_operation": busy["sim_cpu_ms_per_operation"],
+        "end_to_end_postgres_cpu_ms_per_operation": busy["postgres_cpu_ms_per_operation"],
         "ratio": ratio,
         "end_to_end_ratio": busy_ratio,
         "target_ratio": TARGET_RATIO,
