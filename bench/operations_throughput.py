@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import itertools
 import json
 import os
 import signal
@@ -60,7 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common, seeding
 
-PROJECT, BUSY_PROJECT = "bench", "bench-busy"
+PROJECT = "bench"
 TARGET_RATIO = 0.50
 NOOP = "bench.noop.noop"
 CLIENT_THREADS = 8
@@ -69,6 +70,9 @@ PROVISION_DELAY = 600.0
 OPS_STEP_DELAY = 600.0
 PATCH_BODY = json.dumps({"replicas": 3})
 DONE_STATES = ("waiting", "succeeded")
+
+Target = tuple[str, uuid.UUID]
+"""A database to PATCH and the API key of its project."""
 
 
 def parse_args() -> argparse.Namespace:
@@ -89,6 +93,13 @@ def parse_args() -> argparse.Namespace:
         default=OPS_STEP_DELAY,
         help=f"seconds per step of the sim's ops-manager once an OpsRequest runs (default"
         f" {OPS_STEP_DELAY:.0f}: after the timed windows; 0.5 is the sim's own default)",
+    )
+    parser.add_argument(
+        "--projects",
+        type=int,
+        default=1,
+        help="projects (namespaces) each phase's databases are spread over (default 1; the"
+        " sim's ops-manager scans a namespace's OpsRequests on every event)",
     )
     args = parser.parse_args()
     args.operations = args.operations or (300 if args.quick else 1000)
@@ -166,14 +177,17 @@ def noop_rate(work: Path, env: dict[str, str], count: int) -> tuple[float, float
     return count / seconds, seconds, cpu * 1000 / count
 
 
-def patch_all(api: str, key: str, ids: Sequence[uuid.UUID], accepted: list[float]) -> list[str]:
+def patch_all(api: str, targets: Sequence[Target], accepted: list[float]) -> list[str]:
     """PATCH replicas 3 on each database over a keep-alive connection; failures as text."""
     parsed = urllib.parse.urlsplit(api)
     conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=60)
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/merge-patch+json"}
     failures: list[str] = []
     try:
-        for db_id in ids:
+        for key, db_id in targets:
+            headers = {
+                "Authorization": f"Bearer {key}",
+                "Content-Type": "application/merge-patch+json",
+            }
             conn.request("PATCH", f"/v1/databases/{db_id}", body=PATCH_BODY, headers=headers)
             response = conn.getresponse()
             payload = response.read()
@@ -187,20 +201,20 @@ def patch_all(api: str, key: str, ids: Sequence[uuid.UUID], accepted: list[float
 
 
 class Batch:
-    """PATCHes of `ids` sent by CLIENT_THREADS client threads, each on its connection."""
+    """PATCHes of `targets` sent by CLIENT_THREADS client threads, each on its connection."""
 
-    def __init__(self, api: str, key: str, ids: Sequence[uuid.UUID]) -> None:
+    def __init__(self, api: str, targets: Sequence[Target]) -> None:
         self.accepted: list[float] = []
         self.failures: list[str] = []
         self.threads = [
             threading.Thread(
-                target=self._client, args=(api, key, ids[i::CLIENT_THREADS]), name=f"patcher-{i}"
+                target=self._client, args=(api, targets[i::CLIENT_THREADS]), name=f"patcher-{i}"
             )
             for i in range(CLIENT_THREADS)
         ]
 
-    def _client(self, api: str, key: str, ids: Sequence[uuid.UUID]) -> None:
-        self.failures.extend(patch_all(api, key, ids, self.accepted))
+    def _client(self, api: str, targets: Sequence[Target]) -> None:
+        self.failures.extend(patch_all(api, targets, self.accepted))
 
     def start(self) -> None:
         for thread in self.threads:
@@ -250,12 +264,12 @@ def wait_for_ops_requests(
 
 
 def warm_up_worker(
-    api: str, key: str, sim: common.Sim, worker: common.Service, db_id: uuid.UUID
+    api: str, sim: common.Sim, worker: common.Service, target: Target
 ) -> dict[str, int]:
     """Run one scale through the worker before a timer starts, as `noop_rate` runs one no-op
     job: its startup (imports, clients, the project's namespace) is behind it then. Its
     OpsRequest creation, read before the sim's counters are reset."""
-    batch = Batch(api, key, [db_id])
+    batch = Batch(api, [target])
     batch.start()
     batch.join()
     batch.check()
@@ -293,18 +307,17 @@ class PostgresCpu:
 
 def drain_rate(
     api: tuple[str, int],
-    key: str,
     sim: common.Sim,
     worker: common.Service,
-    ids: Sequence[uuid.UUID],
+    targets: Sequence[Target],
     *,
     database_url: str,
 ) -> tuple[dict[str, float], dict[str, int]]:
     """Accept a PATCH per database while the worker is stopped, then time the worker from its
     SIGCONT to the last OpsRequest; figures, and the OpsRequest creations."""
     base, api_pid = api
-    count = len(ids)
-    batch = Batch(base, key, ids)
+    count = len(targets)
+    batch = Batch(base, targets)
     with stopped(worker):
         api_cpu_before, accept_started = common.tree_cpu_seconds(api_pid), time.monotonic()
         batch.start()
@@ -338,18 +351,17 @@ def drain_rate(
 
 def end_to_end_rate(
     api: tuple[str, int],
-    key: str,
     sim: common.Sim,
     worker: common.Service,
-    ids: Sequence[uuid.UUID],
+    targets: Sequence[Target],
     *,
     database_url: str,
 ) -> tuple[dict[str, float], dict[str, int]]:
     """PATCH each database while the worker runs; N over the first PATCH to the N-th
     OpsRequest; figures, and the OpsRequest creations."""
     base, api_pid = api
-    count = len(ids)
-    batch = Batch(base, key, ids)
+    count = len(targets)
+    batch = Batch(base, targets)
     pids = {"worker": worker.pid, "api": api_pid, "sim": sim.service.pid}
     cpu_before = {name: common.tree_cpu_seconds(pid) for name, pid in pids.items()}
     postgres_cpu = PostgresCpu(database_url)
@@ -421,6 +433,24 @@ def seed_ready(
     return seeded
 
 
+def seed_phase(
+    database_url: str, sim: common.Sim, *, phase: str, count: int, projects: int
+) -> tuple[list[seeding.Seeded], list[Target]]:
+    """`count` Ready databases over `projects` projects of their own (so one phase's
+    OpsRequests are not in another's namespace); the targets alternate between projects."""
+    seeded: list[seeding.Seeded] = []
+    per_project: list[list[Target]] = []
+    for p in range(projects):
+        share = count // projects + (1 if p < count % projects else 0)
+        project = f"{PROJECT}-{phase}" + (f"-{p:02d}" if projects > 1 else "")
+        made = seed_ready(database_url, sim, project=project, count=share, prefix=phase)
+        key = common.create_api_key(database_url, project=project, role="operator")
+        seeded.append(made)
+        per_project.append([(key, db_id) for db_id in made.ids])
+    targets = [target for row in itertools.zip_longest(*per_project) for target in row if target]
+    return seeded, targets
+
+
 def main() -> int:
     args = parse_args()
     common.install_signal_handlers()
@@ -436,14 +466,17 @@ def main() -> int:
             provision_delay=args.provision_delay,
             ops_step_delay=args.ops_step_delay,
         )
-        common.say(f"seeding {2 * n + 1} Ready Postgres databases in two projects")
-        # a project (namespace) per phase: the sim's ops-manager scans a namespace's
-        # OpsRequests on every event, so the second phase would pay for the first one's
-        seeded = seed_ready(database_url, sim, project=PROJECT, count=n + 1, prefix="drain")
-        busy_seeded = seed_ready(database_url, sim, project=BUSY_PROJECT, count=n, prefix="busy")
+        common.say(f"seeding {2 * n + 1} Ready Postgres databases")
+        # projects (namespaces) of each phase's own: the sim's ops-manager scans a
+        # namespace's OpsRequests on every event, so a phase would pay for the one before
+        warm_seeded, warm = seed_phase(database_url, sim, phase="warm", count=1, projects=1)
+        drain_seeded, drain_targets = seed_phase(
+            database_url, sim, phase="drain", count=n, projects=args.projects
+        )
+        busy_seeded, busy_targets = seed_phase(
+            database_url, sim, phase="busy", count=n, projects=args.projects
+        )
         sim.reset_stats()
-        key = common.create_api_key(database_url, project=PROJECT, role="operator")
-        busy_key = common.create_api_key(database_url, project=BUSY_PROJECT, role="operator")
         env = common.dbaas_env(
             home=work,
             database_url=database_url,
@@ -460,20 +493,16 @@ def main() -> int:
             stack, "worker", common.dbaas_command("worker"), env=env, workdir=work
         )
         api_of = (api, api_service.pid)
-        created = warm_up_worker(api, key, sim, worker, seeded.ids[0])
+        created = warm_up_worker(api, sim, worker, warm[0])
         common.say(f"drain: {n} PATCH replicas accepted with the worker stopped, then drained")
-        drain, made = drain_rate(
-            api_of, key, sim, worker, seeded.ids[1:], database_url=database_url
-        )
+        drain, made = drain_rate(api_of, sim, worker, drain_targets, database_url=database_url)
         created |= made
         common.say(f"drain: {drain['per_s']:,.1f} OpsRequests/s")
         common.say(f"end to end: {n} PATCH replicas with the worker running")
-        busy, made = end_to_end_rate(
-            api_of, busy_key, sim, worker, busy_seeded.ids, database_url=database_url
-        )
+        busy, made = end_to_end_rate(api_of, sim, worker, busy_targets, database_url=database_url)
         created |= made
         common.say(f"end to end: {busy['per_s']:,.1f} OpsRequests/s")
-        checked = verify(database_url, [seeded, busy_seeded], created)
+        checked = verify(database_url, warm_seeded + drain_seeded + busy_seeded, created)
         worker.stop()
         common.say("raw RQ again (the machine may have changed meanwhile)")
         noops.append(noop_rate(work, env, args.noop_jobs))
@@ -526,7 +555,8 @@ def report(
     ]
     print(
         f"operation throughput (PATCH replicas 1 -> 3: a HorizontalScaling OpsRequest),"
-        f" {CLIENT_THREADS} client threads, one `dbaas worker` (rq SimpleWorker);"
+        f" {CLIENT_THREADS} client threads, {args.projects} project(s) per phase,"
+        f" one `dbaas worker` (rq SimpleWorker);"
         f" sim provisioning after {args.provision_delay:g}s, OpsRequest steps after"
         f" {args.ops_step_delay:g}s; load average {load[0]:.1f} before, {load[1]:.1f} after"
         f" ({os.cpu_count()} CPUs)"
@@ -555,6 +585,7 @@ def report(
     figures = {
         "operation": "PATCH /v1/databases/{id} replicas 1->3 (HorizontalScaling OpsRequest)",
         "operations": n,
+        "projects_per_phase": args.projects,
         "noop_jobs": args.noop_jobs,
         "noop_jobs_per_s": noop_per_s,
         "noop_jobs_per_s_runs": [rate for rate, _, _ in noops],
