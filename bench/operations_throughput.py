@@ -10,15 +10,16 @@ creates its PostgresOpsRequest (HorizontalScaling) in the simulated cluster and 
 operation to `waiting`. OpsRequests are counted by the sim (`/sim/stats`,
 "opsrequests_created"), never read back from PostgreSQL. 2N+1 Postgres databases are seeded
 first (bench/seeding.py: rows with a succeeded create operation, their CRs in the sim with
-status Ready); the API (`dbaas api`) and the worker run against the sim, 8 client threads
-send the PATCHes.
+status Ready): one for the warm-up and N for each phase below, each phase in a project
+(namespace) of its own, or spread over `--projects` of its own; the API (`dbaas api`) and
+the worker run against the sim, 8 client threads send the PATCHes.
 
 Baseline: `dbaas worker` itself (rq SimpleWorker, the class it uses) on a queue of its own
 drains N no-op jobs (bench/noop.py, enqueued with the options operation jobs have); the
 rate is N over the time from the enqueue to the empty queue. It runs once before and once
 after the operations, and the mean is the baseline (a shared host's speed drifts).
 
-Two operation figures, each on N databases of its own:
+Two operation figures, each on its own N databases:
 - drain (the headline, against the target): the worker has carried out one scale already
   (warm, as the no-op worker has run one job), then is stopped (SIGSTOP) while the API
   accepts the N PATCHes; the rate is N over the time from its SIGCONT to the N-th OpsRequest
@@ -29,14 +30,19 @@ Two operation figures, each on N databases of its own:
   worker for the host's CPUs: the figure of a busy pod, shown with its ratio too.
 The run fails unless every operation is `waiting` or `succeeded` afterwards and every seeded
 database has exactly one OpsRequest, each created once.
-CPU time per job / operation of the worker (and of the API and the sim) is reported too.
+CPU time per job / operation of the worker (and of the API, the sim and the PostgreSQL server
+processes serving the run's database) is reported too.
 
 The sim's KubeDB does its own work on an OpsRequest (the scaling steps) `--ops-step-delay`
 seconds after it starts; that is the cluster's work after the measured path ends, done
 elsewhere in production, so by default it is deferred past the timed windows, as is the
 provisioning of the seeded CRs (`--provision-delay`; they are marked Ready directly). The
 OpsRequest's admission, schema validation and the ops-manager's first status writes
-(Pending, Progressing, the database's Paused condition) stay inside the windows.
+(Pending, Progressing, the database's Paused condition) stay inside the windows. The sim's
+ops-manager finds a database's OpsRequests by scanning all those of the namespace, about
+four times per OpsRequest, so its CPU per operation grows with the OpsRequests of one
+project (~1.4 ms at 300 or spread over 10 projects, up to ~3 ms at 1,000 in one, all on
+the host the worker runs on); `--projects 10` shows the figures without most of that.
 """
 
 from __future__ import annotations
@@ -267,7 +273,7 @@ def warm_up_worker(
     api: str, sim: common.Sim, worker: common.Service, target: Target
 ) -> dict[str, int]:
     """Run one scale through the worker before a timer starts, as `noop_rate` runs one no-op
-    job: its startup (imports, clients, the project's namespace) is behind it then. Its
+    job: its startup (imports, clients, connections) is behind it then. Its
     OpsRequest creation, read before the sim's counters are reset."""
     batch = Batch(api, [target])
     batch.start()
