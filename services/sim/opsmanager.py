@@ -17,7 +17,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from services.domain import engines
-from services.sim import admission, offshoots, opsplans
+from services.sim import admission, offshoots, opsplans, store
 
 if TYPE_CHECKING:
     from services.sim.operator import Operator
@@ -32,20 +32,47 @@ def _created(op: dict[str, Any]) -> tuple[str, str]:
     return (meta.get("creationTimestamp", ""), meta["name"])
 
 
+def _database_ref(obj: dict[str, Any] | None) -> str | None:
+    ref = ((obj or {}).get("spec") or {}).get("databaseRef") or {}
+    name = ref.get("name") if isinstance(ref, dict) else None
+    return str(name) if name else None
+
+
 class OpsManager:
     def __init__(self, operator: Operator) -> None:
         self.operator = operator
         self.cluster = operator.cluster
+        # (ops resource, namespace, database) -> names of the OpsRequests that reference it,
+        # kept from the store's events: a reconcile looks up one database's requests instead
+        # of scanning every OpsRequest of the namespace (several times per request).
+        self.by_database: dict[tuple[str, str, str], set[str]] = {}
+        self.cluster.store.listeners.append(self._index)
+
+    def _index(self, event: store.Event) -> None:
+        if event.resource not in self.operator.ops_types:
+            return
+        namespace, name = event.key
+        before = _database_ref(event.old)
+        after = None if event.type == "DELETED" else _database_ref(event.entry.obj)
+        if before == after:
+            return
+        if before is not None:
+            names = self.by_database.get((event.resource, namespace, before))
+            if names is not None:
+                names.discard(name)
+                if not names:
+                    del self.by_database[(event.resource, namespace, before)]
+        if after is not None:
+            self.by_database.setdefault((event.resource, namespace, after), set()).add(name)
 
     def _ops_for(
         self, engine: engines.Engine, namespace: str, db_name: str
     ) -> list[dict[str, Any]]:
         rt, _ = self.operator.ops_rt(engine)
-        return [
-            entry.obj
-            for entry in self.cluster.iterate(rt, namespace)
-            if ((entry.obj.get("spec") or {}).get("databaseRef") or {}).get("name") == db_name
-        ]
+        collection = self.cluster.store.collection(rt.key)
+        names = sorted(self.by_database.get((rt.key, namespace, db_name), ()))
+        entries = (collection.entries.get((namespace, name)) for name in names)
+        return [entry.obj for entry in entries if entry is not None]
 
     def _status(self, engine: engines.Engine, op: dict[str, Any], status: dict[str, Any]) -> None:
         rt, _ = self.operator.ops_rt(engine)
