@@ -1,7 +1,7 @@
 """No secret reaches the pod's logs: the whole pod, on the host, at DEBUG, provoked.
 
-The real launcher and supervisord.conf (tests/e2e/pod.py) run api, worker, status-sync,
-drift and the FATAL listener, with a PostgreSQL URL and a Redis URL that carry passwords
+The real launcher and supervisord.conf (tests/e2e/pod.py) run api, worker, status-sync and
+drift with a PostgreSQL URL and a Redis URL that carry passwords
 (see tests/security/secrets.py). The test creates keys, creates databases and reads their
 credentials (the simulated operator's random `-auth` passwords), and provokes the error
 paths: forged, garbage and revoked keys, the key put where it does not belong (query
