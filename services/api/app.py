@@ -100,9 +100,10 @@ def create_app(
         backends = Backends(settings, auth_ttl=auth_ttl, catalog_ttl=catalog_ttl)
         app.state.backends = backends
         try:
+            await backends.open()
             yield
         finally:
-            backends.close()
+            await backends.aclose()
 
     table = routes()
     templates = {route.endpoint: route.path for route in table}

@@ -1,9 +1,11 @@
 """The read side: one project-scoped store query per request, shaped for JSON.
 
 Each function takes `(conn, principal, ...)` and runs in a worker thread through
-`Backends.call`. Scoping is always by the caller's project, so another project's resource
-answers exactly like a missing one (404): existence never leaks. Lists fetch one row more
-than the page to know whether a next page exists.
+`Backends.call`; the two hottest reads also have `async` twins (`*_async`) for
+`Backends.read`, which share everything but the query call with their sync function.
+Scoping is always by the caller's project, so another project's resource answers exactly
+like a missing one (404): existence never leaks. Lists fetch one row more than the page to
+know whether a next page exists.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import uuid
 from typing import Any
 
 from services.api import problems, queries, representations
-from services.clients.postgres import Connection
+from services.clients.postgres import AsyncConnection, Connection
 from services.store import databases, events, operations
 from services.store.records import DatabaseRecord, OperationRecord, Principal
 
@@ -24,7 +26,10 @@ _CREATED_AT = representations.DATABASE_COLUMNS.index("created_at")
 
 def _database(conn: Connection, principal: Principal, database_id: uuid.UUID) -> DatabaseRecord:
     """The project's database, deleted ones included (their history stays readable)."""
-    record = databases.get(conn, principal.project_id, database_id)
+    return _found(databases.get(conn, principal.project_id, database_id), database_id)
+
+
+def _found(record: DatabaseRecord | None, database_id: uuid.UUID) -> DatabaseRecord:
     if record is None:
         raise problems.not_found(f"database {database_id} not found")
     return record
@@ -32,7 +37,17 @@ def _database(conn: Connection, principal: Principal, database_id: uuid.UUID) ->
 
 def live_database(conn: Connection, principal: Principal, database_id: uuid.UUID) -> DatabaseRecord:
     """The project's database unless it is deleted (a deleted database is gone: 404)."""
-    record = _database(conn, principal, database_id)
+    return _live(_database(conn, principal, database_id), database_id)
+
+
+async def live_database_async(
+    conn: AsyncConnection, principal: Principal, database_id: uuid.UUID
+) -> DatabaseRecord:
+    record = await databases.get_async(conn, principal.project_id, database_id)
+    return _live(_found(record, database_id), database_id)
+
+
+def _live(record: DatabaseRecord, database_id: uuid.UUID) -> DatabaseRecord:
     if record.state == "deleted":
         raise problems.not_found(f"database {database_id} not found")
     return record
@@ -54,6 +69,29 @@ def list_databases(
         after=after,
         where=where,
     )
+    return _databases_page(rows, limit)
+
+
+async def list_databases_async(
+    conn: AsyncConnection,
+    principal: Principal,
+    *,
+    limit: int,
+    after: tuple[dt.datetime, uuid.UUID] | None,
+    where: databases.ListFilter,
+) -> dict[str, Any]:
+    rows = await databases.list_page_async(
+        conn,
+        principal.project_id,
+        columns=representations.DATABASE_COLUMNS,
+        limit=limit + 1,
+        after=after,
+        where=where,
+    )
+    return _databases_page(rows, limit)
+
+
+def _databases_page(rows: list[tuple[Any, ...]], limit: int) -> dict[str, Any]:
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]

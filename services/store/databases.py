@@ -2,6 +2,10 @@
 
 The API writes only desired columns and `state`; status-sync writes only the observed
 columns (see `reconcilers`). Never read-modify-write a whole row.
+
+The API's two hottest reads (one database, one page) also exist as `async` twins for its
+event loop; each twin runs the same query text and builds the same values as its sync
+function, through the pieces they share here (`GET`, `record`, `page_request`).
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from services.clients.postgres import Connection
+from services.clients.postgres import AsyncConnection, Connection
 from services.store.records import DESIRED_FIELDS, DatabaseRecord
 
 RECORD_COLUMNS = tuple(field.name for field in dataclasses.fields(DatabaseRecord))
 COLUMNS = frozenset(RECORD_COLUMNS)
-_GET = f"SELECT {', '.join(RECORD_COLUMNS)} FROM databases WHERE id = %s AND project_id = %s"
-_GET_FOR_UPDATE = _GET + " FOR UPDATE"
+GET = f"SELECT {', '.join(RECORD_COLUMNS)} FROM databases WHERE id = %s AND project_id = %s"
+"""One database of a project by id; parameters `(database_id, project_id)`, rows for `record`."""
+_GET_FOR_UPDATE = GET + " FOR UPDATE"
 
 
 class NameTaken(Exception):
@@ -62,15 +67,28 @@ def insert(
     return DatabaseRecord.from_row(row)
 
 
+def record(row: tuple[Any, ...] | None) -> DatabaseRecord | None:
+    """The record of a `GET` row (a tuple of `RECORD_COLUMNS`), None for no row."""
+    return None if row is None else DatabaseRecord(*row)
+
+
 def get(
     conn: Connection, project_id: str, database_id: uuid.UUID, *, for_update: bool = False
 ) -> DatabaseRecord | None:
-    query = _GET_FOR_UPDATE if for_update else _GET
+    query = _GET_FOR_UPDATE if for_update else GET
     # The record's fields by name, in its order, so the row fills it positionally: every
     # GET of one database pays for this, and a dict per row cost more than the query.
     with conn.cursor(row_factory=tuple_row) as cursor:
-        row = cursor.execute(query, (database_id, project_id)).fetchone()
-    return None if row is None else DatabaseRecord(*row)
+        return record(cursor.execute(query, (database_id, project_id)).fetchone())
+
+
+async def get_async(
+    conn: AsyncConnection, project_id: str, database_id: uuid.UUID
+) -> DatabaseRecord | None:
+    """`get` without `for_update`, on an asyncio connection."""
+    async with conn.cursor(row_factory=tuple_row) as cursor:
+        await cursor.execute(GET, (database_id, project_id))
+        return record(await cursor.fetchone())
 
 
 def get_by_id(conn: Connection, database_id: uuid.UUID) -> DatabaseRecord | None:
@@ -131,6 +149,23 @@ def _page_query(columns: tuple[str, ...], *, after: bool, filters: tuple[str, ..
     )
 
 
+def page_request(
+    project_id: str,
+    *,
+    columns: tuple[str, ...],
+    limit: int,
+    after: tuple[dt.datetime, uuid.UUID] | None,
+    where: ListFilter,
+) -> tuple[str, dict[str, Any]]:
+    """The query text and parameters of one page (see `list_page`)."""
+    params: dict[str, Any] = {"project": project_id, "limit": limit}
+    if after is not None:
+        params |= {"after_at": after[0], "after_id": after[1]}
+    filters = tuple(column for column in _FILTERED if getattr(where, column) is not None)
+    params |= {column: getattr(where, column) for column in filters}
+    return _page_query(columns, after=after is not None, filters=filters), params
+
+
 def list_page(
     conn: Connection,
     project_id: str,
@@ -146,11 +181,22 @@ def list_page(
     reader selects what it shows and builds its answer straight from the values (a record
     per row, then a dict per record, cost more than the query).
     """
-    params: dict[str, Any] = {"project": project_id, "limit": limit}
-    if after is not None:
-        params |= {"after_at": after[0], "after_id": after[1]}
-    filters = tuple(column for column in _FILTERED if getattr(where, column) is not None)
-    params |= {column: getattr(where, column) for column in filters}
-    query = _page_query(columns, after=after is not None, filters=filters)
+    query, params = page_request(project_id, columns=columns, limit=limit, after=after, where=where)
     with conn.cursor(row_factory=tuple_row) as cursor:
         return cursor.execute(query, params).fetchall()
+
+
+async def list_page_async(
+    conn: AsyncConnection,
+    project_id: str,
+    *,
+    columns: tuple[str, ...],
+    limit: int,
+    after: tuple[dt.datetime, uuid.UUID] | None,
+    where: ListFilter,
+) -> list[tuple[Any, ...]]:
+    """`list_page` on an asyncio connection."""
+    query, params = page_request(project_id, columns=columns, limit=limit, after=after, where=where)
+    async with conn.cursor(row_factory=tuple_row) as cursor:
+        await cursor.execute(query, params)
+        return await cursor.fetchall()
