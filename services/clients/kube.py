@@ -79,10 +79,25 @@ def load_api_client(kubeconfig: str | None) -> client.ApiClient:
     """From a kubeconfig file when given, else the in-cluster service account."""
     if kubeconfig:
         api_client: client.ApiClient = config.new_client_from_config(config_file=kubeconfig)
-        return api_client
-    configuration = client.Configuration()
-    config.load_incluster_config(client_configuration=configuration)
-    return client.ApiClient(configuration)
+    else:
+        configuration = client.Configuration()
+        config.load_incluster_config(client_configuration=configuration)
+        api_client = client.ApiClient(configuration)
+    _pin_proxy(api_client.configuration)
+    return api_client
+
+
+def _pin_proxy(configuration: client.Configuration) -> None:
+    """Keep the proxy the environment gave at load time instead of reading it again per call.
+
+    A kubeconfig with a token installs a hook that copies the loaded settings back into the
+    configuration before every request (to refresh an expiring token); setting `host` then
+    reads the proxy from the environment again, iterating all of `os.environ` (~0.15 ms of
+    CPU per call, the largest single cost of an OpsRequest create). The environment does
+    not change while a process runs, so the proxy it named at load time is kept; an explicit
+    proxy (a kubeconfig's `proxy-url`) was pinned already, and the token refresh still runs.
+    """
+    configuration.proxy = configuration.proxy
 
 
 class Cluster:
@@ -115,19 +130,27 @@ class Cluster:
             if not error.already_exists:
                 raise error from exc
 
-    def create(self, resource: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+    def create(self, resource: Resource, namespace: str, body: dict[str, Any]) -> None:
+        """Create the object. The created object is not returned: nobody reads it, and
+        deserializing the reply cost as much CPU as sending the request; its body is read
+        (so the connection goes back to the pool) but not parsed. Errors are parsed as
+        ever (the reply of a failed call is a Status)."""
         try:
-            created: dict[str, Any] = self.custom.create_namespaced_custom_object(
+            reply = self.custom.create_namespaced_custom_object(
                 resource.group,
                 resource.version,
                 namespace,
                 resource.plural,
                 body,
                 _request_timeout=self.timeout,
+                _preload_content=False,
             )
+            try:
+                reply.read()
+            finally:
+                reply.release_conn()
         except (ApiException, TransportError) as exc:
             raise _error(exc) from exc
-        return created
 
     def get(self, resource: Resource, namespace: str, name: str) -> dict[str, Any]:
         try:
