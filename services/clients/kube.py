@@ -11,6 +11,7 @@ import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
@@ -134,21 +135,44 @@ class Cluster:
         """Create the object. The created object is not returned: nobody reads it, and
         deserializing the reply cost as much CPU as sending the request; its body is read
         (so the connection goes back to the pool) but not parsed. Errors are parsed as
-        ever (the reply of a failed call is a Status)."""
-        try:
-            reply = self.custom.create_namespaced_custom_object(
-                resource.group,
-                resource.version,
-                namespace,
-                resource.plural,
-                body,
-                _request_timeout=self.timeout,
-                _preload_content=False,
+        ever (the reply of a failed call is a Status).
+
+        The worker's hot path (one per operation), so it goes straight to the official
+        client's REST layer (its urllib3 pool, TLS settings and authentication, token
+        refresh included) with the request the generated `create_namespaced_custom_object`
+        builds, without that method's per-call pydantic argument validation and recursive
+        body sanitizing (the body is plain JSON data already): ~30 % of the call's CPU."""
+        path = "/".join(
+            (
+                f"/apis/{quote(resource.group, safe='')}/{quote(resource.version, safe='')}",
+                f"namespaces/{quote(namespace, safe='')}/{quote(resource.plural, safe='')}",
             )
-            try:
-                reply.read()
-            finally:
-                reply.release_conn()
+        )
+        self._send("POST", path, body)
+
+    def _send(self, method: str, path: str, body: dict[str, Any]) -> None:
+        """`method` on `path` with a JSON body; raises KubeError unless the answer is 2xx. The
+        answer's body is read (releasing the connection) and parsed only when it is an error."""
+        api_client = self.api_client
+        headers = {
+            **api_client.default_headers,
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+        }
+        if api_client.cookie:
+            headers["Cookie"] = api_client.cookie
+        try:
+            api_client.update_params_for_auth(headers, [], ["BearerToken"], path, method, body)
+            reply = api_client.rest_client.request(
+                method,
+                api_client.configuration.host + path,
+                headers=headers,
+                body=body,
+                _request_timeout=self.timeout,
+            )
+            reply.read()
+            if not 200 <= reply.status <= 299:
+                raise ApiException.from_response(http_resp=reply, body=None, data=None)
         except (ApiException, TransportError) as exc:
             raise _error(exc) from exc
 
