@@ -593,5 +593,5 @@ def process_names(pids: Sequence[int]) -> dict[int, str]:
     for pid in pids:
         with contextlib.suppress(OSError):
             raw = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            names[pid] = " ".join(part.decode(errors="replace") for part in raw if part)[:80]
+            names[pid] = " ".join(part.decode(errors="replace") for part in raw if part)
     return names

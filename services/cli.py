@@ -14,6 +14,9 @@ import sys
 
 from services.settings import Settings, SettingsError
 
+# Not __doc__: the pod runs with PYTHONOPTIMIZE=2, which strips docstrings.
+DESCRIPTION = "The `dbaas` console script: one subcommand per program or admin task."
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("services.commands.migrate", "apply database migrations"),
     "keys": ("services.commands.keys", "create, list and revoke API keys"),
@@ -26,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dbaas", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="dbaas", description=DESCRIPTION)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     wanted = next((arg for arg in argv if not arg.startswith("-")), None)
     for name, (module_name, help_text) in COMMANDS.items():
