@@ -22,7 +22,11 @@ COPY services ./services
 RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
  && /opt/venv/bin/pip install --no-index --find-links /wheels dbaas \
  && /opt/venv/bin/pip uninstall --yes pip setuptools \
- && rm -rf /opt/venv/lib/python3.11/site-packages/kubernetes/aio
+ && rm -rf /opt/venv/lib/python3.11/site-packages/kubernetes/aio \
+ && find /opt/venv -name '*.pyc' -delete \
+ && /opt/venv/bin/python -OO -m compileall -q -j 0 /opt/venv/lib/python3.11/site-packages
+# PYTHONOPTIMIZE=2 below: every process in the image loads the .opt-2.pyc files compiled
+# here (no docstrings: ~4 MiB less per program); the plain .pyc files would never be read.
 # kubernetes/aio: the official client (v37+) bundles an asyncio copy of itself, 68 MB of the
 # 190 MB venv; dbaas uses only the synchronous client (services/clients/kube.py).
 
@@ -56,7 +60,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     DBAAS_API_HOST=0.0.0.0 \
     DBAAS_API_PORT=8000 \
     PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONOPTIMIZE=2 \
     PYTHONUNBUFFERED=1
+# The standard library's .opt-2.pyc too: nothing may be compiled at run time.
+RUN python -OO -m compileall -q -j 0 /usr/local/lib/python3.11
 
 USER 10001:10001
 EXPOSE 8000
