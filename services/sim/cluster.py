@@ -216,8 +216,12 @@ class Cluster:
         *,
         trusted: bool = False,
         strict: bool = False,
+        owned: bool = False,
     ) -> store.Entry:
-        obj = store.clone(objects.check_identity(rt, body, namespace=namespace))
+        """Create `body`; `owned` when it is the caller's to give away (parsed from a request
+        just now), else it is copied first, so the caller's dict never becomes stored state."""
+        identified = objects.check_identity(rt, body, namespace=namespace)
+        obj = identified if owned else store.clone(identified)
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
         metadata = obj.setdefault("metadata", {})
         if metadata.get("resourceVersion"):
@@ -374,7 +378,10 @@ class Cluster:
             if not rt.has_status:
                 raise errors.not_found(f"{rt.plural}/status", rt.group, old_meta["name"])
             status = new.get("status")
-            new = entry.copy()
+            # Only status changes: the rest of the stored object is shared, not copied (it is
+            # immutable by convention); metadata gets a dict of its own, as the resourceVersion
+            # is written into it below and by the store.
+            new = {**old, "metadata": dict(old_meta)}
             if status is None:
                 new.pop("status", None)
             else:

@@ -242,7 +242,11 @@ class KubeApi:
 
     async def _create(self, request: Request, target: routing.Target) -> Response:
         entry = self.sim.cluster.create(
-            target.rt, target.namespace, await _body(request), strict=_strict(request)
+            target.rt,
+            target.namespace,
+            await _body(request),
+            strict=_strict(request),
+            owned=True,
         )
         return json_response(entry.raw, 201)
 
