@@ -19,6 +19,18 @@ from services.api import metrics
 log = logging.getLogger("services.api.access")
 UNMATCHED = "unmatched"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+LINE = "%s %s %s %.1fms"
+WRITER = "write_line"  # the record's funcName
+
+
+def write_line(method: str, path: str, status: int, milliseconds: float) -> None:
+    """The access line, through the logger's handlers like any record (so its level, format
+    and destination are the process's logging configuration), but built without
+    `Logger.info`'s search of the call stack for the caller: that search costs about a
+    quarter of the line, and the caller of an access line is always this function."""
+    if log.isEnabledFor(logging.INFO):
+        args = (method, path, status, milliseconds)
+        log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, LINE, args, None, WRITER))
 
 
 class AccessLog:
@@ -46,4 +58,4 @@ class AccessLog:
             route = self.templates.get(scope.get("endpoint"), UNMATCHED)
             method = scope["method"] if scope["method"] in METHODS else "OTHER"  # bounded labels
             metrics.observe(method, route, status, elapsed)
-            log.info("%s %s %s %.1fms", scope["method"], scope["path"], status, elapsed * 1000)
+            write_line(scope["method"], scope["path"], status, elapsed * 1000)

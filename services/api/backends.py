@@ -144,8 +144,15 @@ class Backends:
         if cached is None:
             return await self.call(token, role, fallback, *args, **kwargs)
         auth.require(cached, role)
-        async with self.async_pool.connection(timeout=CHECKOUT_TIMEOUT_SECONDS) as conn:
+        # getconn/putconn, not `pool.connection()`: that context also enters the connection's
+        # own, whose commit on exit takes the connection's lock and runs a generator, for
+        # nothing in autocommit. putconn still rolls back or replaces a connection left in
+        # a transaction or a broken state, as the context would.
+        conn = await self.async_pool.getconn(timeout=CHECKOUT_TIMEOUT_SECONDS)
+        try:
             return await work(conn, cached, *args, **kwargs)
+        finally:
+            await self.async_pool.putconn(conn)
 
     async def principal(self, token: str, role: str) -> Principal:
         """Authenticate (401/403) without doing anything else."""

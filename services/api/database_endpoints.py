@@ -89,7 +89,9 @@ async def get_database(request: Request) -> Response:
     record = await backends.read(
         token, auth.VIEWER, reads.live_database_async, reads.live_database, database_id
     )
-    return JSONResponse(representations.database(record), headers={"ETag": record.etag})
+    response = JSONResponse(representations.database(record))
+    response.raw_headers.append((b"etag", record.etag.encode()))  # no header dict to convert
+    return response
 
 
 async def update_database(request: Request) -> Response:

@@ -8,6 +8,7 @@ contract: add fields freely, never rename or drop one.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -108,8 +109,11 @@ def database_row(row: Sequence[Any]) -> dict[str, Any]:
     }
 
 
+_DATABASE_VALUES = operator.attrgetter(*DATABASE_COLUMNS)  # one C call for all the fields
+
+
 def database(record: DatabaseRecord) -> dict[str, Any]:
-    return database_row([getattr(record, column) for column in DATABASE_COLUMNS])
+    return database_row(_DATABASE_VALUES(record))
 
 
 def operation(record: OperationRecord) -> dict[str, Any]:
