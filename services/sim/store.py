@@ -21,6 +21,8 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import orjson
+
 from services.sim import errors
 
 Key = tuple[str, str]
@@ -30,12 +32,18 @@ Listener = Callable[["Event"], None]
 
 
 def encode(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
+    """Compact JSON (UTF-8). orjson: every stored version is encoded once, and the standard
+    library's encoder was ~10 % of the simulator's CPU. What orjson refuses (an integer
+    beyond 64 bits, which JSON allows) goes through the standard library."""
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        return json.dumps(obj, separators=(",", ":")).encode()
 
 
 def clone(value: Any) -> Any:
     """A private deep copy of JSON data (a C-speed round trip, faster than copy.deepcopy)."""
-    return json.loads(json.dumps(value))
+    return json.loads(encode(value))
 
 
 @dataclasses.dataclass(slots=True, frozen=True)
