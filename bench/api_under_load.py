@@ -53,6 +53,20 @@ def parse_args() -> argparse.Namespace:
         help="what-if: run the worker and the reconcilers under `nice -n N` (default 0: as"
         " supervisord.conf runs them today)",
     )
+    parser.add_argument(
+        "--background-policy",
+        choices=("batch", "idle"),
+        default=None,
+        help="what-if: run the worker and the reconcilers under `chrt --batch 0` or"
+        " `chrt --idle 0` (Linux SCHED_BATCH / SCHED_IDLE: no privilege needed)",
+    )
+    parser.add_argument(
+        "--sim-nice",
+        type=int,
+        default=0,
+        help="what-if: run the simulated cluster under `nice -n N` (it stands in for a"
+        " cluster that runs elsewhere; here it shares the two cores with the pod)",
+    )
     args = parser.parse_args()
     args.databases = args.databases or (1_000 if args.quick else 10_000)
     args.operations = args.operations or (200 if args.quick else 1_000)
@@ -73,7 +87,9 @@ def main() -> int:
         work = stack.enter_context(common.workdir())
         redis_url = stack.enter_context(common.benchmark_redis())  # first: it may wait
         database_url = stack.enter_context(common.throwaway_database())
-        sim = common.start_sim(stack, work, provision_delay=0.2 if args.quick else 1.0)
+        sim = common.start_sim(
+            stack, work, provision_delay=0.2 if args.quick else 1.0, nice=args.sim_nice
+        )
         common.say(f"seeding {args.databases} databases in PostgreSQL and in the cluster")
         seeded = seeding.insert_databases(database_url, project=PROJECT, count=args.databases)
         seeding.create_crs(sim, seeded)
@@ -107,6 +123,8 @@ def main() -> int:
         common.say(f"loaded: {args.operations} operations enqueued; worker and reconcilers start")
         seeding.enqueue(redis_url, operation_ids)
         nice = ["nice", "-n", str(args.background_nice)] if args.background_nice else []
+        if args.background_policy:
+            nice = [*nice, "chrt", f"--{args.background_policy}", "0"]
         worker = common.start_service(
             stack, "worker", [*nice, *common.dbaas_command("worker")], env=env, workdir=work
         )
@@ -186,6 +204,8 @@ def report(
         + (f" + {' + '.join(present)}" if present else "")
         + f" for {loaded_seconds:.1f}s"
         + (f" (background at nice {args.background_nice})" if args.background_nice else "")
+        + (f" (background {args.background_policy})" if args.background_policy else "")
+        + (f" (sim at nice {args.sim_nice})" if args.sim_nice else "")
         + f"; load average {load[0]:.1f} before, {load[1]:.1f} after"
         f" ({os.cpu_count()} CPUs)"
     )
@@ -210,6 +230,8 @@ def report(
         "reconcilers_present": present,
         "reconcilers_absent": sorted(absent),
         "background_nice": args.background_nice,
+        "background_policy": args.background_policy,
+        "sim_nice": args.sim_nice,
         "ratio": ratio,
         "target_ratio": TARGET_RATIO,
         "met": met,

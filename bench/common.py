@@ -431,8 +431,11 @@ def start_sim(
     provision_delay: float = 1.0,
     ops_step_delay: float = 0.5,
     extra: Sequence[str] = (),
+    nice: int = 0,
 ) -> Sim:
-    """`dbaas sim` on a free port, validating against the real CRDs; waits for its ready line."""
+    """`dbaas sim` on a free port, validating against the real CRDs; waits for its ready line.
+    `nice` > 0 runs it under `nice -n` (the cluster is not part of the pod: a what-if that
+    keeps its CPU from competing with the pod's programs on a small host)."""
     kubeconfig = work / "kubeconfig"
     crds = KUBEDB_DIR / "crds"
     if not crds.is_dir():
@@ -449,6 +452,8 @@ def start_sim(
         "--ops-step-delay", str(ops_step_delay),
         *extra,
     )  # fmt: skip
+    if nice:
+        command = ["nice", "-n", str(nice), *command]
     service = start_service(stack, "sim", command, env=env, workdir=work)
     fields: dict[str, str] = {}
 

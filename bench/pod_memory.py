@@ -32,6 +32,7 @@ import argparse
 import contextlib
 import os
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -78,8 +79,15 @@ def parse_args() -> argparse.Namespace:
         default=RUNTIME_PYTHON,
         help="the pod's interpreter (.venv-runtime/bin/python: the image's dependencies)",
     )
+    parser.add_argument(
+        "--image",
+        default=None,
+        help="measure the container instead: `docker run --network host` of this image"
+        " (e.g. dbaas:test, built by the container tests), read-only root and tmpfs as in"
+        " deploy/; memory of its process tree read from the host's /proc",
+    )
     args = parser.parse_args()
-    if not args.python.exists():
+    if args.image is None and not args.python.exists():
         parser.exit(
             2,
             f"pod_memory: {args.python} is missing: run `make runtime-venv` (the image's"
@@ -143,6 +151,8 @@ class Sampler:
         self._peak_pss = -1.0
 
     def sample(self) -> None:
+        if not self.root:  # the container's init is not known yet
+            return
         now = time.monotonic()
         if self.samples and now - self.samples[-1][0] < SAMPLE_SECONDS:
             return
@@ -217,6 +227,71 @@ def start_pod(
     return pod, sampler, healthy, readiness
 
 
+CONTAINER_USER = 10001  # the image's USER
+
+
+def start_container(
+    stack: contextlib.ExitStack,
+    work: Path,
+    env: dict[str, str],
+    *,
+    image: str,
+    extra: dict[str, str],
+) -> tuple[common.Service, Sampler, float, float]:
+    """The image as deploy/ runs it (read-only root, tmpfs for DBAAS_HOME and /tmp), on the
+    host's network; sampled from its init process (supervisord) on. Same tuple as
+    `start_pod`; spawn is the `docker run`, so the engine's container start is counted."""
+    name = f"dbaas-bench-{os.getpid()}"
+    kubeconfig = work / "kubeconfig-for-container"
+    kubeconfig.write_bytes(Path(env["DBAAS_KUBECONFIG"]).read_bytes())
+    kubeconfig.chmod(0o644)  # the container's user is not the file's owner
+    settings = {
+        "DBAAS_DATABASE_URL": env["DBAAS_DATABASE_URL"],
+        "DBAAS_REDIS_URL": env["DBAAS_REDIS_URL"],
+        "DBAAS_KUBECONFIG": "/etc/dbaas/kubeconfig",
+        "DBAAS_API_HOST": "127.0.0.1",
+        "DBAAS_API_PORT": env["DBAAS_API_PORT"],
+    } | extra
+    command = [
+        "docker", "run", "--rm", "--name", name, "--network", "host", "--read-only",
+        "--tmpfs", f"/var/run/dbaas:uid={CONTAINER_USER},gid={CONTAINER_USER},mode=0700",
+        "--tmpfs", f"/tmp:uid={CONTAINER_USER},gid={CONTAINER_USER},mode=1777",
+        "--volume", f"{kubeconfig}:/etc/dbaas/kubeconfig:ro",
+        *(part for key, value in settings.items() for part in ("--env", f"{key}={value}")),
+        image,
+    ]  # fmt: skip
+    base = f"http://127.0.0.1:{env['DBAAS_API_PORT']}"
+    started = time.monotonic()
+    pod = common.start_service(stack, "pod", command, env=os.environ, workdir=work)
+    stack.callback(
+        subprocess.run, ["docker", "rm", "--force", name], capture_output=True, check=False
+    )
+    stack.callback(pod.stop, timeout=POD_STOP_SECONDS)
+    sampler = Sampler(0)
+    healthy: float | None = None
+
+    def ready() -> bool:
+        nonlocal healthy
+        if not sampler.root:
+            inspected = subprocess.run(
+                ["docker", "inspect", "--format", "{{.State.Pid}}", name],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            sampler.root = int(inspected.stdout.strip() or 0) if inspected.returncode == 0 else 0
+        sampler.sample()
+        if healthy is None and common.http_status(base + "/healthz", timeout=1) == 200:
+            healthy = time.monotonic() - started
+        return healthy is not None and common.http_status(base + "/readyz", timeout=3) == 200
+
+    readiness = common.wait_until(
+        "/readyz 200", ready, timeout=120, interval=0.05, alive=pod.check_alive
+    )
+    assert healthy is not None
+    return pod, sampler, healthy, readiness
+
+
 def main() -> int:
     args = parse_args()
     common.install_signal_handlers()
@@ -250,9 +325,14 @@ def main() -> int:
         env |= dict(item.split("=", 1) for item in args.env)
         common.say("starting the pod (supervisord.conf)")
         conf = supervisord_conf(work, args.startsecs)
-        pod, sampler, healthz_s, readyz_s = start_pod(
-            stack, work, env, conf=conf, python=args.python
-        )
+        if args.image:
+            pod, sampler, healthz_s, readyz_s = start_container(
+                stack, work, env, image=args.image, extra=dict(e.split("=", 1) for e in args.env)
+            )
+        else:
+            pod, sampler, healthz_s, readyz_s = start_pod(
+                stack, work, env, conf=conf, python=args.python
+            )
         common.say(f"/healthz 200 after {healthz_s:.2f}s, /readyz 200 after {readyz_s:.2f}s")
 
         def settled() -> bool:
@@ -270,7 +350,7 @@ def main() -> int:
             alive=pod.check_alive,
         )
         idle = sampler.between(idle_start, time.monotonic())
-        idle_breakdown = breakdown(pod.pid)
+        idle_breakdown = breakdown(sampler.root)
         sampler.track_breakdown = True
         common.say(f"load 2: {args.operations} operations + {args.rate:.0f} GET/s")
         load_start = time.monotonic()
@@ -336,7 +416,7 @@ def report(
         f" load average {load[0]:.1f} before, {load[1]:.1f} after ({os.cpu_count()} CPUs)"
         + (f"; what-if env: {' '.join(args.env)}" if args.env else "")
         + (f"; what-if startsecs={args.startsecs}" if args.startsecs is not None else "")
-        + f"; interpreter {args.python}"
+        + (f"; image {args.image}" if args.image else f"; interpreter {args.python}")
     )
     rows: list[list[Any]] = [
         ["startup: spawn -> /healthz 200", "s", healthz_s, "", ""],
@@ -387,7 +467,8 @@ def report(
         "processes": processes,
         "extra_env": args.env,
         "startsecs": args.startsecs,
-        "python": str(args.python),
+        "python": None if args.image else str(args.python),
+        "image": args.image,
         "idle_by_program": idle_breakdown,
         "loaded_peak_by_program": peak_breakdown,
         "targets": {
