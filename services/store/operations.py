@@ -39,13 +39,14 @@ _CLAIM = (
     " AND NOT EXISTS (SELECT 1 FROM operations w WHERE w.database_id = o.database_id"
     "   AND w.id <> o.id AND w.state IN ('running', 'waiting') OFFSET 0)"
 )
-# Shared by `mark_waiting` and `mark_waiting_recorded`; the state test is a CASE for the
-# reason `_CLAIM` gives (found by primary key whatever the statistics say).
+# `state = 'running'` for an UPDATE of one operation by id, as a CASE for the reason `_CLAIM`
+# gives (found by primary key whatever the statistics say); `finish` does the same.
+_RUNNING = "CASE state WHEN 'running' THEN true ELSE false END"
+# Shared by `mark_waiting` and `mark_waiting_recorded`.
 _MARK_WAITING = (
     "UPDATE operations SET state = 'waiting', k8s_kind = %(kind)s, k8s_name = %(name)s,"
     " lease_owner = NULL, lease_expires_at = NULL, updated_at = now()"
-    " WHERE id = %(id)s AND CASE state WHEN 'running' THEN true ELSE false END"
-    " AND lease_owner = %(owner)s"
+    " WHERE id = %(id)s AND " + _RUNNING + " AND lease_owner = %(owner)s"
 )
 # The databases columns of a joined row, each named "database.<column>".
 _DATABASE_PREFIX = "database."
@@ -144,7 +145,7 @@ def extend_lease(
 ) -> bool:
     row = conn.execute(
         "UPDATE operations SET lease_expires_at = now() + make_interval(secs => %s)"
-        " WHERE id = %s AND state = 'running' AND lease_owner = %s RETURNING id",
+        " WHERE id = %s AND " + _RUNNING + " AND lease_owner = %s RETURNING id",
         (lease_seconds, operation_id, owner),
     ).fetchone()
     return row is not None
@@ -197,7 +198,7 @@ def release(conn: Connection, operation_id: uuid.UUID, *, owner: str) -> bool:
     """running → pending, keeping the attempt count: retried later by a new job."""
     row = conn.execute(
         "UPDATE operations SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL,"
-        " updated_at = now() WHERE id = %s AND state = 'running' AND lease_owner = %s"
+        " updated_at = now() WHERE id = %s AND " + _RUNNING + " AND lease_owner = %s"
         " RETURNING id",
         (operation_id, owner),
     ).fetchone()
@@ -217,7 +218,7 @@ def finish(
     row = conn.execute(
         "UPDATE operations SET state = %(state)s, error = %(error)s, finished_at = now(),"
         " lease_owner = NULL, lease_expires_at = NULL, updated_at = now()"
-        " WHERE id = %(id)s AND state = ANY(%(from)s)"
+        " WHERE id = %(id)s AND CASE WHEN state = ANY(%(from)s) THEN true ELSE false END"
         " AND (%(owner)s::text IS NULL OR lease_owner = %(owner)s) RETURNING *",
         {
             "state": state,
