@@ -11,6 +11,7 @@ import argparse
 import importlib
 import logging
 import sys
+import time
 
 from services.settings import Settings, SettingsError
 
@@ -41,13 +42,32 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
+class LineFormatter(logging.Formatter):
+    """The standard formatter, with the date and time of `asctime` rendered once per second
+    instead of once per record (the API writes an access line per request)."""
+
+    _rendered: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        rendered_second, rendered = self._rendered
+        if second != rendered_second:
+            rendered = time.strftime(self.default_time_format, self.converter(record.created))
+            self._rendered = (second, rendered)  # one tuple: threads never see half of it
+        return f"{rendered},{int(record.msecs):03d}"  # the standard default_msec_format
+
+
 def configure_logging(config: Settings) -> None:
     """One line per record, prefixed with the program name so a shared stdout stays legible."""
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format=f"%(asctime)s {config.program} %(levelname)s %(name)s: %(message)s",
-        force=True,
+    # The format names no thread or process: do not look them up for every record.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        LineFormatter(f"%(asctime)s {config.program} %(levelname)s %(name)s: %(message)s")
     )
+    logging.basicConfig(level=config.log_level.upper(), handlers=[handler], force=True)
 
 
 def main(argv: list[str] | None = None) -> int:

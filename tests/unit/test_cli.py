@@ -4,6 +4,7 @@ program's prefix and ends the command with exit status 1."""
 from __future__ import annotations
 
 import argparse
+import logging
 
 import pytest
 
@@ -42,3 +43,13 @@ def test_a_settings_error_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert err.startswith("dbaas: ")
     assert "Traceback" not in err
+
+
+def test_log_lines_read_as_the_standard_formatter_writes_them() -> None:
+    fmt = "%(asctime)s api %(levelname)s %(name)s: %(message)s"
+    ours, standard = cli.LineFormatter(fmt), logging.Formatter(fmt)
+    # the same second twice (the cached rendering), the next second, then an earlier one
+    for created in (1764201600.001, 1764201600.999, 1764201601.5, 1764201599.25):
+        record = logging.LogRecord("services.api.access", logging.INFO, "f", 1, "GET /", None, None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        assert ours.format(record) == standard.format(record)
