@@ -198,8 +198,11 @@ class SimCluster:
             rule["count"] = count
         return self.set_faults(errors=[rule])
 
-    def set_latency(self, seconds: float, *, verbs: list[str] | None = None) -> dict[str, Any]:
-        return self.set_faults(latency={"seconds": seconds, "verbs": verbs})
+    def set_latency(
+        self, seconds: float, *, verbs: list[str] | None = None, after: bool = False
+    ) -> dict[str, Any]:
+        """Delay the chosen verbs' requests; `after`: handle them first, delay the answer."""
+        return self.set_faults(latency={"seconds": seconds, "verbs": verbs, "after": after})
 
     def drop_watches(self) -> int:
         return int(self.admin("POST", "/sim/watches/drop")["dropped"])

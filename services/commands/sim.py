@@ -89,6 +89,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     faults.add_argument("--latency", type=float, help="seconds added to each request")
     faults.add_argument("--latency-verbs", help="comma-separated verbs the latency applies to")
     faults.add_argument(
+        "--latency-after",
+        action="store_true",
+        help="add the latency after handling the request (the change is made, its answer late)",
+    )
+    faults.add_argument(
         "--drop-watches-every", type=float, help="close every open watch every N seconds (0 = stop)"
     )
     faults.add_argument("--fail-next-ops", metavar="REASON", help="next OpsRequest fails")
@@ -229,6 +234,8 @@ def _fault_document(args: argparse.Namespace) -> dict[str, Any]:
         latency: dict[str, Any] = {"seconds": args.latency}
         if args.latency_verbs:
             latency["verbs"] = args.latency_verbs.split(",")
+        if args.latency_after:
+            latency["after"] = True
         document["latency"] = latency
     if args.drop_watches_every is not None:
         document["watch_drop"] = {"interval": args.drop_watches_every or None}

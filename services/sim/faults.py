@@ -2,7 +2,8 @@
 
 The fault state is plain data, set through the admin endpoint (`/sim/faults`) or the CLI
 (`dbaas sim faults`): injected error answers per verb and resource (500, 503, 429 with
-Retry-After), added latency, periodic dropping of watch connections, and the next
+Retry-After), added latency (before the request is handled, or after it: the change is
+made and its answer held back), periodic dropping of watch connections, and the next
 OpsRequest(s) failing or hanging. Database phases (Critical/NotReady) are faults too but
 live with the operator, which owns status. `Stats` counts requests per verb and resource
 and OpsRequest creations per name (surviving the OpsRequest's deletion), so tests of other
@@ -112,6 +113,9 @@ class Faults:
     errors: list[ErrorRule] = dataclasses.field(default_factory=list)
     latency: float = 0.0
     latency_verbs: frozenset[str] | None = None
+    latency_after: bool = False
+    """Hold the answer back instead of the request: the change is made at once, the client
+    hears of it only after the latency (a reply lost or slow on its way back)."""
     watch_drop_interval: float | None = None
     ops: list[OpsFault] = dataclasses.field(default_factory=list)
 
@@ -130,6 +134,10 @@ class Faults:
                 latency = {"seconds": latency}
             self.latency = float(latency.get("seconds", 0.0))
             self.latency_verbs = _strings(latency.get("verbs"), "latency.verbs")
+            after = latency.get("after", False)
+            if not isinstance(after, bool):
+                raise bad_request("latency.after must be true or false")
+            self.latency_after = after
         if "watch_drop" in data:
             drop = data["watch_drop"] or {}
             interval = drop.get("interval")
@@ -176,6 +184,7 @@ class Faults:
             "latency": {
                 "seconds": self.latency,
                 "verbs": sorted(self.latency_verbs) if self.latency_verbs is not None else None,
+                "after": self.latency_after,
             },
             "watch_drop": {"interval": self.watch_drop_interval},
             "ops": [fault.to_json() for fault in self.ops],

@@ -138,7 +138,7 @@ class KubeApi:
         self.sim.stats.requests[(verb, target.resource_label)] += 1
         faults = self.sim.faults
         delay = faults.delay_for(verb)
-        if delay:
+        if delay and not faults.latency_after:
             await asyncio.sleep(delay)
         injected = faults.error_for(verb, target.resource_label)
         if injected is not None:
@@ -146,6 +146,8 @@ class KubeApi:
             raise injected
         handler = getattr(self, f"_{verb}")
         response: Response = await handler(request, target)
+        if delay and faults.latency_after:
+            await asyncio.sleep(delay)  # done; the client hears of it only now
         return response
 
     # -- verbs -----------------------------------------------------------------------------

@@ -33,9 +33,10 @@ def running_operations(pod: Pod, state: str) -> int:
 def test_kill_9_of_the_worker_mid_operation_loses_and_duplicates_nothing(
     pod: Pod, sim: SimCluster
 ) -> None:
-    # Slow creates keep the worker inside "create the OpsRequest" most of the time, so a
-    # kill lands between the create and mark_waiting: the re-run must meet AlreadyExists.
-    sim.set_latency(0.15, verbs=["create"])
+    # Creates whose answers come late keep the worker between "the OpsRequest exists" and
+    # mark_waiting most of the time, so a kill lands there: the re-run must meet
+    # AlreadyExists.
+    sim.set_latency(0.15, verbs=["create"], after=True)
     burst = Burst(pod, PLAN).start()
     pids = []
     for point in kill_points("worker", low=5, high=PLAN.operations - 30):

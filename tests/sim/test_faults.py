@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -82,6 +83,32 @@ def test_added_latency_slows_the_chosen_verbs(sim: SimCluster, kube: Kube) -> No
     started = time.monotonic()
     kube.core.list_namespace()
     assert time.monotonic() - started < 0.3
+
+
+def test_latency_after_makes_the_change_at_once_and_answers_late(
+    sim: SimCluster, kube: Kube
+) -> None:
+    sim.set_latency(1.0, verbs=["create"], after=True)
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "late-answer"}}
+    created = threading.Thread(target=kube.core.create_namespace, args=(body,))
+    started = time.monotonic()
+    created.start()
+    # the namespace exists long before the answer to its create arrives
+    while not _exists(kube, "late-answer"):
+        assert time.monotonic() - started < 0.8, "the create was not handled at once"
+        time.sleep(0.02)
+    assert created.is_alive()
+    created.join()
+    assert time.monotonic() - started >= 1.0
+    assert sim.admin("GET", "/sim/faults")["latency"]["after"] is True
+
+
+def _exists(kube: Kube, namespace: str) -> bool:
+    try:
+        kube.core.read_namespace(namespace)
+    except ApiException:
+        return False
+    return True
 
 
 def test_watches_can_be_dropped_periodically(sim: SimCluster, kube: Kube) -> None:
