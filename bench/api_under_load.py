@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,6 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common, loadgen, seeding
+from services.clients import postgres
 
 PROJECT = "bench"
 TARGET_RATIO = 2.0
@@ -61,6 +63,13 @@ def parse_args() -> argparse.Namespace:
         " `chrt --idle 0` (Linux SCHED_BATCH / SCHED_IDLE: no privilege needed)",
     )
     parser.add_argument(
+        "--background-backends-idle",
+        action="store_true",
+        help="what-if: also put the PostgreSQL backends serving the worker and the"
+        " reconcilers (application_name dbaas-worker*, -status-sync, -drift) at SCHED_IDLE"
+        " (needs root or the postgres user)",
+    )
+    parser.add_argument(
         "--sim-nice",
         type=int,
         default=0,
@@ -72,6 +81,19 @@ def parse_args() -> argparse.Namespace:
     args.operations = args.operations or (200 if args.quick else 1_000)
     args.idle_seconds = args.idle_seconds or (8.0 if args.quick else 20.0)
     return args
+
+
+def idle_background_backends(database_url: str, done: set[int]) -> None:
+    """chrt --idle the PostgreSQL backends of the worker and the reconcilers (the what-if)."""
+    with postgres.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'dbaas-worker%'"
+            " OR application_name IN ('dbaas-status-sync', 'dbaas-drift')"
+        ).fetchall()
+    for row in rows:
+        if row["pid"] not in done:
+            subprocess.run(["chrt", "--idle", "-p", "0", str(row["pid"])], check=False)
+            done.add(row["pid"])
 
 
 def drift_passes(service: common.Service) -> int:
@@ -136,7 +158,11 @@ def main() -> int:
         }
         absent: dict[str, str] = {}
 
+        idled: set[int] = set()
+
         def done() -> bool:
+            if args.background_backends_idle:
+                idle_background_backends(database_url, idled)
             worker.check_alive()
             for name, service in reconcilers.items():
                 if name not in absent and service.process.poll() is not None:
@@ -206,6 +232,7 @@ def report(
         + (f" (background at nice {args.background_nice})" if args.background_nice else "")
         + (f" (background {args.background_policy})" if args.background_policy else "")
         + (f" (sim at nice {args.sim_nice})" if args.sim_nice else "")
+        + (" (their backends SCHED_IDLE)" if args.background_backends_idle else "")
         + f"; load average {load[0]:.1f} before, {load[1]:.1f} after"
         f" ({os.cpu_count()} CPUs)"
     )
@@ -232,6 +259,7 @@ def report(
         "background_nice": args.background_nice,
         "background_policy": args.background_policy,
         "sim_nice": args.sim_nice,
+        "background_backends_idle": args.background_backends_idle,
         "ratio": ratio,
         "target_ratio": TARGET_RATIO,
         "met": met,

@@ -18,13 +18,14 @@ import asyncio
 import dataclasses
 import json
 import math
+import multiprocessing
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 WRK_MARKER = "WRK_JSON "
@@ -188,8 +189,13 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
 
 class FixedRateClient:
     """GETs at `rate` per second over up to `connections` keep-alive connections, in a
-    thread of its own, until stopped. Every sample is kept with its due time, so a caller
-    can cut the run into phases afterwards."""
+    process of its own, until stopped. Every sample is kept with its due time, so a caller
+    can cut the run into phases after `stop` (which brings the samples back).
+
+    A process, not a thread: the caller keeps working while the load runs (polling progress
+    in PostgreSQL, reading logs), and in a thread that work would hold the GIL over the
+    client's clock, adding its own pauses to the latencies of whichever phase it polls in.
+    time.monotonic() is one clock for every process, so due times compare across them."""
 
     def __init__(
         self,
@@ -209,26 +215,37 @@ class FixedRateClient:
         self.connections = connections
         self.samples: list[Sample] = []
         self.errors = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fixed-rate-client", daemon=True)
+        context = multiprocessing.get_context("fork")  # the schedule is built: just run it
+        self._stop = context.Event()
+        self._results, results = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=self._run, args=(results,), name="fixed-rate-client", daemon=True
+        )
 
     def __enter__(self) -> FixedRateClient:
-        self._thread.start()
+        self._process.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def stop(self) -> None:
+        """Stop sending; the samples and the error count come back from the process."""
+        if self._stop.is_set():
+            return
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
+        if self._results.poll(60):
+            self.samples, self.errors = self._results.recv()
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.kill()
 
     def between(self, start: float, end: float) -> list[Sample]:
-        return [s for s in list(self.samples) if start <= s.due < end]
+        return [s for s in self.samples if start <= s.due < end]
 
-    def _run(self) -> None:
+    def _run(self, results: Connection) -> None:
         asyncio.run(self._main())
+        results.send((self.samples, self.errors))
 
     async def _main(self) -> None:
         start = time.monotonic() + 0.05

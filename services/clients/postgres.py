@@ -30,6 +30,11 @@ async def _load_json_with_orjson_async(conn: AsyncConnection) -> None:
     _load_json_with_orjson(conn)
 
 
+def application_name(pool: str) -> str:
+    """What pg_stat_activity shows for a pool's connections: which program holds them."""
+    return f"dbaas-{pool}"
+
+
 def create_pool(
     url: str,
     *,
@@ -59,7 +64,7 @@ def create_pool(
         name=name,
         min_size=min_size,
         max_size=max_size,
-        kwargs={"row_factory": dict_row},
+        kwargs={"row_factory": dict_row, "application_name": application_name(name)},
         configure=_load_json_with_orjson if fast_json else None,
         check=ConnectionPool.check_connection if check_on_checkout else None,
         open=False,
@@ -90,7 +95,11 @@ def create_async_pool(
         name=name,
         min_size=min_size,
         max_size=max_size,
-        kwargs={"row_factory": dict_row, "autocommit": autocommit},
+        kwargs={
+            "row_factory": dict_row,
+            "autocommit": autocommit,
+            "application_name": application_name(name),
+        },
         configure=_load_json_with_orjson_async if fast_json else None,
         check=AsyncConnectionPool.check_connection if check_on_checkout else None,
         open=False,
