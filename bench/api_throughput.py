@@ -3,15 +3,21 @@
     .venv/bin/python bench/api_throughput.py [--quick] [--baseline async|sync]
 
 A throwaway database holds one project with 10,000 databases (COPY) and an API key; the
-API (`dbaas api`, DBAAS_API_WORKERS Hypercorn workers) and bench/baseline_app.py (the same
-worker count) run side by side and `wrk` (required) saturates one of them at a time with
-`GET /v1/databases/{id}` (ids round-robin over the 10,000) and `GET /v1/databases?limit=100`.
-The baseline runs in both of its driver modes (see bench/baseline_app.py) and the faster
-one is the reference. Rounds are short and rotate the order of the servers so drift of the
-machine (other work on a shared host) hits all of them alike; the figure per endpoint is
-the median over rounds of API req/s / the faster baseline's req/s in the same round (target
->= 0.70). CPU time per request of each server's process tree is reported too: unlike req/s
-it barely depends on how much CPU the rest of the machine leaves over.
+API (`dbaas api` with DBAAS_API_WORKERS Hypercorn workers: 1, as the pod runs it, unless
+--workers says otherwise) and bench/baseline_app.py (the same worker count) run side by
+side and `wrk` (required) saturates one of them at a time with `GET /v1/databases/{id}`
+(ids round-robin over the 10,000) and `GET /v1/databases?limit=100`. The baseline runs in
+both of its driver modes (see bench/baseline_app.py) and the faster one is the reference.
+Rounds are short and rotate the order of the servers so drift of the machine (other work
+on a shared host) hits all of them alike; the figure per endpoint is the median over
+rounds of API req/s / the faster baseline's req/s in the same round (target >= 0.70). CPU
+time per request of each server's process tree is reported too: unlike req/s it barely
+depends on how much CPU the rest of the machine leaves over.
+
+With --workers 2, both servers fork two Hypercorn workers sharing one listening socket, and
+an asyncio worker accepts every waiting connection in one wake-up: wrk's 16 connections
+often all land on one worker of one server and are split in the other, so a round's ratio
+depends on that draw more than on the servers.
 """
 
 from __future__ import annotations
@@ -48,7 +54,9 @@ def parse_args() -> argparse.Namespace:
         help="wrk connections (16: enough to saturate 2 workers; each server's PostgreSQL"
         " pools then hold at most 16 connections of a server other people use too)",
     )
-    parser.add_argument("--workers", type=int, default=2, help="Hypercorn workers, both (2)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="Hypercorn workers, both (1: the pod's default)"
+    )
     parser.add_argument("--databases", type=int, default=10_000, help="rows in the project")
     args = parser.parse_args()
     args.seconds = args.seconds or (3.0 if args.quick else 4.0)
