@@ -7,6 +7,8 @@ export DBAAS_HOME ?= $(CURDIR)/.dbaas
 
 .PHONY: install runtime-venv run test lint format bench clean
 
+# The pod's programs run with PYTHONOPTIMIZE=2 (supervisord.conf): their .opt-2.pyc are
+# compiled here, or the first pod would compile the whole Kubernetes client at startup.
 install: $(VENV)/.installed
 
 # The image's dependencies and nothing else (no test extras such as kubernetes-validate,
@@ -26,6 +28,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python -OO -m compileall -q -j 0 $(VENV)/lib services
 	touch $@
 
 run: install

@@ -199,6 +199,8 @@ class Stats:
         self.ops_created: collections.Counter[str] = collections.Counter()
         self.injected: collections.Counter[int] = collections.Counter()
         self.watch_drops = 0
+        self.held_answers = 0
+        """Answers being held back right now by `latency.after` (the change already made)."""
 
     def reset(self) -> None:
         self.requests.clear()
@@ -216,4 +218,5 @@ class Stats:
             "opsrequests_created": dict(sorted(self.ops_created.items())),
             "injected_errors": {str(code): n for code, n in sorted(self.injected.items())},
             "watch_drops": self.watch_drops,
+            "held_answers": self.held_answers,
         }

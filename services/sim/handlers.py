@@ -146,8 +146,12 @@ class KubeApi:
             raise injected
         handler = getattr(self, f"_{verb}")
         response: Response = await handler(request, target)
-        if delay and faults.latency_after:
-            await asyncio.sleep(delay)  # done; the client hears of it only now
+        if delay and faults.latency_after:  # done; the client hears of it only now
+            self.sim.stats.held_answers += 1
+            try:
+                await asyncio.sleep(delay)
+            finally:
+                self.sim.stats.held_answers -= 1
         return response
 
     # -- verbs -----------------------------------------------------------------------------

@@ -33,22 +33,29 @@ def running_operations(pod: Pod, state: str) -> int:
 def test_kill_9_of_the_worker_mid_operation_loses_and_duplicates_nothing(
     pod: Pod, sim: SimCluster
 ) -> None:
-    # Creates whose answers come late keep the worker between "the OpsRequest exists" and
-    # mark_waiting most of the time, so a kill lands there: the re-run must meet
-    # AlreadyExists.
-    sim.set_latency(0.15, verbs=["create"], after=True)
+    # The sim makes each create at once and holds its answer back: while an answer is held,
+    # the worker is between "the object exists" and mark_waiting. Each kill waits for such a
+    # moment (the pid is known beforehand, so nothing slow sits between seeing it and the
+    # kill): the re-run must meet AlreadyExists.
+    sim.set_latency(0.3, verbs=["create"], after=True)
     burst = Burst(pod, PLAN).start()
+    pid = wait_for(lambda: pod.pid("worker"), timeout=30, what="the worker's pid")
     pids = []
     for point in kill_points("worker", low=5, high=PLAN.operations - 30):
         wait_for(
-            lambda point=point: (
-                workload.finished(pod) >= point and running_operations(pod, "running") > 0
-            ),
+            lambda point=point: workload.finished(pod) >= point,
             timeout=90,
-            what=f"operation {point} ended and one running",
+            what=f"operation {point} ended",
         )
-        old = pod.kill("worker")
-        pids.append((old, pod.wait_back("worker", old)))
+        wait_for(
+            lambda: sim.stats()["held_answers"] > 0,
+            timeout=90,
+            what="the worker waiting for the answer to a create the sim made",
+        )
+        os.kill(pid, signal.SIGKILL)
+        new = pod.wait_back("worker", pid)
+        pids.append((pid, new))
+        pid = new
     burst.join()
     workload.settle(pod, PLAN, timeout=90)
     outcome = workload.check_outcome(pod, sim, PLAN, burst.ids)

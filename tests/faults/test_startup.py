@@ -53,7 +53,13 @@ def test_a_pod_started_before_postgres_and_redis_waits_for_them_and_then_works(
                 what=f"every program RUNNING without its databases ({pod.all_states()})",
             )
             pids = {program: pod.pid(program) for program in PROGRAMS}
-            readyz = httpx.get(f"{pod.api_url}/readyz", timeout=10)
+            # RUNNING means "up for startsecs", not "listening": on a slow host the api may
+            # bind its port a moment later.
+            readyz = wait_for(
+                lambda: _answer(f"{pod.api_url}/readyz"),
+                timeout=30,
+                what="the api to answer /readyz",
+            )
             assert readyz.status_code == 503
             checks = readyz.json()["checks"]
             assert (checks["postgres"]["status"], checks["redis"]["status"]) == ("failed",) * 2
@@ -75,3 +81,11 @@ def test_a_pod_started_before_postgres_and_redis_waits_for_them_and_then_works(
     finally:
         proxy.cut()
         redis_server.stop()
+
+
+def _answer(url: str) -> httpx.Response | None:
+    """The answer to a GET of `url`; None while nothing accepts the connection."""
+    try:
+        return httpx.get(url, timeout=10)
+    except httpx.ConnectError:
+        return None

@@ -98,9 +98,11 @@ def test_latency_after_makes_the_change_at_once_and_answers_late(
         assert time.monotonic() - started < 0.8, "the create was not handled at once"
         time.sleep(0.02)
     assert created.is_alive()
+    assert sim.stats()["held_answers"] == 1
     created.join()
     assert time.monotonic() - started >= 1.0
     assert sim.admin("GET", "/sim/faults")["latency"]["after"] is True
+    assert sim.stats()["held_answers"] == 0
 
 
 def _exists(kube: Kube, namespace: str) -> bool:
