@@ -64,35 +64,6 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def start_baseline(
-    stack: contextlib.ExitStack,
-    work: Path,
-    database_url: str,
-    args: argparse.Namespace,
-    *,
-    driver: str,
-) -> tuple[str, int]:
-    port = common.free_port()
-    env = common.dbaas_env(home=work, database_url=database_url, redis_url="", kubeconfig=None)
-    env |= {
-        "BENCH_BASELINE_DATABASE_URL": database_url,
-        "BENCH_BASELINE_PROJECT": PROJECT,
-        "BENCH_BASELINE_PORT": str(port),
-        "BENCH_BASELINE_WORKERS": str(args.workers),
-        "BENCH_BASELINE_DRIVER": driver,
-    }
-    command = [common.PYTHON, str(common.REPO / "bench" / "baseline_app.py")]
-    service = common.start_service(stack, f"baseline-{driver}", command, env=env, workdir=work)
-    base = f"http://127.0.0.1:{port}"
-    common.wait_until(
-        f"the {driver} baseline app",
-        lambda: common.http_status(base + "/v1/databases?limit=1") == 200,
-        timeout=60,
-        alive=service.check_alive,
-    )
-    return base, service.pid
-
-
 def check_same_bodies(
     servers: dict[str, tuple[str, int]], path: str, *, headers: dict[str, str]
 ) -> None:
@@ -134,8 +105,8 @@ def main() -> int:
         api_service, api_base = common.start_api(stack, work, env)
         servers = {"api": (api_base, api_service.pid)}
         for driver in ("async", "sync"):
-            servers[f"baseline-{driver}"] = start_baseline(
-                stack, work, database_url, args, driver=driver
+            servers[f"baseline-{driver}"] = common.start_baseline(
+                stack, work, database_url, project=PROJECT, driver=driver, workers=args.workers
             )
         headers = {"Authorization": f"Bearer {key}"}
         paths = {

@@ -19,12 +19,19 @@ whole run:
 
 The figure is p99(loaded) / p99(idle) (target <= 2). When a reconciler cannot run, the
 loaded phase is measured without it and the output says so.
+
+The reference (unless --no-baseline): bench/baseline_app.py, the bare Starlette + Hypercorn
++ psycopg app of benchmark 1 serving the same GET with the same query, is driven at the
+same rate by a second client (half an interval out of step with the first) through both
+phases. Its ratio is what the same load does to an endpoint with nothing of dbaas in it:
+the part of the API's ratio that the machine, not the API, sets.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import subprocess
 import sys
@@ -75,6 +82,12 @@ def parse_args() -> argparse.Namespace:
         default=0,
         help="what-if: run the simulated cluster under `nice -n N` (it stands in for a"
         " cluster that runs elsewhere; here it shares the two cores with the pod)",
+    )
+    parser.add_argument(
+        "--no-baseline",
+        dest="baseline",
+        action="store_false",
+        help="do not run the bare baseline app next to the API (the reference ratio)",
     )
     args = parser.parse_args()
     args.databases = args.databases or (1_000 if args.quick else 10_000)
@@ -132,11 +145,23 @@ def main() -> int:
         )
         _, api = common.start_api(stack, work, env)
         paths = [f"/v1/databases/{db_id}" for db_id in seeded.ids]
-        client = stack.enter_context(
-            loadgen.FixedRateClient(
-                api, paths, rate=args.rate, headers={"Authorization": f"Bearer {key}"}
+        first_due = time.monotonic() + 1.0
+        clients = {
+            "api": loadgen.FixedRateClient(
+                api,
+                paths,
+                rate=args.rate,
+                headers={"Authorization": f"Bearer {key}"},
+                start=first_due,
             )
-        )
+        }
+        if args.baseline:
+            baseline, _ = common.start_baseline(stack, work, database_url, project=PROJECT)
+            clients["baseline"] = loadgen.FixedRateClient(
+                baseline, paths, rate=args.rate, start=first_due + 0.5 / args.rate
+            )
+        for client in clients.values():
+            stack.enter_context(client)
         time.sleep(2.0)  # the client's connections and the API's pool warm up
         idle_start = time.monotonic()
         common.say(f"idle: {args.rate:.0f} GET/s for {args.idle_seconds:.0f}s")
@@ -182,49 +207,71 @@ def main() -> int:
         load_end = time.monotonic()
         common.say(f"idle again (programs idle) for {args.idle_seconds / 2:.0f}s")
         time.sleep(args.idle_seconds / 2)
-        client.stop()
+        for client in clients.values():
+            client.stop()
     # idle = before AND after the load, so a drift of the shared machine weighs on both sides
-    idle = client.between(idle_start, load_start) + client.between(load_end + 1, time.monotonic())
-    loaded = client.between(load_start, load_end)
+    end = time.monotonic()
+    phases = {
+        name: Phases(
+            idle=client.between(idle_start, load_start) + client.between(load_end + 1, end),
+            loaded=client.between(load_start, load_end),
+            errors=client.errors,
+        )
+        for name, client in clients.items()
+    }
     report(
         args,
-        idle,
-        loaded,
+        phases,
         loaded_seconds=loaded_seconds,
         absent=absent,
-        errors=client.errors,
         load=(load_before, os.getloadavg()[0]),
     )
     return 0
 
 
+@dataclasses.dataclass
+class Phases:
+    """One client's samples, cut into the two phases."""
+
+    idle: list[loadgen.Sample]
+    loaded: list[loadgen.Sample]
+    errors: int
+
+    def summaries(self) -> dict[str, common.LatencySummary]:
+        return {
+            "idle": common.summarize([s.latency for s in self.idle]),
+            "loaded": common.summarize([s.latency for s in self.loaded]),
+        }
+
+    def non_200(self) -> dict[str, int]:
+        return {
+            "idle": sum(1 for s in self.idle if s.status != 200),
+            "loaded": sum(1 for s in self.loaded if s.status != 200),
+        }
+
+
 def report(
     args: argparse.Namespace,
-    idle: list[loadgen.Sample],
-    loaded: list[loadgen.Sample],
+    phases: dict[str, Phases],
     *,
     loaded_seconds: float,
     absent: dict[str, str],
-    errors: int,
     load: tuple[float, float],
 ) -> None:
-    phases = {
-        "idle": common.summarize([s.latency for s in idle]),
-        "loaded": common.summarize([s.latency for s in loaded]),
+    summaries = {name: p.summaries() for name, p in phases.items()}
+    ratios = {
+        name: common.ratio(s["loaded"].p99_ms, s["idle"].p99_ms) for name, s in summaries.items()
     }
-    bad = {
-        name: sum(1 for s in samples if s.status != 200)
-        for name, samples in (("idle", idle), ("loaded", loaded))
-    }
-    ratio = common.ratio(phases["loaded"].p99_ms, phases["idle"].p99_ms)
+    ratio = ratios["api"]
     met = ratio <= TARGET_RATIO
-    rows = [
-        [name, s.count, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms, bad[name]]
-        for name, s in phases.items()
-    ]
+    rows = []
+    for name, by_phase in summaries.items():
+        bad = phases[name].non_200()
+        for phase, s in by_phase.items():
+            rows.append([name, phase, s.count, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms, bad[phase]])
     present = [name for name in RECONCILERS if name not in absent]
     print(
-        f"API GET /v1/databases/{{id}} at {args.rate:.0f}/s (open loop),"
+        f"GET /v1/databases/{{id}} at {args.rate:.0f}/s (open loop) per server,"
         f" {args.databases} databases;"
         f" loaded = worker draining {args.operations} creates"
         + (f" + {' + '.join(present)}" if present else "")
@@ -240,20 +287,27 @@ def report(
         print(f"NOTE: {name} load was ABSENT ({why.splitlines()[0]})")
     print(
         common.format_table(
-            ["phase", "requests", "p50 ms", "p90 ms", "p99 ms", "max ms", "non-200"], rows
+            ["server", "phase", "requests", "p50 ms", "p90 ms", "p99 ms", "max ms", "non-200"],
+            rows,
         )
     )
     verdict = "met" if met else "MISSED"
-    print(f"p99 loaded / idle = {ratio:.2f}; target <= {TARGET_RATIO:.1f}: {verdict}")
+    print(f"api: p99 loaded / idle = {ratio:.2f}; target <= {TARGET_RATIO:.1f}: {verdict}")
+    if "baseline" in ratios:
+        print(
+            f"baseline (bare Starlette + Hypercorn + psycopg, same query, same load):"
+            f" p99 loaded / idle = {ratios['baseline']:.2f};"
+            f" api ratio / baseline ratio = {common.ratio(ratio, ratios['baseline']):.2f}"
+        )
     figures = {
         "databases": args.databases,
         "operations": args.operations,
         "rate": args.rate,
-        "idle": phases["idle"],
-        "loaded": phases["loaded"],
+        "idle": summaries["api"]["idle"],
+        "loaded": summaries["api"]["loaded"],
         "loaded_seconds": loaded_seconds,
-        "non_200": bad,
-        "client_errors": errors,
+        "non_200": phases["api"].non_200(),
+        "client_errors": phases["api"].errors,
         "reconcilers_present": present,
         "reconcilers_absent": sorted(absent),
         "background_nice": args.background_nice,
@@ -266,6 +320,15 @@ def report(
         "cpus": os.cpu_count(),
         "loadavg_1m_before_after": list(load),
     }
+    if "baseline" in summaries:
+        figures |= {
+            "baseline_idle": summaries["baseline"]["idle"],
+            "baseline_loaded": summaries["baseline"]["loaded"],
+            "baseline_non_200": phases["baseline"].non_200(),
+            "baseline_client_errors": phases["baseline"].errors,
+            "baseline_ratio": ratios["baseline"],
+            "ratio_over_baseline_ratio": common.ratio(ratio, ratios["baseline"]),
+        }
     print(common.json_line("api_under_load", figures))
 
 

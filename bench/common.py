@@ -490,6 +490,38 @@ def start_api(
     return service, base
 
 
+def start_baseline(
+    stack: contextlib.ExitStack,
+    work: Path,
+    database_url: str,
+    *,
+    project: str,
+    driver: str = "async",
+    workers: int = 1,
+) -> tuple[str, int]:
+    """bench/baseline_app.py (bare Starlette + Hypercorn + psycopg) serving `project`;
+    waits until it answers; its base URL and pid."""
+    port = free_port()
+    env = dbaas_env(home=work, database_url=database_url, redis_url="", kubeconfig=None)
+    env |= {
+        "BENCH_BASELINE_DATABASE_URL": database_url,
+        "BENCH_BASELINE_PROJECT": project,
+        "BENCH_BASELINE_PORT": str(port),
+        "BENCH_BASELINE_WORKERS": str(workers),
+        "BENCH_BASELINE_DRIVER": driver,
+    }
+    command = [PYTHON, str(REPO / "bench" / "baseline_app.py")]
+    service = start_service(stack, f"baseline-{driver}", command, env=env, workdir=work)
+    base = f"http://127.0.0.1:{port}"
+    wait_until(
+        f"the {driver} baseline app",
+        lambda: http_status(base + "/v1/databases?limit=1") == 200,
+        timeout=60,
+        alive=service.check_alive,
+    )
+    return base, service.pid
+
+
 def create_api_key(database_url: str, *, project: str, role: str = "admin") -> str:
     from services.clients import postgres
     from services.store import keys

@@ -205,7 +205,10 @@ class FixedRateClient:
         rate: float,
         connections: int = 16,
         headers: Mapping[str, str] | None = None,
+        start: float | None = None,
     ) -> None:
+        """`start`: time.monotonic() of the first due request (default: as soon as the
+        process runs); two clients given starts half an interval apart never send together."""
         parsed = urllib.parse.urlsplit(base_url)
         self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
         self.requests = [
@@ -213,6 +216,7 @@ class FixedRateClient:
         ]
         self.interval = 1.0 / rate
         self.connections = connections
+        self.start = start
         self.samples: list[Sample] = []
         self.errors = 0
         context = multiprocessing.get_context("fork")  # the schedule is built: just run it
@@ -248,7 +252,7 @@ class FixedRateClient:
         results.send((self.samples, self.errors))
 
     async def _main(self) -> None:
-        start = time.monotonic() + 0.05
+        start = self.start if self.start is not None else time.monotonic() + 0.05
         tickets = iter(range(10**12))
         tasks = [
             asyncio.create_task(self._connection(start, tickets), name=f"client-{i}")
