@@ -475,6 +475,13 @@ def test_program_states_reports_every_program_as_running(running: Supervised) ->
     assert stat.S_IMODE(running.socket.stat().st_mode) == 0o700
 
 
+def test_the_launcher_never_loads_openssl(running: Supervised) -> None:
+    # supervisord speaks no TLS; OpenSSL would stay mapped in PID 1 for the pod's lifetime
+    maps = Path(f"/proc/{running.process.pid}/maps").read_text(encoding="utf-8")
+    assert "/libssl" not in maps and "/_ssl" not in maps
+    assert states.program_states(running.socket)["api"] == states.RUNNING  # it still serves
+
+
 def test_the_control_socket_tells_that_no_program_went_fatal(running: Supervised) -> None:
     transport = SupervisorTransport(None, None, serverurl=f"unix://{running.socket}")
     with xmlrpc.client.ServerProxy("http://localhost", transport=transport) as proxy:
