@@ -24,9 +24,14 @@ RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
  && /opt/venv/bin/pip uninstall --yes pip setuptools \
  && rm -rf /opt/venv/lib/python3.11/site-packages/kubernetes/aio \
  && find /opt/venv -name '*.pyc' -delete \
- && /opt/venv/bin/python -OO -m compileall -q -j 0 /opt/venv/lib/python3.11/site-packages
+ && /opt/venv/bin/python -OO -m compileall -q -j 0 /opt/venv/lib/python3.11/site-packages \
+ && /opt/venv/bin/python -m compileall -q -j 0 /opt/venv/lib/python3.11/site-packages/supervisor \
+ && sed -i '1s|$| -E|' /opt/venv/bin/supervisorctl /opt/venv/bin/supervisord
 # PYTHONOPTIMIZE=2 below: every process in the image loads the .opt-2.pyc files compiled
-# here (no docstrings: ~4 MiB less per program); the plain .pyc files would never be read.
+# here (no docstrings: ~4 MiB less per program); the plain .pyc files would never be read,
+# except supervisor's: supervisorctl and supervisord print their usage from module
+# docstrings, so their scripts run with `python -E` (PYTHONOPTIMIZE and the other PYTHON*
+# variables ignored) and load those.
 # kubernetes/aio: the official client (v37+) bundles an asyncio copy of itself, 68 MB of the
 # 190 MB venv; dbaas uses only the synchronous client (services/clients/kube.py).
 

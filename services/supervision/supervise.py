@@ -22,6 +22,14 @@ from services.supervision import marker
 
 EXIT_PROGRAM_FATAL = 1
 EXIT_BAD_SETTINGS = 2
+USAGE = """\
+usage: python -m services.supervision.supervise -c supervisord.conf [supervisord options]
+
+Runs supervisord (in this process) with the given options and the four dbaas programs of
+its config; exits 1 when a program went FATAL, 2 on a malformed DBAAS_* setting.
+supervisord's own options: supervisord -h (or python -E -m supervisor.supervisord -h)."""
+# A literal, not this module's docstring: the image runs with PYTHONOPTIMIZE=2, which drops
+# docstrings (and supervisord's own -h, which prints one, fails there).
 
 
 def supervise(supervisord_args: list[str], *, home: Path) -> int:
@@ -62,6 +70,9 @@ def keep_tls_out() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if "-h" in args or "--help" in args:
+        print(USAGE)
+        return 0
     try:
         config = Settings.from_env()
     except SettingsError as exc:

@@ -139,6 +139,17 @@ def test_the_image_declares_entry_point_healthcheck_labels_and_runtime_settings(
         assert f"org.opencontainers.image.{key}" in labels
 
 
+def test_the_launcher_and_supervisors_own_clis_print_their_usage_in_the_image(
+    dbaas_image: str,
+) -> None:
+    # the image runs with PYTHONOPTIMIZE=2 (no docstrings); supervisor prints usage from one
+    launcher = docker("run", "--rm", "--network", "none", dbaas_image, "-h")
+    assert launcher.stdout.startswith("usage: python -m services.supervision.supervise")
+    for tool in ("supervisorctl", "supervisord"):
+        result = docker("run", "--rm", "--network", "none", "--entrypoint", tool, dbaas_image, "-h")
+        assert result.stdout.startswith(f"{tool} -- ") and "Usage:" in result.stdout, result
+
+
 def test_the_image_stays_small(dbaas_image: str) -> None:
     size = int(inspect_image(dbaas_image)["Size"])
     print(f"image {dbaas_image}: {size / 1e6:.0f} MB")

@@ -465,6 +465,23 @@ def test_the_launcher_refuses_a_malformed_setting_before_starting_supervisord(
     assert not (short_dir / "supervisor.sock").exists()
 
 
+def test_the_launcher_prints_its_usage_without_docstrings_and_starts_nothing(
+    short_dir: Path,
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "services.supervision.supervise", "-h"],
+        cwd=supervisord_conf.REPO_ROOT,
+        env=os.environ | {"DBAAS_HOME": str(short_dir), "PYTHONOPTIMIZE": "2"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: python -m services.supervision.supervise -c")
+    assert not (short_dir / "supervisor.sock").exists()
+
+
 def test_program_states_reports_every_program_as_running(running: Supervised) -> None:
     assert states.program_states(running.socket) == {
         "api": states.RUNNING,
