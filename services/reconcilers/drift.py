@@ -3,11 +3,11 @@
 Every `drift_interval_seconds`, as the leader, one pass:
 1. observe: the desired side in one SQL query (live databases with their namespace, open
    operations and create state), THEN the cluster side with paginated lists of the four
-   database kinds by label, never one GET per database, each page read into compact
-   readings (`observing`) before the next is fetched, so a pass never holds every CR
-   whole. PostgreSQL first: an operation that finishes between the two reads then shows
-   as open (skipped), never as a drift;
-2. decide purely (`drifting.compare`);
+   database kinds by label, never one GET per database. PostgreSQL first: an operation
+   that finishes between the two reads then shows as open (skipped), never as a drift;
+2. decide purely (`drifting.Comparer`), each CR as it is read: its page is compared
+   before the next is fetched and no reading is kept, so a pass holds the desired side
+   and one page of CRs, never the whole cluster;
 3. apply per database policy: `correct` records corrective operations (origin `drift`)
    through `control.drift` and enqueues them after commit; `report` records a
    `drift.detected` event; orphans get a `drift.orphan` event and are never deleted.
@@ -80,9 +80,11 @@ class DriftDetector:
             conn.autocommit = True
             desired = observed.live_databases(conn)
             namespaces = {ns: project for project, ns in projects.namespaces(conn).items()}
-        crs, requests = self._list_cluster()
-        comparison = drifting.compare(desired, crs, project_of_namespace=namespaces)
-        del desired, crs  # only the findings outlive the comparison
+        comparer = drifting.Comparer(desired, project_of_namespace=namespaces)
+        del desired  # the comparer holds each snapshot until its CR is judged
+        requests = self._list_cluster(comparer)
+        comparison = comparer.result()
+        del comparer  # only the findings outlive the comparison
         self.last, self.last_requests = comparison, requests
         created: list[uuid.UUID] = []
         reported = 0
@@ -110,23 +112,24 @@ class DriftDetector:
         memory.trim()  # the pass's snapshots and pages are freed: hand the pages back
         return _outcome(comparison, requests, len(created), enqueued, reported)
 
-    def _list_cluster(self) -> tuple[list[observing.ObservedDatabase], int]:
-        """A reading of every managed database CR, and how many requests that took.
+    def _list_cluster(self, comparer: drifting.Comparer) -> int:
+        """Every managed database CR, page by page, handed to `comparer` as it is read (its
+        reading without conditions); how many requests that took."""
 
-        Page by page (`watching.list_readings`): each page's CRs become compact readings,
-        without conditions, before the next page is fetched, so a pass holds one page of
-        whole CRs at a time, never all of them.
-        """
-        readings: list[observing.ObservedDatabase] = []
+        def judge(obj: dict[str, Any]) -> None:
+            reading = _read_spec(obj)
+            if reading is not None:
+                comparer.add(reading)
+            return None  # nothing is kept in the listing
+
         requests = 0
         for resource in database_resources():
-            listing = watching.list_readings(
-                self.cluster, resource, _read_spec, limit=self.page_limit
+            listing: watching.Listing[None] | None = watching.list_readings(
+                self.cluster, resource, judge, limit=self.page_limit
             )
             assert listing is not None  # only a stop event ends a list early
-            readings.extend(listing.readings)
             requests += listing.requests
-        return readings, requests
+        return requests
 
     def _enqueue(self, conn: Connection, ids: list[uuid.UUID]) -> int:
         if not ids:

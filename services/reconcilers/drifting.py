@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -58,43 +57,68 @@ def compare(
 ) -> Comparison:
     """Every drift and orphan between the desired snapshot and the listed CRs (readings,
     or CRs as listed: those are read here; a CR of no kind we manage is ignored)."""
-    by_id: dict[uuid.UUID | None, list[observing.ObservedDatabase]] = {}
+    comparer = Comparer(desired, project_of_namespace=project_of_namespace)
     for cr in crs:
+        comparer.add(cr)
+    return comparer.result()
+
+
+class Comparer:
+    """`compare`, one CR at a time: a CR is judged as it is read and not kept, so a drift
+    pass holds the desired side and one page of the cluster, never a reading of every CR.
+
+    A CR is its database's own when it carries the database's id and sits at the database's
+    namespace/name with its engine's kind; any other CR is an orphan (unless terminating).
+    The databases no CR claimed are judged as missing in `result`. Findings come out in
+    the order of `desired`, whatever order the CRs arrive in."""
+
+    def __init__(
+        self, desired: Sequence[Snapshot], *, project_of_namespace: Mapping[str, str]
+    ) -> None:
+        self._unclaimed = {snapshot.record.id: (i, snapshot) for i, snapshot in enumerate(desired)}
+        self._project_of_namespace = project_of_namespace
+        self._checked = len(desired)
+        self._skipped = 0
+        self._drifts: list[tuple[int, Drift]] = []
+        self._orphans: list[Orphan] = []
+
+    def add(self, cr: observing.ObservedDatabase | Mapping[str, Any]) -> None:
         seen = observing.observe_database(cr)
-        if seen is not None:
-            by_id.setdefault(seen.database_id, []).append(seen)
-    drifts: list[Drift] = []
-    skipped = 0
-    claimed: set[int] = set()
-    for snapshot in desired:
-        own = _own_cr(snapshot, by_id.get(snapshot.record.id, []))
-        if own is not None:
-            claimed.add(id(own))
-        if _skip(snapshot, own):
-            skipped += 1
-            continue
-        drift = _drift(snapshot, own)
+        if seen is None:
+            return
+        claimant = self._unclaimed.get(seen.database_id) if seen.database_id else None
+        if claimant is not None and _is_own(claimant[1], seen):
+            del self._unclaimed[claimant[1].record.id]
+            self._judge(*claimant, seen)
+        elif not seen.terminating:
+            self._orphans.append(_orphan(seen, self._project_of_namespace))
+
+    def result(self) -> Comparison:
+        """The comparison, once every CR was added (the unclaimed databases judged now)."""
+        for index, snapshot in self._unclaimed.values():
+            self._judge(index, snapshot, None)
+        self._unclaimed.clear()
+        return Comparison(
+            checked=self._checked,
+            skipped=self._skipped,
+            drifts=tuple(drift for _, drift in sorted(self._drifts, key=lambda d: d[0])),
+            orphans=tuple(self._orphans),
+        )
+
+    def _judge(self, index: int, snapshot: Snapshot, cr: observing.ObservedDatabase | None) -> None:
+        if _skip(snapshot, cr):
+            self._skipped += 1
+            return
+        drift = _drift(snapshot, cr)
         if drift is not None:
-            drifts.append(drift)
-    orphans = [
-        _orphan(cr, project_of_namespace)
-        for group in by_id.values()
-        for cr in group
-        if id(cr) not in claimed and not cr.terminating
-    ]
-    return Comparison(
-        checked=len(desired), skipped=skipped, drifts=tuple(drifts), orphans=tuple(orphans)
-    )
+            self._drifts.append((index, drift))
 
 
-def _own_cr(
-    snapshot: Snapshot, candidates: list[observing.ObservedDatabase]
-) -> observing.ObservedDatabase | None:
+def _is_own(snapshot: Snapshot, cr: observing.ObservedDatabase) -> bool:
     """The CR of the database's kind at its own namespace/name; others with its label are
     orphans."""
     record = snapshot.record
-    wanted = (snapshot.namespace, record.name, record.engine)
-    return next((cr for cr in candidates if (cr.namespace, cr.name, cr.engine) == wanted), None)
+    return (cr.namespace, cr.name, cr.engine) == (snapshot.namespace, record.name, record.engine)
 
 
 def _skip(snapshot: Snapshot, cr: observing.ObservedDatabase | None) -> bool:

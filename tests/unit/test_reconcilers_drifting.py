@@ -143,3 +143,37 @@ def test_drift_reads_a_cr_without_its_conditions_and_decides_the_same() -> None:
     assert bare.spec == manifests.observed_spec_from_cr("postgres", cr)
     full = drifting.compare([snap], [cr], project_of_namespace=NAMESPACES)
     assert drifting.compare([snap], [bare], project_of_namespace=NAMESPACES) == full
+
+
+def test_the_comparison_is_the_same_whatever_order_the_crs_arrive_in() -> None:
+    # drift compares each CR as its page arrives; the findings come out in desired order
+    snaps = [snapshot(record(id=uuid.uuid4(), name=f"db-{i}")) for i in range(6)]
+    impostor = cr_for(snapshot(record(id=snaps[0].record.id, engine="mysql", version="8.4.3")))
+    gone = cr_for(snapshot(record(id=uuid.uuid4(), name="gone")))
+    crs = [cr_for(snaps[1], replicas=2), cr_for(snaps[2]), impostor, cr_for(snaps[4], replicas=1)]
+    crs += [cr_for(snaps[5], storage="20Gi"), gone]
+    expected = drifting.compare(snaps, crs, project_of_namespace=NAMESPACES)
+    assert [d.describe() for d in expected.drifts] == [
+        "db-0 missing",
+        "db-1 replicas 2→3",
+        "db-3 missing",
+        "db-4 replicas 1→3",
+        "db-5 storage 20Gi→10Gi",
+    ]
+    for order in (crs[::-1], crs[2:] + crs[:2], [crs[3], crs[0], crs[5], crs[2], crs[4], crs[1]]):
+        comparer = drifting.Comparer(snaps, project_of_namespace=NAMESPACES)
+        for cr in order:
+            comparer.add(observing.observe_database(cr, with_conditions=False) or cr)
+        result = comparer.result()
+        assert (result.checked, result.skipped, result.drifts) == (
+            expected.checked,
+            expected.skipped,
+            expected.drifts,
+        )
+        assert sorted(result.orphans, key=lambda o: o.name) == sorted(
+            expected.orphans, key=lambda o: o.name
+        )
+        assert [(o.kind, o.name) for o in sorted(result.orphans, key=lambda o: o.name)] == [
+            ("Postgres", "gone"),
+            ("MySQL", "orders"),  # the impostor: db-0's id at another kind's name
+        ]
