@@ -41,6 +41,9 @@ class Mirror:
         self.listed: set[str] = set()
         self._databases: dict[uuid.UUID, ObservedDatabase] = {}
         self._ops_requests: dict[uuid.UUID, dict[str, Any]] = {}
+        self.changed_operations: set[uuid.UUID] = set()
+        """Operation ids whose OpsRequest changed or went since the reader last cleared this
+        (database CRs are reported by `apply`'s return instead)."""
 
     @property
     def synced(self) -> bool:
@@ -83,9 +86,11 @@ class Mirror:
         old_op = observing.operation_id(previous_ops) if previous_ops is not None else None
         if old_op is not None:
             self._unindex(self._ops_requests, old_op, previous_ops)
+            self.changed_operations.add(old_op)
         op_id = observing.operation_id(compact)
         if op_id is not None:
             self._ops_requests[op_id] = compact
+            self.changed_operations.add(op_id)
         return set()
 
     def _put_database(self, plural: str, key: Key, obj: Object) -> set[uuid.UUID]:
@@ -116,6 +121,7 @@ class Mirror:
         op_id = observing.operation_id(previous_ops) if previous_ops is not None else None
         if op_id is not None:
             self._unindex(self._ops_requests, op_id, previous_ops)
+            self.changed_operations.add(op_id)
         return set()
 
     def _replace(self, listed: Listed) -> set[uuid.UUID]:

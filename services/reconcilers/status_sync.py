@@ -65,6 +65,11 @@ class SyncConfig:
     max_batches_per_cycle: int = 10
     """Status batches per cycle; the rest waits for the next cycle, so that completions and
     the leadership check keep their pace while a new leader syncs thousands of rows."""
+    completion_check_seconds: float = 1.0
+    """How often every waiting operation is checked. In between, a cycle checks only those
+    whose database CR or OpsRequest changed, so its cost follows the events, not the number
+    of operations waiting; the full check catches what no event announces (a grace period
+    running out, an operation marked waiting after its CR's last event)."""
     sweep_every_seconds: float = 5.0
     cleanup_every_seconds: float = 10.0
     max_items_per_cycle: int = 20000
@@ -142,6 +147,9 @@ class StatusSync:
             [r.plural for r in database_resources()], [r.plural for r in ops_request_resources()]
         )
         self.dirty: set[uuid.UUID] = set()
+        self._touched: set[uuid.UUID] = set()
+        """Databases whose CR changed since the last completion check."""
+        self._next_full_check = 0.0
         self._successful_since: dict[uuid.UUID, float] = {}
         self._missing_since: dict[uuid.UUID, float] = {}
         self._next_sweep = 0.0
@@ -218,7 +226,9 @@ class StatusSync:
         try:
             item: Item = feed.get(timeout=wait) if wait > 0 else feed.get_nowait()
             while True:
-                self.dirty |= self.mirror.apply(item)
+                touched = self.mirror.apply(item)
+                self.dirty |= touched
+                self._touched |= touched
                 count += 1
                 lists += isinstance(item, Listed)
                 if count >= self.config.max_items_per_cycle:
@@ -228,6 +238,7 @@ class StatusSync:
             pass
         metrics.count(PROGRAM, "watch_item", count)
         if lists:
+            self._next_full_check = 0.0  # a list may change anything: check every operation
             # A full list replaced thousands of readings (and its pages were freed in the
             # watcher thread): hand the freed pages back, once per drain, not per list.
             del item
@@ -235,9 +246,19 @@ class StatusSync:
         return count
 
     def _complete(self, conn: Connection, tally: _Tally) -> list[OperationRecord]:
-        """End the waiting operations whose Kubernetes side has ended."""
+        """End the waiting operations whose Kubernetes side has ended: every one on a full
+        check, else those whose CR or OpsRequest changed since the last check."""
         now = self.clock()
-        waiting = observed.waiting_operations(conn)
+        full = now >= self._next_full_check
+        touched, changed = self._touched, self.mirror.changed_operations
+        if full:
+            self._next_full_check = now + self.config.completion_check_seconds
+            waiting = observed.waiting_operations(conn)
+        elif touched or changed:
+            waiting = observed.waiting_operations(conn, database_ids=touched, operation_ids=changed)
+        else:
+            waiting = []
+        self._touched, self.mirror.changed_operations = set(), set()
         finished: list[OperationRecord] = []
         for op in waiting:
             decision = deciding.decide_completion(op, self._view(op, now))
@@ -260,10 +281,11 @@ class StatusSync:
                 label.append(f"{op.type} {str(op.id)[:8]}")
                 finished.append(op)
                 self.dirty.add(op.database_id)
-        still_waiting = {op.id for op in waiting} - {op.id for op in finished}
-        for tracker in (self._successful_since, self._missing_since):
-            for op_id in set(tracker) - still_waiting:
-                del tracker[op_id]
+        if full:  # forget the timers of operations no longer waiting
+            still_waiting = {op.id for op in waiting} - {op.id for op in finished}
+            for tracker in (self._successful_since, self._missing_since):
+                for op_id in set(tracker) - still_waiting:
+                    del tracker[op_id]
         return finished
 
     def _view(self, op: OperationRecord, now: float) -> deciding.OpsView:

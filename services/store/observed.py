@@ -227,9 +227,24 @@ def _shared(value: T) -> T:
     return value
 
 
-def waiting_operations(conn: Connection) -> list[OperationRecord]:
-    """Every operation waiting for KubeDB (few: at most one per database)."""
-    rows = conn.execute("SELECT * FROM operations WHERE state = 'waiting' ORDER BY seq").fetchall()
+def waiting_operations(
+    conn: Connection,
+    *,
+    database_ids: Collection[uuid.UUID] | None = None,
+    operation_ids: Collection[uuid.UUID] = (),
+) -> list[OperationRecord]:
+    """The operations waiting for KubeDB (at most one per database): every one, or only
+    those of `database_ids` and those in `operation_ids`."""
+    if database_ids is None:
+        rows = conn.execute(
+            "SELECT * FROM operations WHERE state = 'waiting' ORDER BY seq"
+        ).fetchall()
+    else:
+        rows = conn.execute(
+            "SELECT * FROM operations WHERE state = 'waiting'"
+            " AND (database_id = ANY(%s) OR id = ANY(%s)) ORDER BY seq",
+            (list(database_ids), list(operation_ids)),
+        ).fetchall()
     return [OperationRecord.from_row(row) for row in rows]
 
 

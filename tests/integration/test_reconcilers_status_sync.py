@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -212,3 +213,40 @@ def test_an_ops_request_skipped_by_kubedb_fails_the_operation_as_superseded(
     assert failed.state == "failed"
     assert failed.error is not None and failed.error["type"] == "kubedb-ops-superseded"
     assert "zz-a-newer-scale" in failed.error["detail"]
+
+
+def test_a_cycle_checks_only_the_operations_whose_cr_changed_and_a_full_check_the_rest(
+    database_url: str, redis_url: str, sim: SimCluster
+) -> None:
+    with world_with(database_url, redis_url, sim) as world:
+        now = [time.monotonic()]
+        world.sync.clock = lambda: now[0]  # time stands still unless the test moves it
+        world.outcomes.append(world.sync.run_cycle())  # the first check is a full one
+        record = world.create("orders")
+        # the sim makes the create at once and holds its answer: while the worker waits for
+        # it, the CR turns Ready and status-sync takes every event in, the operation still
+        # running. Once marked waiting, no event will ever announce it.
+        sim.set_latency(2.0, verbs=["create"], after=True)
+        worker = threading.Thread(target=world.work, args=(record.id,))
+        worker.start()
+        try:
+            world.cycle_until(
+                lambda: (cr := world.sync.mirror.database(record.id)) and cr.phase == "Ready"
+            )
+        finally:
+            worker.join()
+            sim.clear_faults()
+        with world.connect() as conn:
+            (create,) = operations.open_for_database(conn, record.id)
+        assert create.state == "waiting"
+        for _ in range(3):
+            world.outcomes.append(world.sync.run_cycle())
+        assert world.operation(create.id).state == "waiting", "checked without a change"
+        now[0] += FAST.completion_check_seconds
+        world.outcomes.append(world.sync.run_cycle())
+        assert world.operation(create.id).state == "succeeded", world.outcomes[-3:]
+        # a change is checked at once, with time still standing
+        (scale,) = world.patch(record.id, {"replicas": 3})
+        world.work(record.id)
+        assert world.cycle_until(lambda: world.settled(scale.id)).state == "succeeded"
+        assert now[0] == world.sync.clock()
