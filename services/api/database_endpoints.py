@@ -5,6 +5,8 @@ its I/O in as few worker-thread hops as possible: reads in one (`Backends.call`;
 the two hottest with a cached key, `Backends.read`), writes
 after the role check, the body and the catalog. Order of refusals: 401 missing key, 401/403
 key, 413/415 body, 400 JSON, 503 catalog, then what the use case says (404, 409, 412, 422).
+A PATCH reads the catalog only when it names a version: scaling, resizing or a policy
+change is recorded while the cluster is unreachable, and the worker applies it later.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from services.store import databases
 DATABASE_STATES = ("creating", "ready", "updating", "degraded", "deleting", "deleted", "failed")
 OPERATION_STATES = ("pending", "running", "waiting", "succeeded", "failed", "cancelled")
 ENGINE_NAMES = tuple(engine.value for engine in engines.Engine)
+
+
+NO_CATALOG: Catalog = {}
+"""The catalog a patch without a version gets: only a version change reads it."""
 
 
 async def catalog_of(backends: Backends) -> Catalog:
@@ -101,7 +107,8 @@ async def update_database(request: Request) -> Response:
     queries.check_known(request)
     principal = await backends.principal(token, auth.OPERATOR)
     body = bodies.parse(await bodies.read(request, max_bytes=backends.settings.max_body_bytes))
-    catalog = await catalog_of(backends)
+    names_version = isinstance(body, dict) and "version" in body
+    catalog = await catalog_of(backends) if names_version else NO_CATALOG
     reply = await run_in_threadpool(
         mutations.update,
         backends,

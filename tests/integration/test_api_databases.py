@@ -14,6 +14,7 @@ from psycopg.types.json import Jsonb
 from rq import Queue
 
 from services.clients import postgres
+from tests.integration.reconciler_rows import new_database, principal_for
 from tests.integration.test_api_harness import (  # noqa: F401  (fixtures)
     LiveApi,
     api_fixture,
@@ -407,3 +408,20 @@ def test_engines_and_creates_are_503_while_the_cluster_is_unreachable(
     assert engines.headers["retry-after"] == "5"
     assert_problem(created, 503, "catalog-unavailable")
     assert listed.status_code == 200
+
+
+def test_a_patch_without_a_version_is_accepted_while_the_cluster_is_unreachable(
+    offline_api: LiveApi,
+) -> None:
+    # only a version change needs the cluster's catalog; the rest is a wish the worker
+    # applies once the cluster answers again
+    with postgres.connect(offline_api.database_url) as conn:
+        record, _ = new_database(conn, principal_for(conn, "alpha"), "orders", replicas=2)
+    with offline_api.client(offline_api.key()) as client:
+        scaled = client.patch(f"/v1/databases/{record.id}", json={"replicas": 3})
+        upgraded = client.patch(f"/v1/databases/{record.id}", json={"version": "16.14"})
+        after = client.get(f"/v1/databases/{record.id}")
+    assert scaled.status_code == 202, scaled.text
+    assert [op["type"] for op in scaled.json()["operations"]] == ["scale"]
+    assert_problem(upgraded, 503, "catalog-unavailable")
+    assert (after.json()["replicas"], after.json()["version"]) == (3, "16.13")
