@@ -74,6 +74,10 @@ class Settings:
     """Full re-list period of status-sync, seconds."""
     drift_interval_seconds: float = 60.0
     """Period of a drift pass, seconds."""
+    operation_timeout_seconds: float = 3600.0
+    """How long KubeDB may take over an operation, counted from its first start, before
+    status-sync fails it as timed out (`DBAAS_OPERATION_TIMEOUT_SECONDS`): a CR that never
+    becomes Ready, an OpsRequest stuck Progressing, a deletion a finalizer holds."""
     max_body_bytes: int = 65536
     """Largest accepted request body (`DBAAS_MAX_BODY_BYTES`), bytes."""
     supervisor_socket: Path | None = None

@@ -14,6 +14,10 @@ When a waiting operation ends (KUBEDB-API.md §1.4, §2.4, §2.5):
   grace period: KubeDB writes them back after the request succeeds); `Failed`/`Denied`
   fail with the reason and message of the deciding condition; `Skipped` fails as
   superseded; an OpsRequest missing for longer than a grace period fails as vanished.
+- any type: still not ended `timeout_seconds` after the operation first started fails as
+  timed out, naming what KubeDB shows (a CR never Ready, an OpsRequest stuck Progressing, a
+  deletion held by a finalizer); KUBEDB-API.md §6 asks for this watchdog on top of the
+  OpsRequests' own `spec.timeout`, which bounds each step, not the whole.
 """
 
 from __future__ import annotations
@@ -64,10 +68,24 @@ class OpsView:
     """Seconds since the OpsRequest was first seen Successful."""
     missing_for: float | None
     """Seconds since the OpsRequest was first seen missing from a complete view."""
+    running_for: float | None = None
+    """Seconds since the operation first started (its first claim by a worker)."""
 
 
-def decide_completion(op: OperationRecord, view: OpsView) -> Completion | None:
-    """Whether the waiting operation `op` has ended, and how; None while KubeDB works."""
+def decide_completion(
+    op: OperationRecord, view: OpsView, *, timeout_seconds: float | None = None
+) -> Completion | None:
+    """Whether the waiting operation `op` has ended, and how; None while KubeDB works (and,
+    with `timeout_seconds`, for at most that long after it started)."""
+    decided = _completion(op, view)
+    if decided is not None or timeout_seconds is None or view.running_for is None:
+        return decided
+    if view.running_for >= timeout_seconds:
+        return Fail(op.id, _timed_out(op, view, timeout_seconds))
+    return None
+
+
+def _completion(op: OperationRecord, view: OpsView) -> Completion | None:
     database = view.database
     if op.type == "create":
         if database is not None and database.phase == "Ready" and database.caught_up:
@@ -145,6 +163,30 @@ def _vanished(kind: str, name: str) -> dict[str, Any]:
         "title": "The operation's OpsRequest disappeared from the cluster",
         "status": 410,
         "detail": f"{kind} {name} was deleted before it finished",
+    }
+
+
+def _timed_out(op: OperationRecord, view: OpsView, timeout_seconds: float) -> dict[str, Any]:
+    database = view.database
+    if op.type in OPS_REQUEST_TYPES:
+        name = view.ops_request_name or op.k8s_name or "?"
+        phase = view.ops_request.phase if view.ops_request is not None else None
+        shows = f"{op.k8s_kind or 'OpsRequest'} {name} is {phase or 'without a phase'}"
+    elif database is None:
+        shows = MISSING_CR_MESSAGE
+    else:
+        shows = f"{database.name} is {database.phase or 'without a phase'}"
+        if database.terminating:
+            shows += ", terminating (a finalizer holds it)"
+        message = observing.message_of(database.condition_facts)
+        if message:
+            shows += f": {message}"
+    return {
+        "type": "operation-timed-out",
+        "title": "KubeDB did not finish the operation in time",
+        "status": 504,
+        "detail": f"{op.type} not finished {timeout_seconds:.0f} s after it started; {shows}",
+        "timeout_seconds": timeout_seconds,
     }
 
 

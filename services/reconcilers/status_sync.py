@@ -19,6 +19,7 @@ OpsRequests whose operation PostgreSQL has recorded as finished.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import queue as queue_module
 import threading
@@ -65,6 +66,9 @@ class SyncConfig:
     max_batches_per_cycle: int = 10
     """Status batches per cycle; the rest waits for the next cycle, so that completions and
     the leadership check keep their pace while a new leader syncs thousands of rows."""
+    operation_timeout_seconds: float = 3600.0
+    """How long after it first started a waiting operation may wait for KubeDB before it
+    fails as timed out (`deciding.decide_completion`)."""
     completion_check_seconds: float = 1.0
     """How often every waiting operation is checked. In between, a cycle checks only those
     whose database CR or OpsRequest changed, so its cost follows the events, not the number
@@ -261,7 +265,9 @@ class StatusSync:
         self._touched, self.mirror.changed_operations = set(), set()
         finished: list[OperationRecord] = []
         for op in waiting:
-            decision = deciding.decide_completion(op, self._view(op, now))
+            decision = deciding.decide_completion(
+                op, self._view(op, now), timeout_seconds=self.config.operation_timeout_seconds
+            )
             if decision is None:
                 continue
             if isinstance(decision, deciding.Succeed):
@@ -308,6 +314,7 @@ class StatusSync:
             synced=self.mirror.synced,
             successful_for=successful_for,
             missing_for=missing_for,
+            running_for=_seconds_since(op.started_at),
         )
 
     def _write_status(self, conn: Connection) -> int:
@@ -380,6 +387,14 @@ class StatusSync:
                     continue
             deleted += 1
         return deleted
+
+
+def _seconds_since(moment: dt.datetime | None) -> float | None:
+    """Wall-clock seconds since a PostgreSQL timestamp (both clocks are the pod's host's or
+    NTP-synced; a skew of seconds matters nothing against an operation timeout)."""
+    if moment is None:
+        return None
+    return (dt.datetime.now(dt.UTC) - moment).total_seconds()
 
 
 def _chunks(items: list[uuid.UUID], size: int) -> Iterator[list[uuid.UUID]]:

@@ -66,6 +66,7 @@ def build(
                 pending_redispatch_seconds=config.pending_redispatch_seconds,
                 opsrequest_retention_seconds=config.opsrequest_retention_seconds,
                 resync_interval_seconds=config.resync_interval_seconds,
+                operation_timeout_seconds=config.operation_timeout_seconds,
                 watch_timeout_seconds=watch_timeout,
                 poll_seconds=poll_seconds,
             ),

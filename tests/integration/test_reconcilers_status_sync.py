@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -250,3 +251,25 @@ def test_a_cycle_checks_only_the_operations_whose_cr_changed_and_a_full_check_th
         world.work(record.id)
         assert world.cycle_until(lambda: world.settled(scale.id)).state == "succeeded"
         assert now[0] == world.sync.clock()
+
+
+def test_an_ops_request_stuck_progressing_fails_its_operation_once_the_timeout_passes(
+    database_url: str, redis_url: str, sim: SimCluster
+) -> None:
+    config = dataclasses.replace(FAST, operation_timeout_seconds=3.0)
+    with world_with(database_url, redis_url, sim, config) as world:
+        db = world.ready("orders")
+        sim.hang_next_ops(database=f"{NAMESPACE}/orders")
+        (scale,) = world.patch(db.id, {"replicas": 3})
+        assert "waiting" in world.work(db.id)
+        for _ in range(3):
+            world.outcomes.append(world.sync.run_cycle())
+        assert world.operation(scale.id).state == "waiting"  # KubeDB is still at it
+        failed = world.cycle_until(lambda: world.settled(scale.id), timeout=20)
+        assert failed.state == "failed"
+        assert failed.error is not None and failed.error["type"] == "operation-timed-out"
+        assert failed.error["detail"].startswith("scale not finished 3 s after it started; ")
+        assert failed.error["detail"].endswith(" is Progressing")
+        assert failed.started_at is not None and failed.finished_at is not None
+        assert (failed.finished_at - failed.started_at).total_seconds() >= 3.0
+        assert world.database(db.id).replicas == 2, "the failure policy rolls desired back"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from services.reconcilers import deciding, observing
 from services.reconcilers.deciding import Fail, OpsView, Succeed
 from tests.reconcilers_support import cr_for, operation, ops_request, record, snapshot
@@ -158,3 +160,48 @@ def test_status_shows_the_message_of_the_failing_condition() -> None:
     status = deciding.decide_status(snap, observed(cr))
     assert status.state == "degraded"
     assert status.status_message == "database is Critical"
+
+
+def test_an_operation_kubedb_never_finishes_fails_as_timed_out_naming_what_it_shows() -> None:
+    snap = snapshot()
+    create = operation(snap.record.id, "create")
+    provisioning = view(database=observed(cr_for(snap, phase="Provisioning")), running_for=59.0)
+    assert deciding.decide_completion(create, provisioning, timeout_seconds=60) is None
+    late = dataclasses.replace(provisioning, running_for=61.0)
+    assert deciding.decide_completion(create, late) is None  # no timeout given: none applies
+    decision = deciding.decide_completion(create, late, timeout_seconds=60)
+    assert isinstance(decision, Fail)
+    assert decision.problem["type"] == "operation-timed-out"
+    assert decision.problem["status"] == 504
+    assert decision.problem["detail"] == (
+        "create not finished 60 s after it started; orders is Provisioning:"
+        " database is Provisioning"  # the message of the CR's failing condition
+    )
+    scale = operation(snap.record.id, "scale", params={"replicas": 3})
+    stuck = ops_request(scale, phase="Progressing")
+    stuck_view = view(
+        ops_request=observing.ops_verdict(stuck),
+        ops_request_name=stuck["metadata"]["name"],
+        running_for=7200.0,
+    )
+    decision = deciding.decide_completion(scale, stuck_view, timeout_seconds=3600)
+    assert isinstance(decision, Fail)
+    assert decision.problem["detail"].endswith(f"{stuck['metadata']['name']} is Progressing")
+
+
+def test_an_operation_that_ended_is_never_timed_out() -> None:
+    snap = snapshot()
+    create = operation(snap.record.id, "create")
+    ready = view(database=observed(cr_for(snap, phase="Ready")), running_for=99_999.0)
+    assert isinstance(deciding.decide_completion(create, ready, timeout_seconds=60), Succeed)
+
+
+def test_a_deletion_held_by_a_finalizer_times_out_saying_so() -> None:
+    snap = snapshot()
+    delete = operation(snap.record.id, "delete")
+    terminating = cr_for(snap)
+    terminating["metadata"]["deletionTimestamp"] = "2026-08-01T00:00:00Z"
+    held = view(database=observed(terminating), running_for=4000.0)
+    decision = deciding.decide_completion(delete, held, timeout_seconds=3600)
+    assert isinstance(decision, Fail)
+    assert "terminating (a finalizer holds it)" in decision.problem["detail"]
