@@ -227,7 +227,7 @@ def test_a_cycle_checks_only_the_operations_whose_cr_changed_and_a_full_check_th
         # the sim makes the create at once and holds its answer: while the worker waits for
         # it, the CR turns Ready and status-sync takes every event in, the operation still
         # running. Once marked waiting, no event will ever announce it.
-        sim.set_latency(2.0, verbs=["create"], after=True)
+        sim.set_latency(5.0, verbs=["create"], after=True)  # ample for the CR to turn Ready
         worker = threading.Thread(target=world.work, args=(record.id,))
         worker.start()
         try:
@@ -254,22 +254,21 @@ def test_a_cycle_checks_only_the_operations_whose_cr_changed_and_a_full_check_th
 
 
 def test_an_ops_request_stuck_progressing_fails_its_operation_once_the_timeout_passes(
-    database_url: str, redis_url: str, sim: SimCluster
+    world: World, sim: SimCluster
 ) -> None:
-    config = dataclasses.replace(FAST, operation_timeout_seconds=3.0)
-    with world_with(database_url, redis_url, sim, config) as world:
-        db = world.ready("orders")
-        sim.hang_next_ops(database=f"{NAMESPACE}/orders")
-        (scale,) = world.patch(db.id, {"replicas": 3})
-        assert "waiting" in world.work(db.id)
-        for _ in range(3):
-            world.outcomes.append(world.sync.run_cycle())
-        assert world.operation(scale.id).state == "waiting"  # KubeDB is still at it
-        failed = world.cycle_until(lambda: world.settled(scale.id), timeout=20)
-        assert failed.state == "failed"
-        assert failed.error is not None and failed.error["type"] == "operation-timed-out"
-        assert failed.error["detail"].startswith("scale not finished 3 s after it started; ")
-        assert failed.error["detail"].endswith(" is Progressing")
-        assert failed.started_at is not None and failed.finished_at is not None
-        assert (failed.finished_at - failed.started_at).total_seconds() >= 3.0
-        assert world.database(db.id).replicas == 2, "the failure policy rolls desired back"
+    db = world.ready("orders")  # created under the default timeout
+    world.sync.config = dataclasses.replace(FAST, operation_timeout_seconds=5.0)
+    sim.hang_next_ops(database=f"{NAMESPACE}/orders")
+    (scale,) = world.patch(db.id, {"replicas": 3})
+    assert "waiting" in world.work(db.id)
+    for _ in range(3):
+        world.outcomes.append(world.sync.run_cycle())
+    assert world.operation(scale.id).state == "waiting"  # KubeDB is still at it
+    failed = world.cycle_until(lambda: world.settled(scale.id), timeout=30)
+    assert failed.state == "failed"
+    assert failed.error is not None and failed.error["type"] == "operation-timed-out"
+    assert failed.error["detail"].startswith("scale not finished 5 s after it started; ")
+    assert failed.error["detail"].endswith(" is Progressing")
+    assert failed.started_at is not None and failed.finished_at is not None
+    assert (failed.finished_at - failed.started_at).total_seconds() >= 5.0
+    assert world.database(db.id).replicas == 2, "the failure policy rolls desired back"
