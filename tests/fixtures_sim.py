@@ -172,7 +172,8 @@ class SimCluster:
     # -- faults ----------------------------------------------------------------------------
 
     def set_faults(self, **document: Any) -> dict[str, Any]:
-        """POST /sim/faults: keys `errors`, `latency`, `watch_drop`, `ops` (each replaces)."""
+        """POST /sim/faults: keys `errors`, `latency`, `watch_drop`, `ops` (each replaces),
+        `seed` (of the injected errors' draws)."""
         result: dict[str, Any] = self.admin("POST", "/sim/faults", document)
         return result
 

@@ -102,6 +102,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     faults.add_argument("--ops-database", metavar="NS/NAME", help="only for this database")
     faults.add_argument("--ops-count", type=int, default=1, help="how many OpsRequests (1)")
+    faults.add_argument(
+        "--seed", type=int, help="seed the injected errors' draws (replays a run's errors)"
+    )
 
     phase = actions.add_parser("phase", help="force a database phase")
     phase.add_argument("resource")
@@ -217,6 +220,8 @@ def _object(resource: str, text: str) -> dict[str, Any]:
 
 def _fault_document(args: argparse.Namespace) -> dict[str, Any]:
     document: dict[str, Any] = {}
+    if args.seed is not None:
+        document["seed"] = args.seed
     if args.error_rate is not None:
         rule: dict[str, Any] = {
             "codes": [int(code) for code in args.error_codes.split(",") if code],

@@ -2,17 +2,21 @@
 
 The fault state is plain data, set through the admin endpoint (`/sim/faults`) or the CLI
 (`dbaas sim faults`): injected error answers per verb and resource (500, 503, 429 with
-Retry-After), added latency (before the request is handled, or after it: the change is
-made and its answer held back), periodic dropping of watch connections, and the next
-OpsRequest(s) failing or hanging. Database phases (Critical/NotReady) are faults too but
-live with the operator, which owns status. `Stats` counts requests per verb and resource
-and OpsRequest creations per name (surviving the OpsRequest's deletion), so tests of other
-components can assert how the cluster was used. Nothing here performs I/O.
+Retry-After), added latency (before the request is handled, or after it: the change is made
+and its answer held back), periodic dropping of watch connections, and the next
+OpsRequest(s) failing or hanging. The draws of the injected errors (which request fails,
+with which code) come from one generator, seeded by the document's `seed`: a given seed and
+the same order of requests give the same errors, so a fault test can be replayed. Database
+phases (Critical/NotReady) are faults too but live with the operator, which owns status.
+`Stats` counts requests per verb and resource and OpsRequest creations per name (surviving
+the OpsRequest's deletion), so tests of other components can assert how the cluster was
+used. Nothing here performs I/O.
 """
 
 from __future__ import annotations
 
 import collections
+import copy
 import dataclasses
 import random
 from typing import Any
@@ -20,6 +24,19 @@ from typing import Any
 from services.sim.errors import ApiError, bad_request, injected
 
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
+
+
+def _number(
+    value: Any, field: str, *, low: float, high: float | None = None, integer: bool = False
+) -> Any:
+    """`value` if it is a number (an integer if asked) in [low, high], else a 400."""
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise bad_request(f"{field} must be {'an integer' if integer else 'a number'}")
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise bad_request(f"{field} must be {bound}")
+    return value
 
 
 def _strings(value: Any, field: str) -> frozenset[str] | None:
@@ -57,11 +74,11 @@ class ErrorRule:
         count = data.get("count")
         return cls(
             codes=list(codes),
-            rate=float(data.get("rate", 1.0)),
+            rate=float(_number(data.get("rate", 1.0), "rate", low=0, high=1)),
             verbs=verbs,
             resources=_strings(data.get("resources"), "resources"),
-            count=None if count is None else int(count),
-            retry_after=int(data.get("retry_after", 1)),
+            count=None if count is None else _number(count, "count", low=0, integer=True),
+            retry_after=_number(data.get("retry_after", 1), "retry_after", low=0, integer=True),
         )
 
     def matches(self, verb: str, resource: str) -> bool:
@@ -101,7 +118,7 @@ class OpsFault:
             mode=data["mode"],
             reason=str(data.get("reason") or "injected failure"),
             database=data.get("database"),
-            count=int(data.get("count", 1)),
+            count=_number(data.get("count", 1), "ops count", low=1, integer=True),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -118,11 +135,24 @@ class Faults:
     hears of it only after the latency (a reply lost or slow on its way back)."""
     watch_drop_interval: float | None = None
     ops: list[OpsFault] = dataclasses.field(default_factory=list)
+    seed: int | None = None
+    """What seeded `draws`; None: the operating system's entropy (each run differs)."""
+    draws: random.Random = dataclasses.field(default_factory=random.Random, repr=False)
 
     def update(self, data: Any) -> None:
-        """Apply a partial fault document: each key given replaces that fault."""
+        """Apply a partial fault document: each key given replaces that fault. All or
+        nothing: a document with one malformed key changes no fault."""
+        draft = copy.copy(self)
+        draft._apply(data)
+        vars(self).update(vars(draft))
+
+    def _apply(self, data: Any) -> None:
         if not isinstance(data, dict):
             raise bad_request("the fault document must be a JSON object")
+        if "seed" in data:
+            seed = data["seed"]
+            self.seed = None if seed is None else _number(seed, "seed", low=0, integer=True)
+            self.draws = random.Random(self.seed)
         if "errors" in data:
             rules = data["errors"] or []
             self.errors = [
@@ -132,7 +162,10 @@ class Faults:
             latency = data["latency"] or {}
             if isinstance(latency, (int, float)):
                 latency = {"seconds": latency}
-            self.latency = float(latency.get("seconds", 0.0))
+            if not isinstance(latency, dict):
+                raise bad_request("latency must be a number of seconds or an object")
+            seconds = _number(latency.get("seconds", 0.0), "latency.seconds", low=0)
+            self.latency = float(seconds)
             self.latency_verbs = _strings(latency.get("verbs"), "latency.verbs")
             after = latency.get("after", False)
             if not isinstance(after, bool):
@@ -140,7 +173,11 @@ class Faults:
             self.latency_after = after
         if "watch_drop" in data:
             drop = data["watch_drop"] or {}
+            if not isinstance(drop, dict):
+                raise bad_request('watch_drop must be an object: {"interval": seconds}')
             interval = drop.get("interval")
+            if interval is not None:
+                interval = _number(interval, "watch_drop.interval", low=0)
             self.watch_drop_interval = float(interval) if interval else None
         if "ops" in data:
             faults = data["ops"] or []
@@ -153,11 +190,11 @@ class Faults:
         for rule in self.errors:
             if rule.count is not None and rule.count <= 0:
                 continue
-            if not rule.matches(verb, resource) or random.random() >= rule.rate:
+            if not rule.matches(verb, resource) or self.draws.random() >= rule.rate:
                 continue
             if rule.count is not None:
                 rule.count -= 1
-            return injected(random.choice(rule.codes), retry_after=rule.retry_after)
+            return injected(self.draws.choice(rule.codes), retry_after=rule.retry_after)
         return None
 
     def delay_for(self, verb: str) -> float:
@@ -188,6 +225,7 @@ class Faults:
             },
             "watch_drop": {"interval": self.watch_drop_interval},
             "ops": [fault.to_json() for fault in self.ops],
+            "seed": self.seed,
         }
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import AsyncIterator, Callable, Iterable
 
 from services.sim import errors, store
@@ -127,16 +126,6 @@ class WatchHub:
                 watcher.close(final)
                 dropped += 1
             watchers.clear()
-        return dropped
-
-    def drop_some(self, probability: float) -> int:
-        dropped = 0
-        for watchers in self.watchers.values():
-            for watcher in list(watchers):
-                if random.random() < probability:
-                    watcher.close()
-                    watchers.discard(watcher)
-                    dropped += 1
         return dropped
 
 

@@ -1,11 +1,11 @@
 """A misbehaving cluster during a burst: errors, latency, dropped watches and forced 410s.
 
-The simulated cluster answers 10% of every request, whatever the verb, with 500, 503 or 429,
-adds latency to each, closes every watch every few seconds, and at seeded points forgets its
-history (every older resourceVersion and continue token answers 410 Gone). The worker
-retries and releases, status-sync re-lists and resumes, the API answers 503 when it cannot
-read the catalog and the client retries: every operation still ends exactly once and every
-database converges.
+The simulated cluster answers 10% of every request, whatever the verb, with 500, 503 or 429
+(drawn from the run's seed, as the points below), adds latency to each, closes every watch
+every few seconds, and at seeded points forgets its history (every older resourceVersion and
+continue token answers 410 Gone). The worker retries and releases, status-sync re-lists and
+resumes, the API answers 503 when it cannot read the catalog and the client retries: every
+operation still ends exactly once and every database converges.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def test_errors_latency_dropped_watches_and_410s_during_a_burst_still_converge(
     pod: Pod, sim: SimCluster
 ) -> None:
     sim.set_faults(
+        seed=workload.SEED,
         errors=[{"codes": ERROR_CODES, "rate": 0.1, "retry_after": 1}],
         latency={"seconds": 0.02},
         watch_drop={"interval": 3},

@@ -41,8 +41,11 @@ def test_faults_are_set_and_cleared_from_the_command_line(sim: SimCluster, kube:
         "create",
         "--resources",
         "postgreses",
+        "--seed",
+        "7",
     )
     assert document["errors"][0]["codes"] == [503]
+    assert document["seed"] == 7
     expect_error(503, kube.create_db, postgres("orders"))
     assert _dbaas("faults", "--server", sim.url, "--clear")["errors"] == []
     kube.create_db(postgres("orders"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 from kubernetes import client, watch
@@ -133,11 +134,55 @@ def test_the_fault_document_can_be_read_and_cleared(sim: SimCluster) -> None:
     assert sim.admin("GET", "/sim/faults")["errors"] == []
 
 
-def test_a_malformed_fault_is_a_400_status(sim: SimCluster) -> None:
+def test_a_seed_replays_the_same_injected_errors(sim: SimCluster, kube: Kube) -> None:
+    def outcomes() -> list[int]:
+        seen = []
+        for _ in range(40):
+            try:
+                kube.core.read_namespace("default")
+                seen.append(200)
+            except ApiException as error:
+                seen.append(error.status)
+        return seen
+
+    rule = {"codes": [500, 503], "rate": 0.5, "verbs": ["get"]}
+    sim.set_faults(seed=42, errors=[rule])
+    first = outcomes()
+    sim.set_faults(seed=42, errors=[rule])
+    assert outcomes() == first
+    assert {200, 500, 503} <= set(first)  # the draws are mixed, not one answer
+    sim.set_faults(seed=43, errors=[rule])
+    assert outcomes() != first
+    assert sim.admin("GET", "/sim/faults")["seed"] == 43
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"errors": [{"codes": [200]}]},
+        {"errors": [{"codes": [500], "rate": "often"}]},
+        {"errors": [{"codes": [500], "rate": 1.5}]},
+        {"errors": [{"codes": [500], "count": -1}]},
+        {"errors": [{"codes": [500], "retry_after": 0.5}]},
+        {"latency": {"seconds": -1}},
+        {"latency": "slow"},
+        {"watch_drop": {"interval": "often"}},
+        {"watch_drop": [3]},
+        {"ops": [{"mode": "hang", "count": 0}]},
+        {"seed": "abc"},
+        {"seed": True},
+        {"seed": 5, "latency": 0.1, "errors": [{"codes": [200]}]},
+    ],
+)
+def test_a_malformed_fault_is_a_400_status_and_changes_nothing(
+    sim: SimCluster, document: dict[str, Any]
+) -> None:
+    before = sim.admin("GET", "/sim/faults")
     with pytest.raises(SimAdminError) as caught:
-        sim.set_faults(errors=[{"codes": [200]}])
+        sim.set_faults(**document)
     assert caught.value.code == 400
     assert caught.value.body["kind"] == "Status"
+    assert sim.admin("GET", "/sim/faults") == before
 
 
 def test_requests_are_counted_per_verb_and_resource(sim: SimCluster, kube: Kube) -> None:
