@@ -22,14 +22,13 @@ It changes the cluster only through `Simulator`, `Cluster` and `Operator` method
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.sim import errors, patching
+from services.sim import errors, patching, store
 from services.sim.handlers import error_response, json_response
 from services.sim.resources import ResourceType
 
@@ -44,7 +43,7 @@ async def _json(request: Request) -> dict[str, Any]:
     if not raw:
         return {}
     try:
-        body = json.loads(raw)
+        body = store.decode(raw)
     except ValueError as exc:
         raise errors.bad_request(f"the request body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):

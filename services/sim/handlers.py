@@ -9,7 +9,6 @@ no state of its own.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +63,7 @@ async def _body(request: Request) -> Any:
         # Protobuf and CBOR are not spoken here; 415 is how a server says so.
         raise errors.unsupported_media_type(media, [JSON])
     try:
-        return json.loads(raw)
+        return store.decode(raw)
     except ValueError as exc:
         raise errors.bad_request(f"the request body is not valid JSON: {exc}") from exc
 

@@ -41,6 +41,16 @@ def encode(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":")).encode()
 
 
+def decode(raw: bytes) -> Any:
+    """A request body as the API server's Go decoder reads it: NaN and Infinity, which
+    Python's json accepts, are not JSON (ValueError, as for any malformed body)."""
+    return json.loads(raw, parse_constant=_not_json)
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
+
+
 def clone(value: Any) -> Any:
     """A private deep copy of JSON data (a C-speed round trip, faster than copy.deepcopy)."""
     return json.loads(encode(value))

@@ -122,6 +122,17 @@ def test_updates_are_validated_too(kube: Kube) -> None:
     assert status["details"]["causes"][0]["reason"] == "FieldValueNotSupported"
 
 
+@pytest.mark.parametrize("constant", [float("nan"), float("inf"), float("-inf")])
+def test_nan_and_infinity_are_not_json(kube: Kube, constant: float) -> None:
+    # Python's json writes and reads them; the API server's Go decoder refuses them.
+    body = postgres("orders")
+    body["spec"]["replicas"] = constant
+    status = expect_error(400, _create, kube, body)
+    assert status["reason"] == "BadRequest"
+    assert "is not a JSON value" in status["message"]
+    expect_error(404, kube.get_db, "orders")
+
+
 def test_status_writes_are_validated_against_the_status_schema(kube: Kube) -> None:
     kube.create_db(postgres("orders"))
     status = expect_error(
