@@ -3,14 +3,12 @@
 Every test needs a Docker engine and is skipped, with the reason, only when none answers
 (`.ci/docker-setup` installs and starts one, and builds the base image). The image tests
 need nothing else. The full-flow tests run the container with the host's network against
-the host's PostgreSQL and Redis and a simulated cluster started here; they stay marked
-expected-to-fail, and are not run, until every program's command module exists.
+the host's PostgreSQL and Redis and a simulated cluster started here.
 """
 
 from __future__ import annotations
 
 import datetime
-import importlib.util
 import json
 import os
 import shutil
@@ -52,18 +50,6 @@ POD_LIKE = [
 ]
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(900)]
-
-PROGRAM_MODULES = ("api", "worker", "status_sync", "drift", "sim", "keys")
-PROGRAMS_WRITTEN = all(
-    importlib.util.find_spec(f"services.commands.{module}") is not None
-    for module in PROGRAM_MODULES
-)
-needs_programs = pytest.mark.xfail(
-    not PROGRAMS_WRITTEN,
-    reason="full flow needs every program (services.commands.{api,worker,status_sync,drift,"
-    "sim,keys}); not all exist yet",
-    run=False,
-)
 
 
 def docker(
@@ -392,20 +378,17 @@ def api_key(running: Running) -> str:
     return result.stdout.strip()
 
 
-@needs_programs
 def test_supervisorctl_in_the_container_shows_every_program_running(running: Running) -> None:
     result = docker("exec", running.container, "supervisorctl", "status")
     listed = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
     assert listed == {name: "RUNNING" for name in supervisord_conf.PROGRAMS}
 
 
-@needs_programs
 def test_readyz_answers_200_once_everything_is_up(running: Running) -> None:
     response = httpx.get(f"{running.base_url}/readyz", timeout=5)
     assert response.status_code == 200, response.text
 
 
-@needs_programs
 def test_the_container_is_ready_quickly_and_idles_within_its_memory_limit(
     running: Running,
 ) -> None:
@@ -430,7 +413,6 @@ def test_the_container_is_ready_quickly_and_idles_within_its_memory_limit(
     assert pss_kib * 1024 < 1024**3  # deploy/base: limits.memory 1Gi
 
 
-@needs_programs
 def test_docker_reports_the_container_healthy_through_the_image_healthcheck(
     running: Running,
 ) -> None:
@@ -446,7 +428,6 @@ def test_docker_reports_the_container_healthy_through_the_image_healthcheck(
         time.sleep(0.5)
 
 
-@needs_programs
 def test_every_process_in_the_container_runs_as_the_non_root_user(running: Running) -> None:
     script = (
         "import pathlib\n"
@@ -460,7 +441,6 @@ def test_every_process_in_the_container_runs_as_the_non_root_user(running: Runni
     assert {uid for _, uid in processes} == {str(UID)}, processes
 
 
-@needs_programs
 def test_a_database_created_through_the_api_becomes_ready(running: Running, api_key: str) -> None:
     headers = {"Authorization": f"Bearer {api_key}"}
     with httpx.Client(base_url=running.base_url, headers=headers, timeout=10) as client:
@@ -502,7 +482,6 @@ def _a_postgres_version(engines: Any) -> str:
     raise AssertionError(f"no postgres in /v1/engines: {engines}")
 
 
-@needs_programs
 def test_docker_stop_ends_the_container_cleanly_within_the_grace_period(
     running: Running,
 ) -> None:
