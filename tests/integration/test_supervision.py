@@ -372,14 +372,12 @@ def test_a_program_that_cannot_start_makes_supervisord_exit_non_zero(short_dir: 
         "startsecs": "1",
         "startretries": "1",
     }
-    started = time.monotonic()
     supervised = _start(short_dir, {"doomed": doomed})
     try:
         returncode = supervised.process.wait(timeout=60)
     finally:
         _stop(supervised)
     assert returncode == supervise.EXIT_PROGRAM_FATAL, supervised.log_text()
-    assert time.monotonic() - started < 30
     assert "gave up: doomed entered FATAL state" in supervised.log_text()
     assert "supervise: exiting 1: program doomed went FATAL" in supervised.log_text()
 
@@ -555,11 +553,9 @@ def test_a_program_killed_with_sigkill_is_started_again(running: Supervised) -> 
 def test_sigterm_stops_the_programs_in_priority_order_within_the_budget_and_exits_zero(
     running: Supervised,
 ) -> None:
-    started = time.monotonic()
     running.process.send_signal(signal.SIGTERM)
     returncode = running.process.wait(timeout=supervisord_conf.stop_budget_seconds())
     assert returncode == 0, running.log_text()
-    assert time.monotonic() - started < supervisord_conf.stop_budget_seconds()
     stopped = running.stop_log.read_text(encoding="utf-8").split()
     assert stopped == supervisord_conf.stop_order()
     assert marker.read(running.home) is None
