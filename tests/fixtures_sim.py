@@ -1,9 +1,9 @@
 """Pytest fixtures for the simulated cluster: one `dbaas sim` process per session, reset per test.
 
 - `sim_server` (session): starts `dbaas sim` as a subprocess on a free port with small
-  delays, validating against the real CRDs (`../shared/kubedb/crds`, or
-  `$DBAAS_KUBEDB_DIR/crds`), its kubeconfig in a temporary directory; waits for the ready
-  line; stops it with SIGTERM at the end.
+  delays, validating against its packaged schemas (the real CRDs reduced to structure;
+  `tests/sim/test_schemapack.py` keeps them equal to `../shared`), its kubeconfig in a
+  temporary directory; waits for the ready line; stops it with SIGTERM at the end.
 - `sim` (function): resets the server (objects except the catalog, faults, counters) and
   yields a `SimCluster`: `.url`, `.kubeconfig`, `.api_client()` (official client through the
   kubeconfig), and helpers for faults, counters, forced phases and out-of-band edits.
@@ -76,14 +76,13 @@ class SimServer:
 
 
 def start_server(workdir: Path, cache: Path, *extra: str) -> SimServer:
-    """Start `dbaas sim` (small delays, real CRDs) and wait for its ready line."""
+    """Start `dbaas sim` (small delays, packaged schemas) and wait for its ready line."""
     kubeconfig = workdir / "kubeconfig"
     log = workdir / "sim.log"
     command = [
         sys.executable, "-m", "services.cli", "sim",
         "--port", "0",
         "--kubeconfig", str(kubeconfig),
-        "--crds", str(CRDS_DIR),
         "--crd-cache", str(cache),
         "--provision-delay", str(PROVISION_DELAY),
         "--ops-step-delay", str(OPS_STEP_DELAY),

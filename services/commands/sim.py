@@ -44,7 +44,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="directory of CRD files to validate against "
-        "(default ../shared/kubedb/crds next to the checkout)",
+        "(default: the schema pack shipped in the package, generated from the real KubeDB CRDs)",
     )
     parser.add_argument("--no-crds", action="store_true", help="run without schema validation")
     parser.add_argument(
@@ -158,7 +158,7 @@ def _serve(args: argparse.Namespace) -> int:
     from services.sim.simulator import Options
 
     home = settings.Settings.from_env().home
-    crds = None if args.no_crds else (args.crds or server.default_crds_dir())
+    crds = None if args.no_crds else (args.crds or server.PACKED)
     cache = args.crd_cache or home / "cache" / "crds"
     options = Options(
         provision_delay=args.provision_delay,
@@ -166,16 +166,17 @@ def _serve(args: argparse.Namespace) -> int:
         history=args.history,
         bookmark_interval=args.bookmark_interval,
     )
-    sim = server.load(crds, options, cache_dir=cache)
+    try:
+        sim = server.load(crds, options, cache_dir=cache)
+    except FileNotFoundError as exc:
+        print(f"dbaas sim: {exc}", file=sys.stderr)
+        return 2
     sock = server.bind(args.host, args.port)
     url = server.url_of(sock)
     config_path = kubeconfig.write(_kubeconfig(args), url)
     print(f"dbaas sim: serving the simulated cluster at {url}", flush=True)
     print(f"dbaas sim: kubeconfig written to {config_path}", flush=True)
-    if sim.validation:
-        print(f"dbaas sim: schema validation ON (CRDs from {crds})", flush=True)
-    else:
-        print("dbaas sim: schema validation OFF (no CRDs)", flush=True)
+    print(f"dbaas sim: {server.describe_schemas(crds)}", flush=True)
 
     def ready() -> None:
         print(f"{READY_LINE} url={url} kubeconfig={config_path}", flush=True)

@@ -76,6 +76,8 @@ class CrdDescription(Protocol):
     def namespaced(self) -> bool: ...
     @property
     def has_status(self) -> bool: ...
+    @property
+    def columns(self) -> tuple[Column, ...]: ...
 
 
 CORE = (
@@ -219,7 +221,7 @@ def kubedb_types(crds: Iterable[CrdDescription]) -> list[ResourceType]:
         if SERVED_VERSIONS.get(crd.group) != crd.version:
             continue
         fact = facts.get((crd.group, crd.kind))
-        columns = fact.columns if fact else (_AGE,)
+        columns = _printer_columns(crd.columns) or (fact.columns if fact else (_AGE,))
         facts[(crd.group, crd.kind)] = ResourceType(
             crd.group,
             crd.version,
@@ -234,6 +236,14 @@ def kubedb_types(crds: Iterable[CrdDescription]) -> list[ResourceType]:
             columns,
         )
     return list(facts.values())
+
+
+def _printer_columns(columns: Iterable[Column]) -> tuple[Column, ...]:
+    """A CRD's printer columns; its creationTimestamp column prints as an age, as kubectl's."""
+    return tuple(
+        (name, kind, "@age" if path == ".metadata.creationTimestamp" else path)
+        for name, kind, path in columns
+    )
 
 
 class ResourceTable:

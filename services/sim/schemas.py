@@ -13,7 +13,7 @@ rules (none in these CRDs). A real server answers unknown fields under Strict wi
 BadRequest ("strict decoding error: unknown field ...") rather than 422: `check()` returns them
 apart (`unknown_fields`) so a caller can do the same, or turn them into Warning headers.
 
-This module must never carry copies of the CRDs (it reads the directory it is given), never
+This module must never carry copies of the CRDs (it reads the directory or pack it is given), never
 mutate the caller's object, and never talk HTTP: the sim server and the REST API call it.
 """
 
@@ -106,6 +106,8 @@ class CrdResource:
     has_status: bool
     served_versions: tuple[str, ...]
     list_kind: str = ""
+    columns: tuple[tuple[str, str, str], ...] = ()
+    """The storage version's additionalPrinterColumns: (name, type, jsonPath)."""
 
     @property
     def api_version(self) -> str:
@@ -220,6 +222,10 @@ class SchemaRegistry:
             has_status="status" in (storage.get("subresources") or {}),
             served_versions=tuple(v["name"] for v in versions if v.get("served")),
             list_kind=names.get("listKind") or names["kind"] + "List",
+            columns=tuple(
+                (c["name"], c["type"], c["jsonPath"])
+                for c in storage.get("additionalPrinterColumns") or ()
+            ),
         )
         self._by_kind[(resource.group, resource.kind)] = resource
         self._by_plural[(resource.group, resource.plural)] = resource

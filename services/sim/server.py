@@ -11,7 +11,8 @@ Layout: `store` (etcd: objects, resourceVersion, history), `cluster` (API semant
 `watching` (watch fan-out), `handlers` + `routing` + `discovery` + `tables` (HTTP),
 `admission` (KubeDB webhooks), `operator` + `opsmanager` + `opsplans` + `offshoots`
 (the KubeDB operator), `faults` + `admin` (fault injection and counters), `simulator`
-(wiring), `schemas` + `catalog` (CRD validation, preloaded catalog).
+(wiring), `schemas` + `schemapack` + `catalog` (CRD validation, the packaged schemas,
+preloaded catalog).
 
 This module builds the app and runs it; it must never hold cluster state itself.
 """
@@ -33,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from services.sim import admin, catalog, discovery, handlers, schemas
+from services.sim import admin, catalog, discovery, handlers, schemapack, schemas
 from services.sim.simulator import Options, Simulator
 
 if TYPE_CHECKING:
@@ -44,26 +45,52 @@ log = logging.getLogger(__name__)
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-def default_crds_dir() -> Path:
-    """`<repo>/../shared/kubedb/crds`: where the real KubeDB CRDs live next to the checkout."""
-    return Path(__file__).resolve().parents[2].parent / "shared" / "kubedb" / "crds"
+PACKED = "packed"
+"""`load()`'s `schemas` value for the schema pack shipped in the package (the default)."""
 
 
-def load(crds_dir: Path | None, options: Options, *, cache_dir: Path | None = None) -> Simulator:
-    """A simulator validating against the CRDs in `crds_dir` (None or missing: no validation)."""
-    registry: schemas.SchemaRegistry | None = None
-    if crds_dir is not None and crds_dir.is_dir():
-        registry = schemas.SchemaRegistry.load(crds_dir, cache_dir=cache_dir)
-        if not registry.resources():
-            registry = None
-    if registry is None:
-        log.warning("sim: no CRDs found (%s): schema validation is OFF", crds_dir)
+def load(
+    crds: Path | str | None = PACKED,
+    options: Options | None = None,
+    *,
+    cache_dir: Path | None = None,
+) -> Simulator:
+    """A simulator validating against the schema pack (`PACKED`), the CRD files of a
+    directory, or nothing (None). A directory without CRDs is an error, not a silent OFF."""
+    registry = schema_registry(crds, cache_dir=cache_dir)
     return Simulator(
         validator=registry,
         crds=registry.resources() if registry else [],
         catalog=catalog.catalog_objects(),
-        options=options,
+        options=options or Options(),
     )
+
+
+def schema_registry(
+    crds: Path | str | None, *, cache_dir: Path | None = None
+) -> schemas.SchemaRegistry | None:
+    if crds is None:
+        return None
+    if crds == PACKED:
+        return schemas.SchemaRegistry(schemapack.load("kubedb"))
+    directory = Path(crds)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"no CRD directory at {directory}")
+    registry = schemas.SchemaRegistry.load(directory, cache_dir=cache_dir)
+    if not registry.resources():
+        raise FileNotFoundError(f"no CustomResourceDefinition in {directory}")
+    return registry
+
+
+def describe_schemas(crds: Path | str | None) -> str:
+    """The startup line's account of what the sim validates against."""
+    if crds is None:
+        return "schema validation OFF (--no-crds)"
+    if crds == PACKED:
+        return (
+            f"schema validation ON (the packaged KubeDB schemas, {schemapack.pack_path('kubedb')})"
+        )
+    return f"schema validation ON (CRDs from {crds})"
 
 
 def build_app(sim: Simulator, *, on_started: Callable[[], None] | None = None) -> Starlette:

@@ -74,6 +74,11 @@ def test_postgres_discovery_facts_match_the_crd(registry: schemas.SchemaRegistry
         has_status=True,
         served_versions=("v1", "v1alpha2"),
         list_kind="PostgresList",
+        columns=(
+            ("Version", "string", ".spec.version"),
+            ("Status", "string", ".status.phase"),
+            ("Age", "date", ".metadata.creationTimestamp"),
+        ),
     )
     assert resource.api_version == "kubedb.com/v1"
 
