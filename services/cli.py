@@ -11,8 +11,8 @@ import argparse
 import importlib
 import logging
 import sys
-import time
 
+from services import logs
 from services.settings import Settings, SettingsError
 
 # Not __doc__: the pod runs with PYTHONOPTIMIZE=2, which strips docstrings.
@@ -42,32 +42,13 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
-class LineFormatter(logging.Formatter):
-    """The standard formatter, with the date and time of `asctime` rendered once per second
-    instead of once per record (the API writes an access line per request)."""
-
-    _rendered: tuple[int, str] = (-1, "")
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        if datefmt is not None:
-            return super().formatTime(record, datefmt)
-        second = int(record.created)
-        rendered_second, rendered = self._rendered
-        if second != rendered_second:
-            rendered = time.strftime(self.default_time_format, self.converter(record.created))
-            self._rendered = (second, rendered)  # one tuple: threads never see half of it
-        return f"{rendered},{int(record.msecs):03d}"  # the standard default_msec_format
+LineFormatter = logs.LineFormatter  # where tests and callers have always found it
 
 
 def configure_logging(config: Settings) -> None:
-    """One line per record, prefixed with the program name so a shared stdout stays legible."""
-    # The format names no thread or process: do not look them up for every record.
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    handler = logging.StreamHandler()
-    handler.setFormatter(
-        LineFormatter(f"%(asctime)s {config.program} %(levelname)s %(name)s: %(message)s")
-    )
-    logging.basicConfig(level=config.log_level.upper(), handlers=[handler], force=True)
+    """One line per record, prefixed with the program name so a shared stdout stays legible
+    (or one JSON object per line with `DBAAS_LOG_FORMAT=json`)."""
+    logs.configure(program=config.program, level=config.log_level, format=config.log_format)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -80,10 +80,16 @@ class Settings:
     becomes Ready, an OpsRequest stuck Progressing, a deletion a finalizer holds."""
     max_body_bytes: int = 65536
     """Largest accepted request body (`DBAAS_MAX_BODY_BYTES`), bytes."""
+    body_timeout_seconds: float = 10.0
+    """How long a request body may take to arrive whole (`DBAAS_BODY_TIMEOUT_SECONDS`): a
+    client trickling its body is answered 408 and its connection closed after this."""
     supervisor_socket: Path | None = None
     """supervisord's unix socket, for /readyz (`DBAAS_SUPERVISOR_SOCKET`; default under home)."""
     log_level: str = "INFO"
     """Python log level name (`DBAAS_LOG_LEVEL`)."""
+    log_format: str = "text"
+    """`text` (one escaped line per record) or `json` (one JSON object per line, for log
+    pipelines) (`DBAAS_LOG_FORMAT`)."""
     program: str = "dbaas"
     """Name prefixed to every log line (`DBAAS_PROGRAM`; supervisord sets it per program)."""
     worker_name: str | None = None
@@ -118,6 +124,8 @@ class Settings:
             values[field.name] = _parse(field.name, raw, str(field.type))
         if "kubeconfig" not in values and env.get("KUBECONFIG"):
             values["kubeconfig"] = env["KUBECONFIG"]
+        if values.get("log_format", "text") not in ("text", "json"):
+            raise SettingsError(f"DBAAS_LOG_FORMAT={values['log_format']!r} is not text or json")
         return cls(**values)
 
 

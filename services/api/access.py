@@ -2,7 +2,9 @@
 
 A plain ASGI callable (not BaseHTTPMiddleware) because it wraps every request and must cost
 next to nothing. It logs method, path, status and milliseconds: never headers (the
-Authorization header carries a key), never query strings or bodies.
+Authorization header carries a key), never query strings or bodies. The path is the
+client's text: the log formatter escapes its control characters (`services.logs`), and the
+JSON format gets the fields as keys of their own.
 """
 
 from __future__ import annotations
@@ -30,7 +32,12 @@ def write_line(method: str, path: str, status: int, milliseconds: float) -> None
     quarter of the line, and the caller of an access line is always this function."""
     if log.isEnabledFor(logging.INFO):
         args = (method, path, status, milliseconds)
-        log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, LINE, args, None, WRITER))
+        fields = {"method": method, "path": path, "status": status, "ms": round(milliseconds, 1)}
+        log.handle(
+            log.makeRecord(
+                log.name, logging.INFO, __file__, 0, LINE, args, None, WRITER, {"fields": fields}
+            )
+        )
 
 
 class AccessLog:

@@ -16,7 +16,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -112,6 +112,7 @@ def create_app(
         ControlError: problems.on_control_error,
         ValidationFailed: problems.on_validation_failed,
         HTTPException: problems.on_http_exception,
+        ClientDisconnect: problems.on_client_disconnect,
         Exception: problems.on_unexpected,
     }
     handlers |= {exc: problems.on_store_unavailable for exc in outages.STORE_DOWN}
@@ -125,6 +126,8 @@ def create_app(
         exception_handlers=handlers,
         lifespan=lifespan,
     )
+    # A redirect to the slash-less path would be built from the client's Host header.
+    app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.metrics_dir = metrics_dir
     return app

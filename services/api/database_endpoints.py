@@ -67,7 +67,7 @@ async def create_database(request: Request) -> Response:
     key = idempotency_key(request)
     queries.check_known(request)
     principal = await backends.principal(token, auth.OPERATOR)
-    body = bodies.parse(await bodies.read(request, max_bytes=backends.settings.max_body_bytes))
+    body = bodies.parse(await bodies.read_limited(request, backends.settings))
     catalog: Catalog | None = None
     catalog_error: control_errors.ControlError | None = None
     try:
@@ -106,7 +106,7 @@ async def update_database(request: Request) -> Response:
     database_id = path_id(request)
     queries.check_known(request)
     principal = await backends.principal(token, auth.OPERATOR)
-    body = bodies.parse(await bodies.read(request, max_bytes=backends.settings.max_body_bytes))
+    body = bodies.parse(await bodies.read_limited(request, backends.settings))
     names_version = isinstance(body, dict) and "version" in body
     catalog = await catalog_of(backends) if names_version else NO_CATALOG
     reply = await run_in_threadpool(

@@ -43,11 +43,14 @@ TYPES: dict[str, tuple[int, str]] = {
     "deletion-protected": (409, "Database is protected from deletion"),
     "operation-not-cancellable": (409, "Operation cannot be cancelled"),
     "credentials-not-ready": (409, "Credentials not ready"),
+    "request-timeout": (408, "Request body not received in time"),
     "precondition-failed": (412, "Precondition failed"),
     "payload-too-large": (413, "Request body too large"),
     "unsupported-media-type": (415, "Unsupported media type"),
     "validation-failed": (422, "Validation failed"),
+    "body-too-deep": (422, "JSON body nested too deeply"),
     "idempotency-key-reused": (422, "Idempotency-Key reused with another request"),
+    "client-closed-request": (499, "Client closed the request"),
     "internal-error": (500, "Internal server error"),
     "store-unavailable": (503, "PostgreSQL unavailable"),
     "queue-unavailable": (503, "Redis unavailable"),
@@ -168,6 +171,14 @@ async def on_store_unavailable(request: Request, exc: Exception) -> Response:
 async def on_queue_unavailable(request: Request, exc: Exception) -> Response:
     log.warning("%s %s: Redis unavailable: %s", request.method, request.url.path, exc)
     return respond(Problem("queue-unavailable", "Redis is unavailable; retry later"), request)
+
+
+async def on_client_disconnect(request: Request, exc: Exception) -> Response:
+    """The client went away mid-request: nobody reads this answer, but the access line and
+    the metrics count it as 499 (nginx's "client closed request"), not as a server error,
+    and no traceback is written."""
+    problem = Problem("client-closed-request", "the client closed the connection")
+    return respond(problem, request)
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:

@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 GRACEFUL_TIMEOUT_SECONDS = 8.0  # below supervisord's stopwaitsecs (10) for [program:api]
 EXIT_MARGIN_SECONDS = 1.5  # lifespan shutdown after the drain, before a worker is terminated
 LISTEN_BACKLOG = 1024  # Hypercorn's 100 resets connections of a burst before accept() runs
+CONNECTION_IDLE_SECONDS = 60
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client itself, at import
 
 
@@ -86,6 +87,10 @@ def hypercorn_config(config: Settings, *, directory: Path, graceful_timeout: flo
     hyper.accesslog = None  # the app logs one line per request itself (without secrets)
     hyper.errorlog = logging.getLogger("hypercorn.error")  # into our own log format
     hyper.keep_alive_timeout = 30
+    # A connection that sends nothing for this long is closed, whatever it is in the middle
+    # of (headers, a body, idling between requests); a body that keeps trickling is cut by
+    # the app's own deadline (DBAAS_BODY_TIMEOUT_SECONDS). No request takes this long.
+    hyper.read_timeout = CONNECTION_IDLE_SECONDS
     hyper.backlog = LISTEN_BACKLOG
     return hyper
 
