@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+import yaml
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from services.sim import discovery, errors, routing, store, tables, watching
+from services.sim import discovery, errors, patching, routing, store, tables, watching
 from services.sim.resources import ResourceType
 
 if TYPE_CHECKING:
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+"""The annotation on the BOOKMARK that ends a watch list's initial events."""
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -65,7 +69,42 @@ async def _body(request: Request) -> Any:
     try:
         return store.decode(raw)
     except ValueError as exc:
+        if media == patching.APPLY:  # server-side apply may send YAML
+            return _yaml(raw)
         raise errors.bad_request(f"the request body is not valid JSON: {exc}") from exc
+
+
+def _yaml(raw: bytes) -> Any:
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise errors.bad_request(f"the request body is not valid YAML: {exc}") from exc
+
+
+def _watch_list(params: Any, *, allow_bookmarks: bool) -> bool:
+    """True for a watch-list request (`sendInitialEvents=true`), refused as kube-apiserver
+    refuses it without `resourceVersionMatch=NotOlderThan` and `allowWatchBookmarks=true`."""
+    raw = params.get("sendInitialEvents")
+    if raw is None:
+        return False
+    if raw not in ("true", "false"):
+        raise errors.bad_request(f"invalid sendInitialEvents: {raw!r}")
+    causes = []
+    if params.get("resourceVersionMatch") != "NotOlderThan":
+        message = (
+            "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"
+        )
+        causes.append(_forbidden_cause("resourceVersionMatch", message))
+    if raw == "true" and not allow_bookmarks:
+        message = "Forbidden: sendInitialEvents requires allowWatchBookmarks=true"
+        causes.append(_forbidden_cause("allowWatchBookmarks", message))
+    if causes:
+        raise errors.invalid("ListOptions", "meta.k8s.io", "", causes)
+    return bool(raw == "true")
+
+
+def _forbidden_cause(field: str, message: str) -> dict[str, str]:
+    return {"reason": "FieldValueForbidden", "message": message, "field": field}
 
 
 def _list_body(rt: ResourceType, entries: list[store.Entry], page_meta: dict[str, Any]) -> bytes:
@@ -218,32 +257,53 @@ class KubeApi:
             raise errors.bad_request(f"invalid resourceVersion: {raw_rv!r}") from exc
         timeout = float(_int(params, "timeoutSeconds") or sim.options.watch_timeout)
         namespace = target.namespace if rt.namespaced else None
+        allow_bookmarks = _flag(params.get("allowWatchBookmarks"))
+        watch_list = _watch_list(params, allow_bookmarks=allow_bookmarks)
+
+        def bookmark(*, initial_events_end: bool = False) -> bytes:
+            meta: dict[str, Any] = {"resourceVersion": str(sim.store.rv)}
+            if initial_events_end:
+                meta["annotations"] = {INITIAL_EVENTS_END: "true"}
+            obj = {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": meta}
+            return b'{"type":"BOOKMARK","object":' + store.encode(obj) + b"}\n"
+
         watcher = sim.hub.open(
             rt.key,
             namespace=namespace,
             predicate=predicate,
             since=since,
             current=lambda: sim.cluster.iterate(rt, namespace, predicate),
+            initial_events_end=(lambda: bookmark(initial_events_end=True)) if watch_list else None,
         )
-        bookmark = None
-        if _flag(params.get("allowWatchBookmarks")):
-
-            def bookmark() -> bytes:
-                obj = {
-                    "kind": rt.kind,
-                    "apiVersion": rt.api_version,
-                    "metadata": {"resourceVersion": str(sim.store.rv)},
-                }
-                return b'{"type":"BOOKMARK","object":' + store.encode(obj) + b"}\n"
-
         body = watching.stream(
             sim.hub,
             watcher,
             timeout=timeout,
-            bookmark=bookmark,
+            bookmark=bookmark if allow_bookmarks else None,
             bookmark_interval=sim.options.bookmark_interval,
         )
+        if tables.wants_table(request.headers.get("accept", "")):
+            body = self._as_tables(rt, body)
         return StreamingResponse(body, media_type=JSON)
+
+    async def _as_tables(
+        self, rt: ResourceType, body: AsyncIterator[bytes]
+    ) -> AsyncIterator[bytes]:
+        """A `kubectl get -w` watch: each event's object as a one-row Table, as the server's."""
+        async for chunk in body:
+            lines = []
+            for line in chunk.splitlines():
+                event = store.decode(line)
+                obj = event.get("object") or {}
+                if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                    event["object"] = tables.render(
+                        rt,
+                        [obj],
+                        now=self.sim.cluster.clock(),
+                        resource_version=str(obj.get("metadata", {}).get("resourceVersion", "")),
+                    )
+                lines.append(store.encode(event) + b"\n")
+            yield b"".join(lines)
 
     async def _create(self, request: Request, target: routing.Target) -> Response:
         entry = self.sim.cluster.create(
@@ -272,6 +332,17 @@ class KubeApi:
         body = await _body(request)
         if body is None:
             raise errors.bad_request("the patch body is empty")
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(patching.APPLY) and target.subresource is None:
+            if request.query_params.get("fieldManager") in (None, ""):
+                raise errors.bad_request(
+                    "PATCH, application/apply-patch+yaml requires fieldManager"
+                )
+            if self.sim.store.get(target.rt.key, (target.namespace or "", target.name)) is None:
+                entry = self.sim.cluster.create(
+                    target.rt, target.namespace, body, strict=_strict(request), owned=True
+                )
+                return json_response(entry.raw, 201)
         entry = self.sim.cluster.patch(
             target.rt,
             target.namespace,

@@ -2,10 +2,15 @@
 
 - `application/merge-patch+json` (RFC 7386): what `CustomObjectsApi.patch_*` sends.
 - `application/json-patch+json` (RFC 6902): a list body.
-- `application/strategic-merge-patch+json`: what `CoreV1Api.patch_*` sends for a dict body.
-  A real server rejects it for custom resources with 415; for the core kinds served here we
-  apply it as a merge patch after dropping the `$`-directives (lists are replaced, not
-  merged by key -- the one place this differs from the real strategic merge).
+- `application/strategic-merge-patch+json`: what `CoreV1Api.patch_*` and kubectl send for
+  the core kinds. A real server rejects it for custom resources with 415. For the core kinds
+  served here the lists that carry a patch merge key in Kubernetes' Go types are merged by
+  that key (`spec.ports` by `port`, `metadata.ownerReferences` by `uid`, ...),
+  `metadata.finalizers` merges as a set, and the `$patch: delete|replace` and
+  `$deleteFromPrimitiveList/<field>` directives apply; other lists are replaced.
+- `application/apply-patch+yaml` (server-side apply): the applied configuration is merged
+  into the object (created when absent). Field ownership is not tracked: a field dropped
+  from a later apply stays, where a real server would remove it.
 
 Pure functions over plain dicts: they never mutate their inputs.
 """
@@ -38,14 +43,74 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-def _strip_directives(patch: Any) -> Any:
-    if isinstance(patch, dict):
-        return {
-            key: _strip_directives(value) for key, value in patch.items() if not key.startswith("$")
-        }
-    if isinstance(patch, list):
-        return [_strip_directives(item) for item in patch]
-    return patch
+# Lists with a patch merge key in k8s.io/api's types (paths within the served core kinds).
+MERGE_KEYS: dict[tuple[str, ...], str] = {
+    ("metadata", "ownerReferences"): "uid",
+    ("metadata", "managedFields"): "manager",
+    ("spec", "ports"): "port",
+    ("status", "conditions"): "type",
+    ("status", "loadBalancer", "ingress"): "ip",
+}
+SET_LISTS = frozenset({("metadata", "finalizers")})
+_DELETE_FROM = "$deleteFromPrimitiveList/"
+
+
+def strategic_merge(target: Any, patch: Any, path: tuple[str, ...] = ()) -> Any:
+    """A strategic merge patch over the lists this server knows merge keys for."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    if patch.get("$patch") == "replace":
+        return {k: copy.deepcopy(v) for k, v in patch.items() if not k.startswith("$")}
+    if patch.get("$patch") == "delete":
+        return _MISSING
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if key.startswith(_DELETE_FROM):
+            field = key[len(_DELETE_FROM) :]
+            removed = value if isinstance(value, list) else []
+            result[field] = [item for item in result.get(field) or [] if item not in removed]
+            continue
+        if key.startswith("$"):
+            continue
+        child = (*path, key)
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, list) and child in MERGE_KEYS:
+            result[key] = _merge_list(result.get(key), value, MERGE_KEYS[child], child)
+        elif isinstance(value, list) and child in SET_LISTS:
+            current = list(result.get(key) or [])
+            result[key] = current + [item for item in value if item not in current]
+        else:
+            merged = strategic_merge(result.get(key), value, child)
+            if merged is _MISSING:
+                result.pop(key, None)
+            else:
+                result[key] = merged
+    return result
+
+
+def _merge_list(current: Any, patch: list[Any], key: str, path: tuple[str, ...]) -> list[Any]:
+    items = [copy.deepcopy(item) for item in current] if isinstance(current, list) else []
+    for item in patch:
+        if not isinstance(item, dict) or key not in item:
+            raise errors.bad_request(f"map: {item!r} does not contain declared merge key: {key}")
+        index = next(
+            (
+                i
+                for i, old in enumerate(items)
+                if isinstance(old, dict) and old.get(key) == item[key]
+            ),
+            None,
+        )
+        if item.get("$patch") == "delete":
+            if index is not None:
+                items.pop(index)
+            continue
+        if index is None:
+            items.append(strategic_merge({}, item, path))
+        else:
+            items[index] = strategic_merge(items[index], item, path)
+    return items
 
 
 def _pointer(path: str) -> list[str]:
@@ -158,6 +223,10 @@ def apply_patch(target: dict[str, Any], patch: Any, content_type: str, *, custom
     if media == STRATEGIC and not custom:
         if not isinstance(patch, dict):
             raise errors.bad_request("strategic merge patch body must be an object")
-        return merge_patch(target, _strip_directives(patch))
+        return strategic_merge(target, patch)
+    if media == APPLY:
+        if not isinstance(patch, dict):
+            raise errors.bad_request("the applied configuration must be an object")
+        return merge_patch(target, patch)
     accepted = [JSON_PATCH, MERGE, APPLY] + ([] if custom else [STRATEGIC])
     raise errors.unsupported_media_type(media, accepted)

@@ -177,6 +177,10 @@ class SchemaRegistry:
             return None
         return resource
 
+    def schema(self, group: str, version: str, kind: str) -> Mapping[str, Any] | None:
+        """The openAPIV3Schema of one served version (not to be mutated)."""
+        return self._schemas.get((group, version, kind))
+
     def lookup_plural(self, group: str, plural: str) -> CrdResource | None:
         return self._by_plural.get((group, plural))
 

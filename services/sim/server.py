@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from services.sim import admin, catalog, discovery, handlers, schemapack, schemas
+from services.sim import admin, catalog, discovery, handlers, openapi, routing, schemapack, schemas
 from services.sim.simulator import Options, Simulator
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ def load(
     registry = schema_registry(crds, cache_dir=cache_dir)
     return Simulator(
         validator=registry,
+        schemas=registry,
         crds=registry.resources() if registry else [],
         catalog=catalog.catalog_objects(),
         options=options or Options(),
@@ -102,6 +103,20 @@ def build_app(sim: Simulator, *, on_started: Callable[[], None] | None = None) -
     async def ok(request: Request) -> Response:
         return PlainTextResponse("ok")
 
+    documents = openapi.OpenApi(sim.resources, sim.schemas)
+
+    async def openapi_v2(request: Request) -> Response:
+        return Response(documents.v2(), media_type=openapi.V2_PROTOBUF)
+
+    async def openapi_v3_index(request: Request) -> Response:
+        return handlers.json_response(openapi.v3_index(documents.v3()))
+
+    async def openapi_v3(request: Request) -> Response:
+        body = documents.v3().get(request.path_params["gv"])
+        if body is None:
+            return handlers.error_response(routing.not_found())
+        return Response(body, media_type="application/json")
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await sim.start()
@@ -118,6 +133,9 @@ def build_app(sim: Simulator, *, on_started: Callable[[], None] | None = None) -
         Route("/healthz", ok, methods=["GET"]),
         Route("/livez", ok, methods=["GET"]),
         Route("/readyz", ok, methods=["GET"]),
+        Route("/openapi/v2", openapi_v2, methods=["GET"]),
+        Route("/openapi/v3", openapi_v3_index, methods=["GET"]),
+        Route("/openapi/v3/{gv:path}", openapi_v3, methods=["GET"]),
         Route("/api", kube, methods=METHODS),
         Route("/api/{rest:path}", kube, methods=METHODS),
         Route("/apis", kube, methods=METHODS),

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from services.sim import admission, cluster, errors, faults, resources, store, watching
+from services.sim import admission, cluster, errors, faults, openapi, resources, store, watching
 from services.sim.operator import Operator
 
 log = logging.getLogger(__name__)
@@ -45,11 +45,14 @@ class Simulator:
         self,
         *,
         validator: cluster.Validator | None,
+        schemas: openapi.Schemas | None = None,
         crds: Iterable[resources.CrdDescription],
         catalog: list[dict[str, Any]],
         options: Options,
     ) -> None:
         self.options = options
+        self.schemas = schemas
+        """What /openapi/v2 and /openapi/v3 publish (the validator's schemas)."""
         self.resources = resources.build_table(crds)
         self.store = store.Store(history=options.history)
         self.hub = watching.WatchHub(self.store)

@@ -92,12 +92,19 @@ class WatchHub:
         predicate: Predicate | None,
         since: int | None,
         current: Callable[[], Iterable[store.Entry]],
+        initial_events_end: Callable[[], bytes] | None = None,
     ) -> Watcher:
-        """Register a watcher and queue its replay; an expired `since` yields one ERROR."""
+        """Register a watcher and queue its replay; an expired `since` yields one ERROR.
+
+        With `initial_events_end` (a watch-list request, `sendInitialEvents=true`) the replay
+        is the current objects as ADDED followed by that BOOKMARK line, which tells the
+        client its initial state is complete."""
         watcher = Watcher(resource, namespace, predicate)
-        if since is None:
+        if since is None or initial_events_end is not None:
             for entry in current():
                 watcher.queue.put_nowait(b'{"type":"ADDED","object":' + entry.raw + b"}\n")
+            if initial_events_end is not None:
+                watcher.queue.put_nowait(initial_events_end())
         else:
             try:
                 replay = self.store.events_after(since, resource)
