@@ -1,8 +1,10 @@
-"""The `dbaas` console script: one subcommand per program or admin task.
+"""The `dbaas` console script: one subcommand per program or admin task, plus the client.
 
-Each subcommand lives in its own module under `services.commands` exposing
-`configure(parser)` and `run(args) -> int`; modules are imported only when their
-subcommand runs, so `dbaas migrate` never pays for importing the Kubernetes client.
+The client commands (`db`, `ops`, `engines`, `login`, `completion`: `services.client`) are
+handed their arguments before anything of the server is imported. Each server subcommand
+lives in its own module under `services.commands` exposing `configure(parser)` and
+`run(args) -> int`; modules are imported only when their subcommand runs, so
+`dbaas migrate` never pays for importing the Kubernetes client.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from services import logs
@@ -29,16 +32,34 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# The client's commands, listed in `dbaas --help` and dispatched to `services.client.main`
+# (click) with the rest of argv. Kept here, not imported, so the server never loads click.
+CLIENT_COMMANDS: dict[str, str] = {
+    "db": "create, inspect, change and delete databases (client of the API)",
+    "ops": "list, follow and cancel operations (client of the API)",
+    "engines": "the engines and versions a new database may use (client of the API)",
+    "login": "check an API URL and key, and keep them in the profile file",
+    "completion": "print the bash or zsh completion script",
+}
+COMPLETION_VARIABLE = "_DBAAS_COMPLETE"
+
+
+def _wanted(argv: list[str]) -> str | None:
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dbaas", description=DESCRIPTION)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    wanted = next((arg for arg in argv if not arg.startswith("-")), None)
+    wanted = _wanted(argv)
     for name, (module_name, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text)
         if name == wanted:
             module = importlib.import_module(module_name)
             module.configure(sub)
             sub.set_defaults(handler=module.run)
+    for name, help_text in CLIENT_COMMANDS.items():
+        subparsers.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
@@ -53,6 +74,10 @@ def configure_logging(config: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if _wanted(argv) in CLIENT_COMMANDS or COMPLETION_VARIABLE in os.environ:
+        from services.client.main import main as client_main
+
+        return client_main(argv)
     args = build_parser(argv).parse_args(argv)
     try:
         configure_logging(Settings.from_env())
