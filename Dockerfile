@@ -13,10 +13,11 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python -m venv /opt/venv
-# Dependencies first, from pyproject alone, so a code change reuses this layer.
-COPY pyproject.toml ./
+# Dependencies first, from pyproject and the pins alone, so a code change reuses this layer.
+# constraints.txt: the versions the tests ran with (`make install` uses the same file).
+COPY pyproject.toml constraints.txt ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
- && /opt/venv/bin/pip wheel --wheel-dir /wheels -r requirements.txt
+ && /opt/venv/bin/pip wheel --wheel-dir /wheels -r requirements.txt -c constraints.txt
 COPY setup.cfg README.md ./
 COPY services ./services
 RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \

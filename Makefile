@@ -17,17 +17,19 @@ install: $(VENV)/.installed
 RUNTIME_VENV ?= .venv-runtime
 runtime-venv: $(RUNTIME_VENV)/.installed
 
-$(RUNTIME_VENV)/.installed: pyproject.toml
+$(RUNTIME_VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(RUNTIME_VENV)
 	$(RUNTIME_VENV)/bin/pip install --quiet --upgrade pip
-	$(RUNTIME_VENV)/bin/pip install --quiet -e .
+	$(RUNTIME_VENV)/bin/pip install --quiet -c constraints.txt -e .
 	$(RUNTIME_VENV)/bin/python -OO -m compileall -q -j 0 $(RUNTIME_VENV)/lib
 	touch $@
 
-$(VENV)/.installed: pyproject.toml
+# constraints.txt pins every dependency to the versions the tests ran with (the image uses
+# it too); upgrading one is a deliberate commit of that file (its header says how).
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	$(BIN)/python -OO -m compileall -q -j 0 $(VENV)/lib services
 	touch $@
 

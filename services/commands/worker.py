@@ -46,11 +46,48 @@ class _StopAware:
         super().request_stop(signum, frame)  # type: ignore[misc]
 
 
-class InProcessWorker(_StopAware, SimpleWorker):
+PUBSUB_POLL_SECONDS = 1.0
+"""Longest single wait of RQ's pubsub thread (its command channel: `rq` stop-job commands).
+RQ waits 60 s there, and on a stop it joins that thread without a bound: when the thread has
+already read the UNSUBSCRIBE reply it sits in redis-py's `subscribed_event.wait(60)`, and
+SIGTERM hung until supervisord's SIGKILL (2 of 20 idle stops, rq 3.0 with redis 8.2)."""
+PUBSUB_STOP_SECONDS = 2.0
+"""How long a stop waits for the pubsub thread (one poll and a margin); it is a daemon
+thread, so one that is still inside a read does not hold the process."""
+
+
+class _BoundedPubSub:
+    """RQ's subscribe/unsubscribe with a short poll and a bounded join, so a stop takes at
+    most PUBSUB_STOP_SECONDS for the pubsub thread, whatever it is doing."""
+
+    def subscribe(self: Any) -> None:
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=PUBSUB_POLL_SECONDS,
+            daemon=True,
+            exception_handler=self._pubsub_exception_handler,
+        )
+        self.pubsub_thread.name = f"rq-pubsub-{self.name}"
+
+    def unsubscribe(self: Any) -> None:
+        thread = self.pubsub_thread
+        if thread is None:
+            return
+        # No UNSUBSCRIBE first (RQ's order): its reply is what let the thread fall into the
+        # long wait. Clearing the flag ends the loop after the current poll, and the loop
+        # closes the pubsub connection itself.
+        thread.stop(timeout=PUBSUB_STOP_SECONDS)
+        if thread.is_alive():
+            log.warning("worker %s: pubsub thread still busy; leaving it behind", self.name)
+        self.pubsub_thread = None
+
+
+class InProcessWorker(_BoundedPubSub, _StopAware, SimpleWorker):
     pass
 
 
-class ForkingWorker(_StopAware, Worker):
+class ForkingWorker(_BoundedPubSub, _StopAware, Worker):
     pass
 
 
