@@ -109,8 +109,19 @@ def use_redis(configured: str, home: Path, children: Children) -> tuple[str, str
 
 def start_sim(kubeconfig: Path, children: Children, env: dict[str, str]) -> None:
     kubeconfig.unlink(missing_ok=True)
+    # The simulated cluster outlives `make run`, as a real one outlives the control plane.
+    state = kubeconfig.with_name("sim-state.json")
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "sim", "--kubeconfig", str(kubeconfig)],
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "sim",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--state",
+            str(state),
+        ],
         env=env | {"DBAAS_PROGRAM": "sim"},
         start_new_session=True,
     )

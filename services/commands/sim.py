@@ -74,6 +74,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=10.0,
         help="seconds between watch BOOKMARK events (10)",
     )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        default=None,
+        help="keep the cluster's objects in this file across restarts (default: start empty)",
+    )
     parser.add_argument("--server", default=None, help="URL of a running sim (steering)")
     parser.set_defaults(action=None)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
@@ -154,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from services.sim import kubeconfig, server
+    from services.sim import kubeconfig, persistence, server
     from services.sim.simulator import Options
 
     home = settings.Settings.from_env().home
@@ -165,10 +171,11 @@ def _serve(args: argparse.Namespace) -> int:
         ops_step_delay=args.ops_step_delay,
         history=args.history,
         bookmark_interval=args.bookmark_interval,
+        state=args.state,
     )
     try:
         sim = server.load(crds, options, cache_dir=cache)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, persistence.StateError) as exc:
         print(f"dbaas sim: {exc}", file=sys.stderr)
         return 2
     sock = server.bind(args.host, args.port)
@@ -177,6 +184,10 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"dbaas sim: serving the simulated cluster at {url}", flush=True)
     print(f"dbaas sim: kubeconfig written to {config_path}", flush=True)
     print(f"dbaas sim: {server.describe_schemas(crds)}", flush=True)
+    if args.state is not None:
+        print(
+            f"dbaas sim: state kept in {args.state} ({sim.restored} objects restored)", flush=True
+        )
 
     def ready() -> None:
         print(f"{READY_LINE} url={url} kubeconfig={config_path}", flush=True)

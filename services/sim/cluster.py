@@ -97,6 +97,18 @@ class Cluster:
         for uid in after - before:
             self.dependents.setdefault(uid, set()).add(item)
 
+    def reindex(self) -> None:
+        """Rebuild what the event listener keeps (owners, terminating namespaces) from the
+        stored objects, after the store was restored without events."""
+        self.dependents.clear()
+        for resource, collection in self.store.collections.items():
+            for key, entry in collection.entries.items():
+                for uid in self._owner_uids(entry.obj):
+                    self.dependents.setdefault(uid, set()).add((resource, key))
+        for entry in self.store.collection("namespaces").entries.values():
+            if entry.obj["metadata"].get("deletionTimestamp"):
+                self.terminating.add(entry.obj["metadata"]["name"])
+
     # -- reads -----------------------------------------------------------------------------
 
     def get(self, rt: ResourceType, namespace: str | None, name: str) -> store.Entry:

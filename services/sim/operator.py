@@ -140,6 +140,20 @@ class Operator:
         self._dirty[item] = None
         self._wake.set()
 
+    def resync(self) -> None:
+        """Mark every database and every database with OpsRequests for a reconcile (after a
+        restore: the operator picks up Provisioning, Progressing and deletions where they
+        stood)."""
+        store = self.cluster.store
+        for key, (_, spec) in self.db_types.items():
+            for namespace, name in store.collection(key).keys:
+                self.mark(("db", spec.engine, namespace, name))
+        for key, (_, spec) in self.ops_types.items():
+            for entry in store.collection(key).entries.values():
+                ref = ((entry.obj.get("spec") or {}).get("databaseRef") or {}).get("name")
+                if ref:
+                    self.mark(("ops", spec.engine, entry.obj["metadata"]["namespace"], str(ref)))
+
     def start(self) -> None:
         self._loop_task = asyncio.get_running_loop().create_task(self._run(), name="sim-operator")
 

@@ -15,9 +15,20 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
-from services.sim import admission, cluster, errors, faults, openapi, resources, store, watching
+from services.sim import (
+    admission,
+    cluster,
+    errors,
+    faults,
+    openapi,
+    persistence,
+    resources,
+    store,
+    watching,
+)
 from services.sim.operator import Operator
 
 log = logging.getLogger(__name__)
@@ -38,6 +49,10 @@ class Options:
     """Server-side watch timeout when the client gives no timeoutSeconds."""
     bookmark_interval: float = 10.0
     """Seconds between BOOKMARK events on watches that allow them."""
+    state: Path | None = None
+    """The state file (`--state`): objects loaded at start, saved while they change."""
+    state_interval: float = 1.0
+    """At most one state save per this many seconds while objects change."""
 
 
 class Simulator:
@@ -71,7 +86,43 @@ class Simulator:
             ops_step_delay=options.ops_step_delay,
         )
         self._dropper: asyncio.Task[None] | None = None
+        self._saver: asyncio.Task[None] | None = None
+        self._unsaved = False
+        self.restored = self._restore()
         self._bootstrap()
+        self.store.listeners.append(self._note_change)
+
+    def _restore(self) -> int:
+        """Objects loaded from the state file (raises persistence.StateError if unreadable)."""
+        if self.options.state is None:
+            return 0
+        loaded = persistence.load(self.options.state)
+        if loaded is None:
+            return 0
+        rv, saved = loaded
+        served = {rt.key for rt in self.resources.types if not rt.key.endswith(CATALOG_GROUP)}
+        count = self.store.restore(rv, {k: v for k, v in saved.items() if k in served})
+        self.cluster.reindex()
+        self.operator.resync()
+        return count
+
+    def _note_change(self, event: store.Event) -> None:
+        self._unsaved = True
+
+    def save_state(self) -> None:
+        if self.options.state is not None:
+            data = persistence.snapshot(self.store, skip_groups=("." + CATALOG_GROUP,))
+            persistence.save(self.options.state, data)
+            self._unsaved = False
+
+    async def _save_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.state_interval)
+            if self._unsaved:
+                try:
+                    self.save_state()
+                except OSError:
+                    log.exception("sim: cannot save the state to %s", self.options.state)
 
     def _count_ops(self, event: store.Event) -> None:
         if event.type == "ADDED" and event.resource in self._ops_keys:
@@ -104,14 +155,20 @@ class Simulator:
         self._dropper = asyncio.get_running_loop().create_task(
             self._drop_watches_periodically(), name="sim-watch-dropper"
         )
+        if self.options.state is not None:
+            self._saver = asyncio.get_running_loop().create_task(
+                self._save_periodically(), name="sim-state-saver"
+            )
 
     async def stop(self) -> None:
         self.hub.drop_all()
-        if self._dropper is not None:
-            self._dropper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._dropper
+        for task in (self._dropper, self._saver):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.operator.stop()
+        self.save_state()
 
     async def reset(self) -> dict[str, Any]:
         await self.operator.reset()
@@ -120,6 +177,7 @@ class Simulator:
         self.store.clear(self._kept)
         self.cluster.dependents.clear()
         self._bootstrap()
+        self._unsaved = True  # the cleared store reaches the state file too
         self.faults.__init__()  # type: ignore[misc]
         self.stats.reset()
         return {"resourceVersion": str(self.store.rv), "watches_dropped": dropped}

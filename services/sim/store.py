@@ -216,6 +216,22 @@ class Store:
         found.reverse()
         return found
 
+    def restore(self, rv: int, objects: dict[str, list[dict[str, Any]]]) -> int:
+        """Put saved objects back, silently (no events), at their own resourceVersions;
+        the history starts compacted at `rv`. Returns how many objects were restored."""
+        restored = 0
+        for resource, items in objects.items():
+            collection = self.collections[resource]
+            for obj in items:
+                metadata = obj["metadata"]
+                key = (metadata.get("namespace", ""), metadata["name"])
+                collection.put(key, Entry(obj, encode(obj), int(metadata["resourceVersion"])))
+                restored += 1
+        self.history.clear()
+        self.rv = max(self.rv, rv)
+        self.compacted = self.rv
+        return restored
+
     def clear(self, keep: Callable[[str, Entry], bool]) -> None:
         """Drop every object `keep` rejects, without events, and compact the history."""
         for resource, collection in self.collections.items():
