@@ -90,7 +90,7 @@ def _database(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _cursor(row: Mapping[str, Any]) -> str:
-    """The API's opaque cursor after `row` (services/api/queries.py)."""
+    """The API's opaque cursor after `row` (services/api/query_params.py)."""
     position = {"k": "databases", "t": row["created_at"].isoformat(), "i": str(row["id"])}
     raw = json.dumps(position, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")

@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common, seeding
 from services.clients import kube, postgres
 from services.clients import queue as queue_client
-from services.reconcilers.drift import DriftDetector
-from services.reconcilers.status_sync import database_resources
+from services.domain.resources import database_resources
+from services.reconcilers.drift.loop import DriftDetector
 
 PROJECT = "bench"
 EDITS = 5
@@ -142,7 +142,7 @@ def main() -> int:
 
         pool = postgres.create_pool(database_url, name="bench-drift", max_size=2)
         stack.callback(pool.close)
-        cluster = kube.Cluster(kube.load_api_client(str(sim.kubeconfig)))
+        cluster = kube.KubeClient(kube.load_api_client(str(sim.kubeconfig)))
         stack.callback(cluster.close)
         redis_conn = queue_client.connect(redis_url)
         stack.callback(redis_conn.close)

@@ -147,7 +147,7 @@ def create_burst(
 ) -> list[uuid.UUID]:
     """`count` new databases through the control use case (one transaction each, as the API
     does), not yet enqueued; the ids of their create operations."""
-    from services.store.records import Principal
+    from services.domain.records import Principal
 
     principal = Principal(key_id=uuid.uuid4(), project_id=project, role="admin")
     operation_ids: list[uuid.UUID] = []

@@ -8,8 +8,8 @@ import uuid
 from typing import Any
 
 from services.domain import manifests, specs
-from services.store.observed import DatabaseSnapshot
-from services.store.records import DatabaseRecord, OperationRecord
+from services.domain.records import DatabaseRecord, OperationRecord
+from services.domain.snapshots import DatabaseSnapshot
 
 NOW = dt.datetime(2026, 8, 1, tzinfo=dt.UTC)
 

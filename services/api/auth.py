@@ -19,8 +19,8 @@ from starlette.requests import Request
 
 from services.api import problems
 from services.clients.postgres import Connection
+from services.domain.records import Principal
 from services.store import keys
-from services.store.records import Principal
 
 RANK = {role: rank for rank, role in enumerate(keys.ROLES)}
 VIEWER, OPERATOR, ADMIN = keys.ROLES

@@ -27,11 +27,11 @@ from contextlib import contextmanager
 from typing import Concatenate, ParamSpec, TypeVar
 
 from services.api import auth
-from services.api.cluster import CatalogCache, ClusterAccess
+from services.api.cluster_access import CatalogCache, ClusterAccess
 from services.clients import postgres, queue
 from services.clients.postgres import AsyncConnection, Connection
+from services.domain.records import Principal
 from services.settings import Settings
-from services.store.records import Principal
 
 log = logging.getLogger(__name__)
 

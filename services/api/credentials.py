@@ -3,7 +3,7 @@
 Every disclosure is audited (event `credentials.read`) BEFORE the password leaves the API:
 if the audit cannot be written, the caller gets a 503, not the password. The password is
 never logged, never put into a problem, never stored by dbaas. The Kubernetes client is
-imported on the first read, not with the app (see `services.api.cluster`).
+imported on the first read, not with the app (see `services.api.cluster_access`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from services.api import problems, reads
 from services.api.backends import Backends
 from services.clients.postgres import Connection
 from services.domain import engines, naming
+from services.domain.records import DatabaseRecord, Principal
 from services.store import events
-from services.store.records import DatabaseRecord, Principal
 
 log = logging.getLogger(__name__)
 

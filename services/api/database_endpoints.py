@@ -15,9 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.api import auth, bodies, credentials, mutations, queries, reads, representations
+from services.api import auth, bodies, credentials, mutations, query_params, reads, representations
 from services.api.backends import Backends
-from services.api.cluster import Catalog
+from services.api.cluster_access import Catalog
 from services.api.encoding import JSONResponse
 from services.api.replies import backends_of, idempotency_key, if_match, path_id
 from services.control import errors as control_errors
@@ -43,19 +43,19 @@ async def catalog_of(backends: Backends) -> Catalog:
 async def list_databases(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
-    params = queries.check_known(request, ("limit", "cursor", "engine", "state", "name"))
+    params = query_params.check_known(request, ("limit", "cursor", "engine", "state", "name"))
     where = databases.ListFilter(
-        engine=queries.choice(params, "engine", ENGINE_NAMES),
-        state=queries.choice(params, "state", DATABASE_STATES),
-        name=queries.text(params, "name"),
+        engine=query_params.choice(params, "engine", ENGINE_NAMES),
+        state=query_params.choice(params, "state", DATABASE_STATES),
+        name=query_params.text(params, "name"),
     )
     page = await backends.read(
         token,
         auth.VIEWER,
         reads.list_databases_async,
         reads.list_databases,
-        limit=queries.limit(params),
-        after=queries.time_id_cursor(params, reads.DATABASES_CURSOR),
+        limit=query_params.limit(params),
+        after=query_params.time_id_cursor(params, reads.DATABASES_CURSOR),
         where=where,
     )
     return JSONResponse(page)
@@ -65,7 +65,7 @@ async def create_database(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
     key = idempotency_key(request)
-    queries.check_known(request)
+    query_params.check_known(request)
     principal = await backends.principal(token, auth.OPERATOR)
     body = bodies.parse(await bodies.read_limited(request, backends.settings))
     catalog: Catalog | None = None
@@ -91,7 +91,7 @@ async def get_database(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
     database_id = path_id(request)
-    queries.check_known(request)
+    query_params.check_known(request)
     record = await backends.read(
         token, auth.VIEWER, reads.live_database_async, reads.live_database, database_id
     )
@@ -104,7 +104,7 @@ async def update_database(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
     database_id = path_id(request)
-    queries.check_known(request)
+    query_params.check_known(request)
     principal = await backends.principal(token, auth.OPERATOR)
     body = bodies.parse(await bodies.read_limited(request, backends.settings))
     names_version = isinstance(body, dict) and "version" in body
@@ -125,7 +125,7 @@ async def delete_database(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
     database_id = path_id(request)
-    queries.check_known(request)
+    query_params.check_known(request)
     principal = await backends.principal(token, auth.OPERATOR)
     reply = await run_in_threadpool(
         mutations.delete, backends, principal, database_id, if_match=if_match(request)
@@ -138,7 +138,7 @@ async def restart_database(request: Request) -> Response:
     token = auth.bearer_token(request)
     database_id = path_id(request)
     key = idempotency_key(request)
-    queries.check_known(request)
+    query_params.check_known(request)
     principal = await backends.principal(token, auth.OPERATOR)
     reply = await run_in_threadpool(
         mutations.restart,
@@ -155,15 +155,15 @@ async def list_database_operations(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
     database_id = path_id(request)
-    params = queries.check_known(request, ("limit", "cursor", "state"))
+    params = query_params.check_known(request, ("limit", "cursor", "state"))
     page = await backends.call(
         token,
         auth.VIEWER,
         reads.list_database_operations,
         database_id,
-        limit=queries.limit(params),
-        after_seq=queries.sequence_cursor(params, reads.OPERATIONS_CURSOR),
-        state=queries.choice(params, "state", OPERATION_STATES),
+        limit=query_params.limit(params),
+        after_seq=query_params.sequence_cursor(params, reads.OPERATIONS_CURSOR),
+        state=query_params.choice(params, "state", OPERATION_STATES),
     )
     return JSONResponse(page)
 
@@ -172,14 +172,14 @@ async def list_database_events(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
     database_id = path_id(request)
-    params = queries.check_known(request, ("limit", "cursor"))
+    params = query_params.check_known(request, ("limit", "cursor"))
     page = await backends.call(
         token,
         auth.VIEWER,
         reads.list_events,
         database_id,
-        limit=queries.limit(params),
-        after_id=queries.sequence_cursor(params, reads.EVENTS_CURSOR),
+        limit=query_params.limit(params),
+        after_id=query_params.sequence_cursor(params, reads.EVENTS_CURSOR),
     )
     return JSONResponse(page)
 
@@ -188,7 +188,7 @@ async def get_credentials(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
     database_id = path_id(request)
-    queries.check_known(request)
+    query_params.check_known(request)
     record, principal = await backends.call(token, auth.OPERATOR, credentials.load, database_id)
     body = await run_in_threadpool(credentials.disclose, backends, principal, record)
     return JSONResponse(body, headers={"Cache-Control": "no-store"})

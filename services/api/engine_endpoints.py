@@ -1,6 +1,6 @@
 """GET /v1/engines: the engines dbaas offers and the catalog versions a new database may use.
 
-The versions come from the cluster's KubeDB catalog (cached, see `cluster.CatalogCache`);
+The versions come from the cluster's KubeDB catalog (cached, see `cluster_access.CatalogCache`);
 deprecated ones are hidden because KubeDB refuses to create databases on them.
 """
 
@@ -11,8 +11,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.api import auth, queries
-from services.api.cluster import Catalog
+from services.api import auth, query_params
+from services.api.cluster_access import Catalog
 from services.api.database_endpoints import catalog_of
 from services.api.encoding import JSONResponse
 from services.api.replies import backends_of
@@ -54,6 +54,6 @@ def engine_list(catalog: Catalog) -> dict[str, Any]:
 async def list_engines(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
-    queries.check_known(request)
+    query_params.check_known(request)
     await backends.principal(token, auth.VIEWER)
     return JSONResponse(engine_list(await catalog_of(backends)))

@@ -17,14 +17,14 @@ from typing import Any
 
 from services.api import encoding, problems, representations
 from services.api.backends import Backends
-from services.api.cluster import Catalog
+from services.api.cluster_access import Catalog
 from services.api.replies import Reply
 from services.clients.postgres import Connection
 from services.control import databases as control
 from services.control import errors as control_errors
 from services.domain import specs
+from services.domain.records import OperationRecord, Principal
 from services.store import idempotency
-from services.store.records import OperationRecord, Principal
 
 Act = Callable[[Connection], tuple[Reply, list[OperationRecord]]]
 

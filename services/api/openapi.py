@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from services.api import auth, openapi_schemas, problems, queries
+from services.api import auth, openapi_schemas, problems, query_params
 from services.api.openapi_schemas import ref
 
 Doc = dict[str, Any]
@@ -127,12 +127,12 @@ PARAMETERS: Doc = {
     "Limit": {
         "name": "limit",
         "in": "query",
-        "description": f"page size, 1..{queries.MAX_LIMIT}",
+        "description": f"page size, 1..{query_params.MAX_LIMIT}",
         "schema": {
             "type": "integer",
             "minimum": 1,
-            "maximum": queries.MAX_LIMIT,
-            "default": queries.DEFAULT_LIMIT,
+            "maximum": query_params.MAX_LIMIT,
+            "default": query_params.DEFAULT_LIMIT,
         },
     },
     "Cursor": {

@@ -7,27 +7,27 @@ import uuid
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.api import auth, queries, reads, representations
+from services.api import auth, query_params, reads, representations
 from services.api.database_endpoints import OPERATION_STATES
 from services.api.encoding import JSONResponse
 from services.api.replies import backends_of, path_id
 from services.clients.postgres import Connection
 from services.control import outcomes
-from services.store.records import OperationRecord, Principal
+from services.domain.records import OperationRecord, Principal
 
 
 async def list_operations(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
-    params = queries.check_known(request, ("limit", "cursor", "state", "database"))
+    params = query_params.check_known(request, ("limit", "cursor", "state", "database"))
     page = await backends.call(
         token,
         auth.VIEWER,
         reads.list_operations,
-        limit=queries.limit(params),
-        after_seq=queries.sequence_cursor(params, reads.OPERATIONS_CURSOR),
-        database_id=queries.identifier(params, "database"),
-        state=queries.choice(params, "state", OPERATION_STATES),
+        limit=query_params.limit(params),
+        after_seq=query_params.sequence_cursor(params, reads.OPERATIONS_CURSOR),
+        database_id=query_params.identifier(params, "database"),
+        state=query_params.choice(params, "state", OPERATION_STATES),
     )
     return JSONResponse(page)
 
@@ -36,7 +36,7 @@ async def get_operation(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
     operation_id = path_id(request)
-    queries.check_known(request)
+    query_params.check_known(request)
     record = await backends.call(token, auth.VIEWER, reads.get_operation, operation_id)
     return JSONResponse(representations.operation(record))
 
@@ -49,6 +49,6 @@ async def cancel_operation(request: Request) -> Response:
     backends = backends_of(request)
     token = auth.bearer_token(request)
     operation_id = path_id(request)
-    queries.check_known(request)
+    query_params.check_known(request)
     record = await backends.call(token, auth.OPERATOR, _cancel, operation_id)
     return JSONResponse(representations.operation(record))

@@ -14,10 +14,10 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from services.api import problems, queries, representations
+from services.api import problems, query_params, representations
 from services.clients.postgres import AsyncConnection, Connection
+from services.domain.records import DatabaseRecord, OperationRecord, Principal
 from services.store import databases, events, operations
-from services.store.records import DatabaseRecord, OperationRecord, Principal
 
 DATABASES_CURSOR, OPERATIONS_CURSOR, EVENTS_CURSOR = "databases", "operations", "events"
 _ID = representations.DATABASE_COLUMNS.index("id")  # a list row's keyset position
@@ -97,7 +97,7 @@ def _databases_page(rows: list[tuple[Any, ...]], limit: int) -> dict[str, Any]:
         rows = rows[:limit]
         last = rows[-1]
         position = {"t": last[_CREATED_AT].isoformat(), "i": str(last[_ID])}
-        next_cursor = queries.encode_cursor(DATABASES_CURSOR, position)
+        next_cursor = query_params.encode_cursor(DATABASES_CURSOR, position)
     return representations.page([representations.database_row(r) for r in rows], next_cursor)
 
 
@@ -105,7 +105,7 @@ def _operations_page(rows: list[OperationRecord], limit: int) -> dict[str, Any]:
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = queries.encode_cursor(OPERATIONS_CURSOR, {"n": rows[-1].seq})
+        next_cursor = query_params.encode_cursor(OPERATIONS_CURSOR, {"n": rows[-1].seq})
     return representations.page([representations.operation(r) for r in rows], next_cursor)
 
 
@@ -167,5 +167,5 @@ def list_events(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = queries.encode_cursor(EVENTS_CURSOR, {"n": rows[-1].id})
+        next_cursor = query_params.encode_cursor(EVENTS_CURSOR, {"n": rows[-1].id})
     return representations.page([representations.event(r) for r in rows], next_cursor)

@@ -12,7 +12,7 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
-from services.store.records import DatabaseRecord, EventRecord, OperationRecord
+from services.domain.records import DatabaseRecord, EventRecord, OperationRecord
 
 V1 = "/v1"
 

@@ -7,7 +7,6 @@ whether a retry can help. Never retries by itself: callers own their retry polic
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -17,16 +16,9 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as TransportError
 
+from services.domain.resources import Resource
+
 TRANSIENT_STATUSES = frozenset({0, 408, 429, 500, 502, 503, 504})
-
-
-@dataclasses.dataclass(frozen=True)
-class Resource:
-    group: str
-    version: str
-    plural: str
-    kind: str
-    namespaced: bool = True
 
 
 class KubeError(Exception):
@@ -101,7 +93,7 @@ def _pin_proxy(configuration: client.Configuration) -> None:
     configuration.proxy = configuration.proxy
 
 
-class Cluster:
+class KubeClient:
     """The calls dbaas makes, over one ApiClient (thread-safe for concurrent requests)."""
 
     def __init__(self, api_client: client.ApiClient, *, request_timeout: float = 10.0):

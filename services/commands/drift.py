@@ -1,5 +1,5 @@
 """`dbaas drift`: the leader-elected reconciler comparing desired state with the cluster
-(see `services.reconcilers.drift`). `--once` runs one pass (tests, benchmarks)."""
+(see `services.reconcilers.drift.loop`). `--once` runs one pass (tests, benchmarks)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """`dbaas status-sync`: the leader-elected reconciler writing observed state (see
-`services.reconcilers.status_sync`). `--once` runs one cycle (tests, benchmarks)."""
+`services.reconcilers.status_sync.loop`). `--once` runs one cycle (tests, benchmarks)."""
 
 from __future__ import annotations
 

@@ -15,9 +15,9 @@ from typing import Any
 from services.clients.postgres import Connection
 from services.control import errors
 from services.domain import specs
+from services.domain.records import DatabaseRecord, OperationRecord, Principal
 from services.domain.versions import CatalogVersion
 from services.store import databases, events, operations
-from services.store.records import DatabaseRecord, OperationRecord, Principal
 
 Catalog = Mapping[str, Sequence[CatalogVersion]]
 GONE_STATES = ("deleting", "deleted")

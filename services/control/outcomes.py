@@ -17,8 +17,8 @@ from typing import Any
 
 from services.clients.postgres import Connection
 from services.control import errors
+from services.domain.records import DESIRED_FIELDS, OperationRecord, Principal
 from services.store import databases, events, operations
-from services.store.records import DESIRED_FIELDS, OperationRecord, Principal
 
 
 def _rollback(

@@ -17,9 +17,9 @@ from services.clients import kube, postgres
 from services.clients import queue as queue_client
 from services.clients.postgres import Connection
 from services.reconcilers.daemon import Daemon, Program
-from services.reconcilers.drift import DriftDetector
+from services.reconcilers.drift.loop import DriftDetector
 from services.reconcilers.leader import AdvisoryLockElector
-from services.reconcilers.status_sync import StatusSync, SyncConfig
+from services.reconcilers.status_sync.loop import StatusSync, SyncConfig
 from services.settings import Settings
 
 if TYPE_CHECKING:  # third-party clients are used through services.clients only
@@ -32,7 +32,7 @@ class Process:
     program: Program
     elector: AdvisoryLockElector
     pool: ConnectionPool[Connection]
-    cluster: kube.Cluster
+    cluster: kube.KubeClient
 
     def close(self) -> None:
         self.pool.close()
@@ -53,7 +53,7 @@ def build(
     standby_seconds: float = 2.0,
 ) -> Process:
     pool = postgres.create_pool(config.database_url, name=program_name, min_size=1, max_size=2)
-    cluster = kube.Cluster(kube.load_api_client(config.kubeconfig))
+    cluster = kube.KubeClient(kube.load_api_client(config.kubeconfig))
     queue = queue_client.operation_queue(queue_client.connect(config.redis_url), config.queue_name)
     stop = threading.Event()  # the daemon sets it on SIGTERM; status-sync's waits end on it
     program: Program

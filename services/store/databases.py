@@ -21,7 +21,7 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from services.clients.postgres import AsyncConnection, Connection
-from services.store.records import DESIRED_FIELDS, DatabaseRecord
+from services.domain.records import DESIRED_FIELDS, DatabaseRecord
 
 RECORD_COLUMNS = tuple(field.name for field in dataclasses.fields(DatabaseRecord))
 COLUMNS = frozenset(RECORD_COLUMNS)

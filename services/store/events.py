@@ -8,7 +8,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from services.clients.postgres import Connection
-from services.store.records import EventRecord
+from services.domain.records import EventRecord
 
 
 def record(

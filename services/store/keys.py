@@ -15,8 +15,8 @@ import secrets
 import uuid
 
 from services.clients.postgres import Connection
+from services.domain.records import Principal
 from services.store import projects
-from services.store.records import Principal
 
 ROLES = ("viewer", "operator", "admin")
 KEY_PREFIX = "dbaas"

@@ -14,18 +14,20 @@ compares: a row's observed status (conditions, observed spec) is most of its siz
 
 from __future__ import annotations
 
-import dataclasses
-import sys
 import uuid
-from collections.abc import Collection, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from collections.abc import Collection, Sequence
+from typing import Any
 
 from psycopg.types.json import Jsonb
 
 from services.clients.postgres import Connection
-from services.store.records import DESIRED_FIELDS, DatabaseRecord, OperationRecord
-
-T = TypeVar("T")
+from services.domain.records import OperationRecord
+from services.domain.snapshots import (
+    DESIRED_COLUMNS,
+    DatabaseSnapshot,
+    DesiredSnapshot,
+    ObservedStatus,
+)
 
 _SNAPSHOT = (
     "SELECT d.*, p.namespace,"
@@ -35,104 +37,6 @@ _SNAPSHOT = (
     "   AND o.state IN ('pending', 'running', 'waiting') ORDER BY o.seq) AS open_operations"
     " FROM databases d JOIN projects p ON p.id = d.project_id"
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class DatabaseSnapshot:
-    """A database row with what the reconcilers decide on besides the row itself."""
-
-    record: DatabaseRecord
-    namespace: str
-    last_create: str | None
-    """State of the newest `create` operation, None when there is none."""
-    open_operations: tuple[str, ...]
-    """Types of pending, running and waiting operations, oldest first."""
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> DatabaseSnapshot:
-        return cls(
-            record=DatabaseRecord.from_row(row),
-            namespace=row["namespace"],
-            last_create=row["last_create"],
-            open_operations=tuple(row["open_operations"] or ()),
-        )
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class DesiredRecord:
-    """The columns of a database row a drift pass compares or decides on: its identity,
-    desired spec, generation and state (a `DatabaseRecord` without the observed status)."""
-
-    id: uuid.UUID
-    project_id: str
-    name: str
-    engine: str
-    version: str
-    replicas: int
-    storage: str
-    cpu: str | None
-    memory: str | None
-    deletion_policy: str
-    drift_policy: str
-    generation: int
-    state: str
-
-    def desired(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in DESIRED_FIELDS}
-
-
-_DESIRED_COLUMNS = tuple(field.name for field in dataclasses.fields(DesiredRecord))
-_REPEATED = frozenset({"project_id", "engine", *DESIRED_FIELDS, "state"})
-"""Columns whose values thousands of rows share (one copy each, see `_shared`)."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class DesiredSnapshot:
-    """What `DatabaseSnapshot` says of a database, around a `DesiredRecord`."""
-
-    record: DesiredRecord
-    namespace: str
-    last_create: str | None
-    open_operations: tuple[str, ...]
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> DesiredSnapshot:
-        columns = {
-            column: _shared(row[column]) if column in _REPEATED else row[column]
-            for column in _DESIRED_COLUMNS
-        }
-        return cls(
-            record=DesiredRecord(**columns),
-            namespace=_shared(row["namespace"]),
-            last_create=_shared(row["last_create"]),
-            open_operations=tuple(_shared(t) for t in row["open_operations"] or ()),
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class ObservedStatus:
-    """The status-sync-owned columns of one database, as they should be."""
-
-    phase: str | None
-    observed_spec: dict[str, Any] | None
-    observed_generation: int | None
-    endpoint: str | None
-    conditions: list[dict[str, Any]]
-    status_message: str | None
-    state: str
-
-    @classmethod
-    def of(cls, record: DatabaseRecord) -> ObservedStatus:
-        """The status a row holds now."""
-        return cls(
-            phase=record.phase,
-            observed_spec=record.observed_spec,
-            observed_generation=record.observed_generation,
-            endpoint=record.endpoint,
-            conditions=list(record.conditions),
-            status_message=record.status_message,
-            state=record.state,
-        )
 
 
 def lock_snapshots(conn: Connection, ids: Collection[uuid.UUID]) -> list[DatabaseSnapshot]:
@@ -161,7 +65,7 @@ def live_databases(conn: Connection) -> list[DesiredSnapshot]:
         " creates AS ("
         "  SELECT DISTINCT ON (database_id) database_id, state FROM operations"
         "  WHERE type = 'create' ORDER BY database_id, seq DESC)"
-        " SELECT " + ", ".join(f"d.{column}" for column in _DESIRED_COLUMNS) + ","
+        " SELECT " + ", ".join(f"d.{column}" for column in DESIRED_COLUMNS) + ","
         " p.namespace, c.state AS last_create, coalesce(o.types, '{}') AS open_operations"
         " FROM databases d JOIN projects p ON p.id = d.project_id"
         " LEFT JOIN creates c ON c.database_id = d.id"
@@ -218,13 +122,6 @@ def write_statuses(conn: Connection, statuses: Sequence[tuple[uuid.UUID, Observe
             if not cursor.nextset():
                 break
     return written
-
-
-def _shared(value: T) -> T:
-    """One copy of a string many rows hold (engine, version, state, namespace...)."""
-    if type(value) is str:
-        return cast(T, sys.intern(cast(str, value)))
-    return value
 
 
 def waiting_operations(

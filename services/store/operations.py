@@ -14,7 +14,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from services.clients.postgres import Connection
-from services.store.records import DatabaseRecord, OperationRecord
+from services.domain.records import DatabaseRecord, OperationRecord
 
 # Shared by `claim` and `claim_started`: one text, one set of guarantees.
 #

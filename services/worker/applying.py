@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from services.clients.kube import Cluster, KubeError
+from services.clients.kube import KubeClient, KubeError
 from services.domain import manifests
 from services.worker.steps import Action, Step
 
@@ -54,7 +54,7 @@ def _foreign_owner(obj: dict[str, Any]) -> str | None:
     return None if value is None else str(value)
 
 
-def apply(cluster: Cluster, step: Step, *, namespaces: set[str] | None = None) -> Applied:
+def apply(cluster: KubeClient, step: Step, *, namespaces: set[str] | None = None) -> Applied:
     """Carry out `step`. `namespaces` are those known to exist (this process ensured them):
     a database created in one skips the namespace call; the set learns the ones ensured."""
     if step.action is Action.CREATE_DATABASE:
@@ -66,7 +66,7 @@ def apply(cluster: Cluster, step: Step, *, namespaces: set[str] | None = None) -
     return _delete(cluster, step)
 
 
-def _create_in_namespace(cluster: Cluster, step: Step, namespaces: set[str]) -> Applied:
+def _create_in_namespace(cluster: KubeClient, step: Step, namespaces: set[str]) -> Applied:
     """Ensure the namespace unless known, then create. When the namespace was known and the
     create answers 404, it is taken for a namespace deleted since: ensure it again and create
     once more."""
@@ -85,7 +85,7 @@ def _create_in_namespace(cluster: Cluster, step: Step, namespaces: set[str]) -> 
     return _create(cluster, step)
 
 
-def _create(cluster: Cluster, step: Step) -> Applied:
+def _create(cluster: KubeClient, step: Step) -> Applied:
     assert step.body is not None
     try:
         cluster.create(step.resource, step.namespace, step.body)
@@ -99,7 +99,7 @@ def _create(cluster: Cluster, step: Step) -> Applied:
     return Applied(step.kind, step.name, "created")
 
 
-def _patch(cluster: Cluster, step: Step) -> Applied:
+def _patch(cluster: KubeClient, step: Step) -> Applied:
     assert step.body is not None
     existing = cluster.get(step.resource, step.namespace, step.name)
     if not _owned(existing, step):
@@ -108,7 +108,7 @@ def _patch(cluster: Cluster, step: Step) -> Applied:
     return Applied(step.kind, step.name, "patched", done=True)
 
 
-def _delete(cluster: Cluster, step: Step) -> Applied:
+def _delete(cluster: KubeClient, step: Step) -> Applied:
     try:
         existing = cluster.get(step.resource, step.namespace, step.name)
         if not _owned(existing, step):

@@ -32,7 +32,7 @@ class Context:
     connect: Callable[[], AbstractContextManager[Connection]]
     """A connection for one step, idle (no transaction open) when handed out; committed when
     the block exits without error. `jobs` switches it to autocommit for the step."""
-    cluster: kube.Cluster
+    cluster: kube.KubeClient
     queue: Queue
     """Where the next operation of a database is enqueued."""
     worker_name: str
@@ -60,7 +60,7 @@ def build(settings: Settings, *, worker_name: str) -> Context:
         max_size=2,
         check_on_checkout=False,
     )
-    cluster = kube.Cluster(kube.load_api_client(settings.kubeconfig))
+    cluster = kube.KubeClient(kube.load_api_client(settings.kubeconfig))
     redis_conn = queue.connect(settings.redis_url)
 
     def close() -> None:

@@ -55,8 +55,8 @@ from services.clients import queue as queue_client
 from services.clients.kube import KubeError
 from services.clients.postgres import Connection
 from services.control import outcomes
+from services.domain.records import DatabaseRecord, OperationRecord
 from services.store import events, operations, projects
-from services.store.records import DatabaseRecord, OperationRecord
 from services.worker import applying, problems, steps
 from services.worker.context import Context
 

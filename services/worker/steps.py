@@ -21,10 +21,10 @@ import dataclasses
 from enum import Enum
 from typing import Any
 
-from services.clients.kube import Resource
-from services.domain import engines, manifests, naming
+from services.domain import manifests, naming
+from services.domain.records import DESIRED_FIELDS, DatabaseRecord, OperationRecord
+from services.domain.resources import Resource, database_resource, ops_request_resource
 from services.domain.specs import DatabaseSpec
-from services.store.records import DESIRED_FIELDS, DatabaseRecord, OperationRecord
 
 OPS_REQUEST_TYPES = frozenset(naming.OPS_NAME_WORDS)
 
@@ -60,16 +60,6 @@ class Step:
             Action.DELETE_DATABASE: "deleting",
         }[self.action]
         return f"{verb} {self.kind} {self.namespace}/{self.name}"
-
-
-def database_resource(engine: str) -> Resource:
-    facts = engines.spec_for(engine)
-    return Resource(engines.DB_GROUP, engines.DB_VERSION, facts.plural, facts.kind)
-
-
-def ops_request_resource(engine: str) -> Resource:
-    facts = engines.spec_for(engine)
-    return Resource(engines.OPS_GROUP, engines.OPS_VERSION, facts.ops_plural, facts.ops_kind)
 
 
 def _spec(database: DatabaseRecord, overlay: dict[str, Any]) -> DatabaseSpec:

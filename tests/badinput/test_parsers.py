@@ -16,7 +16,7 @@ import base64
 import pytest
 from starlette.datastructures import QueryParams
 
-from services.api import bodies, queries
+from services.api import bodies, query_params
 from services.api.problems import Problem
 from services.domain import quantities
 
@@ -62,22 +62,22 @@ def test_a_long_but_small_exponent_still_parses() -> None:
 def test_a_deeply_nested_cursor_is_an_invalid_cursor() -> None:
     raw = base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode()
     with pytest.raises(Problem) as caught:
-        queries.sequence_cursor(QueryParams({"cursor": raw}), "operations")
+        query_params.sequence_cursor(QueryParams({"cursor": raw}), "operations")
     assert caught.value.slug == "invalid-cursor"
 
 
 @pytest.mark.parametrize("raw", [" 5", "+5", "1_0", "\u0665", "9" * 5000, "0" * 5000])
 def test_limit_takes_plain_ascii_digits_only(raw: str) -> None:
     with pytest.raises(Problem) as caught:
-        queries.limit(QueryParams({"limit": raw}))
+        query_params.limit(QueryParams({"limit": raw}))
     assert caught.value.slug == "invalid-query"
 
 
 def test_limit_with_leading_zeros_is_still_its_number() -> None:
-    assert queries.limit(QueryParams({"limit": "0" * 5000 + "7"})) == 7
+    assert query_params.limit(QueryParams({"limit": "0" * 5000 + "7"})) == 7
 
 
 def test_a_text_filter_holding_nul_is_an_invalid_query() -> None:
     with pytest.raises(Problem) as caught:
-        queries.text(QueryParams({"name": "a\x00b"}), "name")
+        query_params.text(QueryParams({"name": "a\x00b"}), "name")
     assert caught.value.extensions["errors"][0]["field"] == "name"

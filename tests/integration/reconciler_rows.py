@@ -7,8 +7,8 @@ from typing import Any
 from services.clients.postgres import Connection
 from services.control import databases as control
 from services.domain import specs
+from services.domain.records import DatabaseRecord, OperationRecord, Principal
 from services.store import keys, operations
-from services.store.records import DatabaseRecord, OperationRecord, Principal
 
 
 def principal_for(conn: Connection, project: str = "acme", role: str = "admin") -> Principal:

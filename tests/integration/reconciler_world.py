@@ -22,12 +22,12 @@ from services.clients import queue as queue_client
 from services.clients.postgres import Connection
 from services.control import databases as control
 from services.domain import versions
+from services.domain.records import DatabaseRecord, OperationRecord, Principal
 from services.domain.specs import DatabaseSpec
-from services.reconcilers.drift import DriftDetector
-from services.reconcilers.status_sync import StatusSync, SyncConfig
+from services.reconcilers.drift.loop import DriftDetector
+from services.reconcilers.status_sync.loop import StatusSync, SyncConfig
 from services.sim import catalog as sim_catalog
 from services.store import databases, operations, projects
-from services.store.records import DatabaseRecord, OperationRecord, Principal
 from services.worker import context, jobs
 from services.worker.retrying import RetryPolicy
 from tests.fixtures_sim import SimCluster
@@ -65,7 +65,7 @@ class World:
         )
         self.redis = redis.Redis.from_url(redis_url)
         self.queue: Queue = queue_client.operation_queue(self.redis, QUEUE)
-        self.cluster = kube.Cluster(sim.api_client())
+        self.cluster = kube.KubeClient(sim.api_client())
         self.worker = context.Context(
             connect=self.worker_pool.connection,
             cluster=self.cluster,
@@ -175,7 +175,7 @@ class World:
         return op if op.state in ("succeeded", "failed", "cancelled") else None
 
     def cr(self, name: str, plural: str = "postgreses") -> dict[str, Any]:
-        from services.clients.kube import Resource
+        from services.domain.resources import Resource
 
         return self.cluster.get(Resource("kubedb.com", "v1", plural, "Postgres"), NAMESPACE, name)
 

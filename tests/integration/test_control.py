@@ -13,9 +13,9 @@ from services.clients.postgres import Connection
 from services.control import databases as control
 from services.control import errors, outcomes
 from services.domain import specs, versions
+from services.domain.records import DatabaseRecord, Principal
 from services.sim import catalog as sim_catalog
 from services.store import databases, events, keys, operations
-from services.store.records import DatabaseRecord, Principal
 
 Catalog = Mapping[str, Sequence[versions.CatalogVersion]]
 

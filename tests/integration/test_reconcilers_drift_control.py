@@ -8,9 +8,9 @@ import pytest
 
 from services.clients import postgres
 from services.clients.postgres import Connection
+from services.control import corrections
 from services.control import databases as control
-from services.control import drift as drift_control
-from services.reconcilers import drifting
+from services.reconcilers.drift import compare
 from services.store import databases, events, observed, operations
 from tests.integration.reconciler_rows import created_database, principal_for
 from tests.reconcilers_support import cr_for
@@ -22,10 +22,10 @@ def conn(database_url: str) -> Iterator[Connection]:
         yield connection
 
 
-def drift_of(conn: Connection, **cr_changes: object) -> drifting.Drift:
+def drift_of(conn: Connection, **cr_changes: object) -> compare.Drift:
     """The drift a pass would find if the CR of the only database had these values."""
     (snap,) = observed.live_databases(conn)
-    result = drifting.compare(
+    result = compare.compare(
         [snap], [cr_for(snap, **cr_changes)], project_of_namespace={"dbaas-acme": "acme"}
     )
     (found,) = result.drifts
@@ -35,7 +35,7 @@ def drift_of(conn: Connection, **cr_changes: object) -> drifting.Drift:
 def test_a_correction_creates_drift_operations_once(conn: Connection) -> None:
     record = created_database(conn, principal_for(conn), replicas=3)
     found = drift_of(conn, replicas=2)
-    (op,) = drift_control.correct_drift(conn, found)
+    (op,) = corrections.correct_drift(conn, found)
     assert (op.type, op.origin, op.params, op.previous) == (
         "scale",
         "drift",
@@ -43,7 +43,7 @@ def test_a_correction_creates_drift_operations_once(conn: Connection) -> None:
         {"replicas": 2},
     )
     assert op.generation == record.generation
-    assert drift_control.correct_drift(conn, found) == []
+    assert corrections.correct_drift(conn, found) == []
     after = databases.get_by_id(conn, record.id)
     assert after is not None and after.state == "updating"
     (event,) = events.of_kind(conn, "drift.detected")
@@ -56,7 +56,7 @@ def test_no_correction_when_the_database_changed_since_the_pass(conn: Connection
     record = created_database(conn, principal, replicas=3)
     found = drift_of(conn, replicas=2)
     control.restart_database(conn, principal, record.id)
-    assert drift_control.correct_drift(conn, found) == []
+    assert corrections.correct_drift(conn, found) == []
     assert [op.type for op in operations.open_for_database(conn, record.id)] == ["restart"]
 
 
@@ -64,8 +64,8 @@ def test_a_reported_drift_is_an_event_once_and_creates_no_operation(conn: Connec
     record = created_database(conn, principal_for(conn), replicas=3, drift_policy="report")
     found = drift_of(conn, replicas=2)
     assert found.policy == "report"
-    assert drift_control.report_drift(conn, found)
-    assert not drift_control.report_drift(conn, found)
+    assert corrections.report_drift(conn, found)
+    assert not corrections.report_drift(conn, found)
     (event,) = events.of_kind(conn, "drift.detected")
     assert (event.database_id, event.details["action"]) == (record.id, "report")
     assert operations.open_for_database(conn, record.id) == []
@@ -75,12 +75,12 @@ def test_an_orphan_is_reported_once_and_a_live_database_never_is(conn: Connectio
     record = created_database(conn, principal_for(conn))
     (snap,) = observed.live_databases(conn)
     databases.set_state(conn, record.id, "deleted")
-    result = drifting.compare([], [cr_for(snap)], project_of_namespace={"dbaas-acme": "acme"})
+    result = compare.compare([], [cr_for(snap)], project_of_namespace={"dbaas-acme": "acme"})
     (orphan,) = result.orphans
-    assert drift_control.report_orphan(conn, orphan)
-    assert not drift_control.report_orphan(conn, orphan)
+    assert corrections.report_orphan(conn, orphan)
+    assert not corrections.report_orphan(conn, orphan)
     (event,) = events.of_kind(conn, "drift.orphan")
     assert event.details["name"] == "orders"
     databases.set_state(conn, record.id, "ready")
-    fresh = drifting.compare([], [cr_for(snap, replicas=2)], project_of_namespace={})
-    assert not drift_control.report_orphan(conn, fresh.orphans[0])
+    fresh = compare.compare([], [cr_for(snap, replicas=2)], project_of_namespace={})
+    assert not corrections.report_orphan(conn, fresh.orphans[0])

@@ -14,11 +14,12 @@ import pytest
 
 from services.clients import kube
 from services.clients.kube import KubeError
-from services.reconcilers import observing, watching
-from services.reconcilers.mirror import Mirror
-from services.reconcilers.observing import ObservedDatabase
-from services.reconcilers.status_sync import StatusSync, database_resources
-from services.reconcilers.watching import Changed, Listed, ResourceWatcher
+from services.domain.resources import database_resources
+from services.reconcilers import cr_readings, listwatch
+from services.reconcilers.cr_readings import ObservedDatabase
+from services.reconcilers.listwatch import Changed, Listed, ResourceWatcher
+from services.reconcilers.status_sync.cluster_view import ClusterView
+from services.reconcilers.status_sync.loop import StatusSync
 from tests.fixtures_sim import SimCluster
 from tests.integration.reconciler_world import NAMESPACE, World
 from tests.integration.test_reconcilers_status_sync import FAST
@@ -28,13 +29,13 @@ from tests.reconcilers_support import cr_for, record, snapshot
 
 
 @pytest.fixture
-def cluster(sim: SimCluster) -> Iterator[kube.Cluster]:
-    cluster = kube.Cluster(sim.api_client())
+def cluster(sim: SimCluster) -> Iterator[kube.KubeClient]:
+    cluster = kube.KubeClient(sim.api_client())
     cluster.ensure_namespace(NAMESPACE)
     yield cluster
 
 
-def create_crs(cluster: kube.Cluster, count: int) -> list[uuid.UUID]:
+def create_crs(cluster: kube.KubeClient, count: int) -> list[uuid.UUID]:
     ids = []
     for i in range(count):
         cr = cr_for(snapshot(record(name=f"db{i}")))
@@ -46,13 +47,13 @@ def create_crs(cluster: kube.Cluster, count: int) -> list[uuid.UUID]:
     return ids
 
 
-def all_ready(cluster: kube.Cluster, count: int) -> bool:
-    items, _ = cluster.list_all(POSTGRESES, label_selector=watching.MANAGED_SELECTOR)
+def all_ready(cluster: kube.KubeClient, count: int) -> bool:
+    items, _ = cluster.list_all(POSTGRESES, label_selector=listwatch.MANAGED_SELECTOR)
     phases = [(item.get("status") or {}).get("phase") for item in items]
     return len(phases) == count and all(phase == "Ready" for phase in phases)
 
 
-def watcher_for(cluster: kube.Cluster, feed: queue.Queue[watching.Item]) -> ResourceWatcher:
+def watcher_for(cluster: kube.KubeClient, feed: queue.Queue[listwatch.Item]) -> ResourceWatcher:
     return ResourceWatcher(
         cluster,
         POSTGRESES,
@@ -65,51 +66,51 @@ def watcher_for(cluster: kube.Cluster, feed: queue.Queue[watching.Item]) -> Reso
     )
 
 
-def first_list(feed: queue.Queue[watching.Item]) -> Listed:
+def first_list(feed: queue.Queue[listwatch.Item]) -> Listed:
     item = feed.get(timeout=10)
     assert isinstance(item, Listed)
     return item
 
 
 def test_a_paged_list_reads_what_the_whole_list_read(
-    sim: SimCluster, cluster: kube.Cluster
+    sim: SimCluster, cluster: kube.KubeClient
 ) -> None:
     create_crs(cluster, 7)
     sim.wait_for(lambda: all_ready(cluster, 7))  # no change between the two lists below
-    whole, version = cluster.list_all(POSTGRESES, label_selector=watching.MANAGED_SELECTOR)
+    whole, version = cluster.list_all(POSTGRESES, label_selector=listwatch.MANAGED_SELECTOR)
     for obj in whole:
         obj.setdefault("kind", POSTGRESES.kind)
-    listing = watching.list_readings(cluster, POSTGRESES, observing.compact, limit=3)
+    listing = listwatch.list_readings(cluster, POSTGRESES, cr_readings.compact, limit=3)
     assert listing is not None
     assert listing.requests == 3
     assert listing.resource_version == version
-    assert listing.readings == [observing.compact(obj) for obj in whole]
+    assert listing.readings == [cr_readings.compact(obj) for obj in whole]
     assert all(isinstance(reading, ObservedDatabase) for reading in listing.readings)
     assert all(reading.phase == "Ready" for reading in listing.readings)  # type: ignore[union-attr]
 
 
 def test_a_continue_token_that_expires_mid_list_is_raised_as_410(
-    sim: SimCluster, cluster: kube.Cluster
+    sim: SimCluster, cluster: kube.KubeClient
 ) -> None:
     create_crs(cluster, 5)
     compacted: list[object] = []
 
-    def read_then_compact(obj: dict[str, Any]) -> observing.Reading:
+    def read_then_compact(obj: dict[str, Any]) -> cr_readings.Reading:
         if not compacted:
             compacted.append(sim.compact())  # the server's history moves past the list
-        return observing.compact(obj)
+        return cr_readings.compact(obj)
 
     with pytest.raises(KubeError) as raised:
-        watching.list_readings(cluster, POSTGRESES, read_then_compact, limit=2)
+        listwatch.list_readings(cluster, POSTGRESES, read_then_compact, limit=2)
     assert raised.value.gone
 
 
 def test_objects_deleted_while_nobody_watched_vanish_at_the_next_full_list(
-    sim: SimCluster, cluster: kube.Cluster
+    sim: SimCluster, cluster: kube.KubeClient
 ) -> None:
     kept_a, gone, kept_b = create_crs(cluster, 3)
-    mirror = Mirror([POSTGRESES.plural], [])
-    feed: queue.Queue[watching.Item] = queue.Queue()
+    mirror = ClusterView([POSTGRESES.plural], [])
+    feed: queue.Queue[listwatch.Item] = queue.Queue()
     before = watcher_for(cluster, feed)
     before.start()
     try:
@@ -133,9 +134,9 @@ def test_objects_deleted_while_nobody_watched_vanish_at_the_next_full_list(
     assert mirror.database_ids() == {kept_a, kept_b}
 
 
-def test_watch_events_reach_the_feed_as_readings(sim: SimCluster, cluster: kube.Cluster) -> None:
+def test_watch_events_reach_the_feed_as_readings(sim: SimCluster, cluster: kube.KubeClient) -> None:
     (database_id,) = create_crs(cluster, 1)
-    feed: queue.Queue[watching.Item] = queue.Queue()
+    feed: queue.Queue[listwatch.Item] = queue.Queue()
     watcher = watcher_for(cluster, feed)
     watcher.start()
     try:

@@ -9,9 +9,10 @@ import pytest
 from services.clients import postgres
 from services.clients.postgres import Connection
 from services.control import databases as control
-from services.reconcilers import drifting
+from services.domain import snapshots
+from services.domain.snapshots import ObservedStatus
+from services.reconcilers.drift import compare
 from services.store import databases, observed, operations
-from services.store.observed import ObservedStatus
 from tests.integration.reconciler_rows import created_database, new_database, principal_for
 
 
@@ -116,8 +117,8 @@ def test_a_drift_snapshot_holds_the_desired_side_of_the_whole_row_and_nothing_el
         whole = observed.lock_snapshots(conn, [snap.record.id for snap in light])
     assert [snap.record.id for snap in whole] == [snap.record.id for snap in light]
     for snap, full in zip(light, whole, strict=True):
-        assert snap.record == observed.DesiredRecord(
-            **{field: getattr(full.record, field) for field in observed.DesiredRecord.__slots__}
+        assert snap.record == snapshots.DesiredRecord(
+            **{field: getattr(full.record, field) for field in snapshots.DesiredRecord.__slots__}
         )
         assert snap.record.desired() == full.record.desired()
         assert (snap.namespace, snap.last_create, snap.open_operations) == (
@@ -126,6 +127,6 @@ def test_a_drift_snapshot_holds_the_desired_side_of_the_whole_row_and_nothing_el
             full.open_operations,
         )
         assert not hasattr(snap.record, "conditions")  # the observed status stays in the row
-    from_light = drifting.compare(light, [], project_of_namespace={})
-    assert from_light == drifting.compare(whole, [], project_of_namespace={})
+    from_light = compare.compare(light, [], project_of_namespace={})
+    assert from_light == compare.compare(whole, [], project_of_namespace={})
     assert (from_light.checked, from_light.skipped, len(from_light.drifts)) == (2, 1, 1)

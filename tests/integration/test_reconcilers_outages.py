@@ -19,7 +19,7 @@ from services.clients import postgres
 from services.reconcilers import wiring
 from services.reconcilers.daemon import Daemon
 from services.reconcilers.leader import AlwaysLeader
-from services.reconcilers.status_sync import StatusSync
+from services.reconcilers.status_sync.loop import StatusSync
 from services.settings import Settings
 from tests.fixtures_sim import SimCluster
 from tests.integration.reconciler_world import World

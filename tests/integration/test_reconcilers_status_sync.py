@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.clients.kube import Resource
-from services.reconcilers.status_sync import SyncConfig
+from services.domain.resources import Resource
+from services.reconcilers.status_sync.loop import SyncConfig
 from services.store import events, operations
 from tests.fixtures_sim import SimCluster
 from tests.integration.reconciler_world import NAMESPACE, World

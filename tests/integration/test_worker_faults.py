@@ -10,7 +10,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from services.domain import naming
-from services.store.records import DatabaseRecord
+from services.domain.records import DatabaseRecord
 from tests.fixtures_sim import SimCluster
 from tests.integration.test_worker_support import (
     NAMESPACE,

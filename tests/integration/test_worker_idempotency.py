@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client
 
 from services.domain import naming
-from services.store.records import DatabaseRecord
+from services.domain.records import DatabaseRecord
 from services.worker import jobs
 from tests.fixtures_sim import SimCluster
 from tests.integration.test_worker_support import (

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from services.domain import engines, manifests, naming
-from services.store.records import DatabaseRecord, OperationRecord
+from services.domain.records import DatabaseRecord, OperationRecord
 from tests.fixtures_sim import SimCluster
 from tests.integration.test_worker_support import (
     NAMESPACE,

@@ -20,11 +20,11 @@ from services.clients import kube, postgres
 from services.clients import queue as queue_client
 from services.control import databases as use_cases
 from services.control import outcomes
-from services.domain import engines, versions
+from services.domain import engines, resources, versions
 from services.domain.engines import Engine
+from services.domain.records import DatabaseRecord, EventRecord, OperationRecord, Principal
 from services.domain.specs import DatabaseSpec
 from services.store import events, operations, projects
-from services.store.records import DatabaseRecord, EventRecord, OperationRecord, Principal
 from services.worker import context, jobs
 from services.worker.retrying import RetryPolicy
 
@@ -69,7 +69,7 @@ class World:
     database_url: str
     redis: redis.Redis
     queue: Queue
-    cluster: kube.Cluster
+    cluster: kube.KubeClient
     context: context.Context
     sleeps: list[float]
     principal: Principal
@@ -133,14 +133,7 @@ class World:
     def catalog(self) -> dict[str, list[versions.CatalogVersion]]:
         found: dict[str, list[versions.CatalogVersion]] = {}
         for facts in engines.ENGINES.values():
-            resource = kube.Resource(
-                engines.CATALOG_GROUP,
-                engines.CATALOG_VERSION,
-                facts.catalog_plural,
-                facts.catalog_kind,
-                namespaced=False,
-            )
-            items, _ = self.cluster.list_all(resource)
+            items, _ = self.cluster.list_all(resources.catalog_resource(facts))
             found[facts.engine.value] = [versions.parse_catalog_object(item) for item in items]
         return found
 
@@ -201,7 +194,7 @@ def make_world(
 ) -> Iterator[World]:
     redis_conn = queue_client.connect(redis_url)
     op_queue = queue_client.operation_queue(redis_conn, "test-operations")
-    cluster = kube.Cluster(api_client, request_timeout=5.0)
+    cluster = kube.KubeClient(api_client, request_timeout=5.0)
     sleeps: list[float] = []
     ctx = context.Context(
         connect=lambda: postgres.connect(database_url),

@@ -38,7 +38,7 @@ def _take(
 def _until(
     watcher: watch.Watch, stream: Generator[dict[str, Any], None, None], sentinel: str
 ) -> list[dict[str, Any]]:
-    """Events up to (not including) the first one about `sentinel`; then stop watching.
+    """Events up to (not including) the first one about `sentinel`; then stop listwatch.
 
     The sentinel is written last, so everything before it in the stream is all the watch
     had to say about the earlier writes.

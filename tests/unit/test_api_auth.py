@@ -9,7 +9,7 @@ from starlette.requests import Request
 
 from services.api import auth
 from services.api.problems import Problem
-from services.store.records import Principal
+from services.domain.records import Principal
 
 
 def request_with(authorization: str | None) -> Request:

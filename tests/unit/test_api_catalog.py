@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from services.api import cluster, problems
-from services.clients.kube import KubeError, Resource
+from services.api import cluster_access, problems
+from services.clients.kube import KubeError
 from services.control.errors import CatalogUnavailable
+from services.domain.resources import Resource
 from services.sim import catalog as sim_catalog
 
 
@@ -35,7 +36,7 @@ class FakeCluster:
         return items, "1"
 
 
-class FakeAccess(cluster.ClusterAccess):
+class FakeAccess(cluster_access.ClusterAccess):
     def __init__(self, fake: FakeCluster | None) -> None:
         super().__init__(None)
         self.fake = fake
@@ -49,7 +50,7 @@ class FakeAccess(cluster.ClusterAccess):
 def test_the_catalog_is_read_once_per_ttl_and_then_refreshed() -> None:
     clock = Clock()
     fake = FakeCluster(sim_catalog.catalog_objects())
-    cache = cluster.CatalogCache(FakeAccess(fake), ttl=30, clock=clock)
+    cache = cluster_access.CatalogCache(FakeAccess(fake), ttl=30, clock=clock)
     assert cache.fresh() is None
     first = cache.get()
     assert fake.lists == 4  # one list per engine
@@ -64,7 +65,7 @@ def test_the_catalog_is_read_once_per_ttl_and_then_refreshed() -> None:
 
 def test_versions_are_listed_newest_first_per_engine() -> None:
     fake = FakeCluster(sim_catalog.catalog_objects())
-    catalog = cluster.CatalogCache(FakeAccess(fake)).get()
+    catalog = cluster_access.CatalogCache(FakeAccess(fake)).get()
     assert set(catalog) == {"postgres", "mysql", "mongodb", "redis"}
     numbers = [entry.version for entry in catalog["redis"]]
     assert numbers[0].startswith("8.")
@@ -74,7 +75,7 @@ def test_versions_are_listed_newest_first_per_engine() -> None:
 def test_a_malformed_catalog_object_is_skipped() -> None:
     broken = {"kind": "RedisVersion", "metadata": {"name": "broken"}, "spec": {}}
     objects = [*sim_catalog.catalog_objects(), broken]
-    catalog = cluster.CatalogCache(FakeAccess(FakeCluster(objects))).get()
+    catalog = cluster_access.CatalogCache(FakeAccess(FakeCluster(objects))).get()
     assert "broken" not in {entry.name for entry in catalog["redis"]}
 
 
@@ -85,17 +86,17 @@ def test_a_failing_cluster_makes_the_catalog_unavailable(failure: Exception) -> 
     fake = FakeCluster([])
     fake.fail = failure
     with pytest.raises(CatalogUnavailable):
-        cluster.CatalogCache(FakeAccess(fake)).get()
+        cluster_access.CatalogCache(FakeAccess(fake)).get()
 
 
 def test_an_unreachable_cluster_makes_the_catalog_unavailable() -> None:
     with pytest.raises(CatalogUnavailable) as exc:
-        cluster.CatalogCache(FakeAccess(None)).get()
+        cluster_access.CatalogCache(FakeAccess(None)).get()
     assert exc.value.status == 503
 
 
 def test_a_missing_kubeconfig_is_a_cluster_unavailable_problem(tmp_path: Any) -> None:
-    access = cluster.ClusterAccess(str(tmp_path / "missing"))
+    access = cluster_access.ClusterAccess(str(tmp_path / "missing"))
     with pytest.raises(problems.Problem) as exc:
         access.get()
     assert exc.value.slug == "cluster-unavailable"

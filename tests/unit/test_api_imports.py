@@ -48,8 +48,8 @@ def test_an_api_worker_imports_the_kubernetes_client_only_when_it_needs_it() -> 
 def test_a_catalog_read_loads_the_kubernetes_client_on_first_use() -> None:
     code = (
         "import sys\n"
-        "from services.api import cluster, problems\n"
-        "access = cluster.ClusterAccess('/nonexistent/kubeconfig')\n"
+        "from services.api import cluster_access, problems\n"
+        "access = cluster_access.ClusterAccess('/nonexistent/kubeconfig')\n"
         "before = 'kubernetes' in sys.modules\n"
         "try:\n"
         "    access.get()\n"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from services.api import problems
 from services.control import errors as control_errors
-from services.domain import engines, versions
+from services.domain import engines, resources, versions
 
 if TYPE_CHECKING:  # imported where it is used: see the module docstring
     from services.clients import kube
@@ -31,33 +31,21 @@ Catalog = Mapping[str, Sequence[versions.CatalogVersion]]
 CATALOG_TTL_SECONDS = 30.0
 
 
-def catalog_resource(spec: engines.EngineSpec) -> kube.Resource:
-    from services.clients import kube
-
-    return kube.Resource(
-        engines.CATALOG_GROUP,
-        engines.CATALOG_VERSION,
-        spec.catalog_plural,
-        spec.catalog_kind,
-        namespaced=False,
-    )
-
-
 class ClusterAccess:
-    """Builds the Cluster on first use (retrying on later calls when that failed)."""
+    """Builds the KubeClient on first use (retrying on later calls when that failed)."""
 
     def __init__(self, kubeconfig: str | None) -> None:
         self._kubeconfig = kubeconfig
-        self._cluster: kube.Cluster | None = None
+        self._cluster: kube.KubeClient | None = None
         self._lock = threading.Lock()
 
-    def get(self) -> kube.Cluster:
+    def get(self) -> kube.KubeClient:
         with self._lock:
             if self._cluster is None:
                 try:
                     from services.clients import kube
 
-                    self._cluster = kube.Cluster(kube.load_api_client(self._kubeconfig))
+                    self._cluster = kube.KubeClient(kube.load_api_client(self._kubeconfig))
                 except Exception as exc:  # missing/invalid kubeconfig, not in a cluster...
                     log.warning("cluster: cannot build a client: %s", exc)
                     raise problems.Problem(
@@ -117,7 +105,7 @@ class CatalogCache:
         catalog: dict[str, list[versions.CatalogVersion]] = {}
         for engine, spec in engines.ENGINES.items():
             try:
-                items, _ = cluster.list_all(catalog_resource(spec))
+                items, _ = cluster.list_all(resources.catalog_resource(spec))
             except Exception as exc:  # KubeError, or urllib3's connection errors
                 log.warning("catalog: cannot list %s: %s", spec.catalog_plural, exc)
                 raise control_errors.CatalogUnavailable(

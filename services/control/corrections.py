@@ -12,64 +12,16 @@ returned operations after the commit. Nothing here talks to Kubernetes.
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from typing import Any
 
 from services.clients.postgres import Connection
+from services.domain.findings import Drift, Orphan
+from services.domain.records import OperationRecord
 from services.store import databases, events, observed, operations
-from services.store.records import OperationRecord
 
 ACTOR = "drift"
 DRIFT_DETECTED = "drift.detected"
 DRIFT_ORPHAN = "drift.orphan"
-
-
-@dataclasses.dataclass(frozen=True)
-class FieldDrift:
-    field: str
-    desired: Any
-    observed: Any
-
-    def describe(self) -> str:
-        return f"{self.field} {self.observed}→{self.desired}"
-
-
-@dataclasses.dataclass(frozen=True)
-class Correction:
-    type: str
-    params: dict[str, Any]
-    previous: dict[str, Any]
-
-
-@dataclasses.dataclass(frozen=True)
-class Drift:
-    database_id: uuid.UUID
-    project_id: str
-    name: str
-    generation: int
-    policy: str
-    missing: bool
-    fields: tuple[FieldDrift, ...]
-    corrections: tuple[Correction, ...]
-    fingerprint: str
-
-    def describe(self) -> str:
-        if self.missing:
-            return f"{self.name} missing"
-        return f"{self.name} " + ", ".join(f.describe() for f in self.fields)
-
-
-@dataclasses.dataclass(frozen=True)
-class Orphan:
-    namespace: str
-    name: str
-    kind: str
-    database_id: uuid.UUID | None
-    project_id: str | None
-    fingerprint: str
-
-    def describe(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}"
 
 
 def correct_drift(conn: Connection, drift: Drift) -> list[OperationRecord]:

@@ -1,7 +1,7 @@
 """The watcher's lists, page by page: readings made as each page arrives, at most one page of
 whole objects alive, a list restarted from its first page after a 410, stop between pages.
 
-The cluster is faked at our own boundary (`services.clients.kube.Cluster`'s `list_page` and
+The cluster is faked at our own boundary (`services.clients.kube.KubeClient`'s `list_page` and
 `watch`); the same paths run against the simulated cluster in the integration tests."""
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from services.clients.kube import KubeError, Resource
-from services.reconcilers import observing, watching
-from services.reconcilers.observing import ObservedDatabase
-from services.reconcilers.watching import Listed, ResourceWatcher
+from services.clients.kube import KubeError
+from services.domain.resources import Resource
+from services.reconcilers import cr_readings, listwatch
+from services.reconcilers.cr_readings import ObservedDatabase
+from services.reconcilers.listwatch import Listed, ResourceWatcher
 from tests.reconcilers_support import cr_for, snapshot
 
 POSTGRESES = Resource("kubedb.com", "v1", "postgreses", "Postgres")
@@ -75,11 +76,11 @@ def crs(count: int) -> list[dict[str, Any]]:
 def test_a_list_reads_every_page_and_returns_the_readings_of_the_whole_list() -> None:
     objects = crs(5)
     cluster = PagedCluster(objects)
-    listing = watching.list_readings(cluster, POSTGRESES, observing.compact, limit=2)
+    listing = listwatch.list_readings(cluster, POSTGRESES, cr_readings.compact, limit=2)
     assert listing is not None
     assert cluster.tokens == [None, "2", "4"]
     assert (listing.resource_version, listing.requests) == ("42", 3)
-    assert listing.readings == [observing.compact(obj) for obj in objects]
+    assert listing.readings == [cr_readings.compact(obj) for obj in objects]
     assert all(isinstance(reading, ObservedDatabase) for reading in listing.readings)
 
 
@@ -87,14 +88,14 @@ def test_a_list_never_holds_more_than_one_page_of_whole_objects() -> None:
     alive: list[weakref.ref[Obj]] = []
     most = 0
 
-    def read(obj: dict[str, Any]) -> observing.Reading:
+    def read(obj: dict[str, Any]) -> cr_readings.Reading:
         nonlocal most
         assert isinstance(obj, Obj)
         alive.append(weakref.ref(obj))
         most = max(most, sum(ref() is not None for ref in alive))
-        return observing.compact(obj)
+        return cr_readings.compact(obj)
 
-    listing = watching.list_readings(PagedCluster(crs(9)), POSTGRESES, read, limit=3)
+    listing = listwatch.list_readings(PagedCluster(crs(9)), POSTGRESES, read, limit=3)
     assert listing is not None and len(listing.readings) == 9
     assert most == 3
     assert all(ref() is None for ref in alive)
@@ -103,7 +104,7 @@ def test_a_list_never_holds_more_than_one_page_of_whole_objects() -> None:
 def test_an_expired_continue_token_is_raised_not_stitched_into_a_partial_list() -> None:
     cluster = PagedCluster(crs(5), expire=1)
     with pytest.raises(KubeError) as raised:
-        watching.list_readings(cluster, POSTGRESES, observing.compact, limit=2)
+        listwatch.list_readings(cluster, POSTGRESES, cr_readings.compact, limit=2)
     assert raised.value.gone
     assert cluster.tokens == [None, "2"]
 
@@ -111,12 +112,12 @@ def test_an_expired_continue_token_is_raised_not_stitched_into_a_partial_list() 
 def test_a_list_stops_between_pages_when_asked_to() -> None:
     stop = threading.Event()
 
-    def read(obj: dict[str, Any]) -> observing.Reading:
+    def read(obj: dict[str, Any]) -> cr_readings.Reading:
         stop.set()
-        return observing.compact(obj)
+        return cr_readings.compact(obj)
 
     cluster = PagedCluster(crs(5))
-    listing = watching.list_readings(cluster, POSTGRESES, read, limit=2, stop=stop)
+    listing = listwatch.list_readings(cluster, POSTGRESES, read, limit=2, stop=stop)
     assert listing is None
     assert cluster.tokens == [None]
 
@@ -124,7 +125,7 @@ def test_a_list_stops_between_pages_when_asked_to() -> None:
 def test_a_watcher_relists_from_the_first_page_after_a_410_mid_list() -> None:
     objects = crs(5)
     cluster = PagedCluster(objects, expire=1)
-    feed: queue.Queue[watching.Item] = queue.Queue()
+    feed: queue.Queue[listwatch.Item] = queue.Queue()
     stop = threading.Event()
     watcher = ResourceWatcher(
         cluster,
@@ -144,7 +145,7 @@ def test_a_watcher_relists_from_the_first_page_after_a_410_mid_list() -> None:
         cluster.stop.set()
         assert watcher.join(5)
     assert isinstance(listed, Listed)
-    assert listed.items == tuple(observing.compact(obj) for obj in objects)
+    assert listed.items == tuple(cr_readings.compact(obj) for obj in objects)
     assert cluster.tokens[:5] == [None, "2", None, "2", "4"]
     assert (watcher.stats.gone, watcher.stats.lists) == (1, 1)
     assert feed.empty()  # the broken list was never put on the feed, not even in part

@@ -5,7 +5,7 @@ named thread that lists (paginated, by label), then watches from the list's
 resourceVersion, and puts what it sees on one queue that the reconcile loop drains. The
 loop owns all state; these threads only produce.
 
-What they put on the queue are readings (`observing.compact`), never whole objects: a list
+What they put on the queue are readings (`cr_readings.compact`), never whole objects: a list
 is read page by page, each page's objects compacted before the next page is fetched, so a
 thread holds at most one page of whole objects (at 10,000 databases the whole list of CRs
 would be ~10 times the readings). A list is put on the queue only once complete: the
@@ -34,10 +34,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from services.clients.kube import Cluster, KubeError, Resource
-from services.reconcilers import observing
+from services.clients.kube import KubeClient, KubeError
+from services.domain.resources import Resource
+from services.reconcilers import cr_readings
 from services.reconcilers.backoff import Backoff
-from services.reconcilers.observing import Reading
+from services.reconcilers.cr_readings import Reading
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class Listing(Generic[T]):
 
 
 def list_readings(
-    cluster: Cluster,
+    cluster: KubeClient,
     resource: Resource,
     read: Callable[[dict[str, Any]], T | None],
     *,
@@ -133,7 +134,7 @@ class ResourceWatcher:
 
     def __init__(
         self,
-        cluster: Cluster,
+        cluster: KubeClient,
         resource: Resource,
         feed: queue.Queue[Item],
         *,
@@ -194,7 +195,7 @@ class ResourceWatcher:
         listing: Listing[Reading] | None = list_readings(
             self.cluster,
             self.resource,
-            observing.compact,
+            cr_readings.compact,
             label_selector=self.label_selector,
             limit=self.page_limit,
             stop=self.stop,
@@ -232,7 +233,7 @@ class ResourceWatcher:
                 if kind in ("ADDED", "MODIFIED", "DELETED"):
                     obj.setdefault("kind", self.resource.kind)
                     self.stats.events += 1
-                    reading = observing.compact(obj)
+                    reading = cr_readings.compact(obj)
                     self.feed.put(Changed(self.resource.plural, str(kind), reading))
                 if self.stop.is_set() or self.clock() >= relist_at:
                     break
@@ -260,7 +261,7 @@ class Watchers:
 
     def __init__(
         self,
-        cluster: Cluster,
+        cluster: KubeClient,
         resources: Sequence[Resource],
         *,
         program: str,

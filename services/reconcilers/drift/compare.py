@@ -1,7 +1,7 @@
 """The drift decision: compare the desired side (PostgreSQL) with the cluster, purely.
 
 Input: a snapshot of every live database (one SQL query) and a reading
-(`observing.ObservedDatabase`) of every database CR dbaas manages (paginated lists, one per
+(`cr_readings.ObservedDatabase`) of every database CR dbaas manages (paginated lists, one per
 kind). Output: what differs, and what would correct it.
 
 - Skipped: databases with an open operation (the cluster is expected to differ while it
@@ -28,11 +28,10 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from services.control.drift import Correction, Drift, FieldDrift, Orphan
-from services.domain import lifecycle, quantities
-from services.reconcilers import observing
-from services.reconcilers.deciding import desired_view
-from services.store.observed import DatabaseSnapshot, DesiredSnapshot
+from services.domain import lifecycle, quantities, snapshots
+from services.domain.findings import Correction, Drift, FieldDrift, Orphan
+from services.domain.snapshots import DatabaseSnapshot, DesiredSnapshot
+from services.reconcilers import cr_readings
 
 Snapshot = DesiredSnapshot | DatabaseSnapshot
 """A live database as a drift pass reads it (`observed.live_databases`), or its whole row."""
@@ -51,7 +50,7 @@ class Comparison:
 
 def compare(
     desired: Sequence[Snapshot],
-    crs: Iterable[observing.ObservedDatabase | Mapping[str, Any]],
+    crs: Iterable[cr_readings.ObservedDatabase | Mapping[str, Any]],
     *,
     project_of_namespace: Mapping[str, str],
 ) -> Comparison:
@@ -82,8 +81,8 @@ class Comparer:
         self._drifts: list[tuple[int, Drift]] = []
         self._orphans: list[Orphan] = []
 
-    def add(self, cr: observing.ObservedDatabase | Mapping[str, Any]) -> None:
-        seen = observing.observe_database(cr)
+    def add(self, cr: cr_readings.ObservedDatabase | Mapping[str, Any]) -> None:
+        seen = cr_readings.observe_database(cr)
         if seen is None:
             return
         claimant = self._unclaimed.get(seen.database_id) if seen.database_id else None
@@ -105,7 +104,9 @@ class Comparer:
             orphans=tuple(self._orphans),
         )
 
-    def _judge(self, index: int, snapshot: Snapshot, cr: observing.ObservedDatabase | None) -> None:
+    def _judge(
+        self, index: int, snapshot: Snapshot, cr: cr_readings.ObservedDatabase | None
+    ) -> None:
         if _skip(snapshot, cr):
             self._skipped += 1
             return
@@ -114,14 +115,14 @@ class Comparer:
             self._drifts.append((index, drift))
 
 
-def _is_own(snapshot: Snapshot, cr: observing.ObservedDatabase) -> bool:
+def _is_own(snapshot: Snapshot, cr: cr_readings.ObservedDatabase) -> bool:
     """The CR of the database's kind at its own namespace/name; others with its label are
     orphans."""
     record = snapshot.record
     return (cr.namespace, cr.name, cr.engine) == (snapshot.namespace, record.name, record.engine)
 
 
-def _skip(snapshot: Snapshot, cr: observing.ObservedDatabase | None) -> bool:
+def _skip(snapshot: Snapshot, cr: cr_readings.ObservedDatabase | None) -> bool:
     return (
         bool(snapshot.open_operations)
         or snapshot.last_create != "succeeded"
@@ -130,7 +131,7 @@ def _skip(snapshot: Snapshot, cr: observing.ObservedDatabase | None) -> bool:
     )
 
 
-def _drift(snapshot: Snapshot, cr: observing.ObservedDatabase | None) -> Drift | None:
+def _drift(snapshot: Snapshot, cr: cr_readings.ObservedDatabase | None) -> Drift | None:
     record = snapshot.record
     if cr is None:
         return Drift(
@@ -145,7 +146,7 @@ def _drift(snapshot: Snapshot, cr: observing.ObservedDatabase | None) -> Drift |
             fingerprint=_fingerprint(str(record.id), "missing", str(record.generation)),
         )
     observed_spec = cr.spec
-    differences = lifecycle.spec_differences(desired_view(snapshot), observed_spec)
+    differences = lifecycle.spec_differences(snapshots.desired_view(snapshot), observed_spec)
     if not differences:
         return None
     fields = tuple(
@@ -210,7 +211,7 @@ def _grows(desired: str, observed: object) -> bool:
         return False
 
 
-def _orphan(cr: observing.ObservedDatabase, project_of_namespace: Mapping[str, str]) -> Orphan:
+def _orphan(cr: cr_readings.ObservedDatabase, project_of_namespace: Mapping[str, str]) -> Orphan:
     project = project_of_namespace.get(cr.namespace) or cr.project
     return Orphan(
         namespace=cr.namespace,

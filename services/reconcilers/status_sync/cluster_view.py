@@ -3,11 +3,11 @@
 Why: decisions are level-triggered (is this waiting operation's OpsRequest Successful now?
 is this database's CR gone?), so status-sync keeps the latest reading of every database CR
 and OpsRequest it watches, indexed by the database and operation ids on their labels. It
-keeps readings, never the objects: a database CR becomes an `observing.ObservedDatabase`
-and an OpsRequest the compact copy `observing.compact_ops_request` makes, which holds at
+keeps readings, never the objects: a database CR becomes an `cr_readings.ObservedDatabase`
+and an OpsRequest the compact copy `cr_readings.compact_ops_request` makes, which holds at
 10,000 databases about a tenth of the memory the CRs would. The watchers hand it readings
-already made (`observing.compact`, page by page as they list); whole objects are read here.
-Watch events and full lists (`watching`) are applied here by the reconcile loop's own
+already made (`cr_readings.compact`, page by page as they list); whole objects are read here.
+Watch events and full lists (`listwatch`) are applied here by the reconcile loop's own
 thread only; no locks. A full list replaces a resource's objects, and whatever it no
 longer holds counts as deleted.
 This module never talks to the cluster or the store.
@@ -19,16 +19,16 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from services.reconcilers import observing
-from services.reconcilers.observing import ObservedDatabase
-from services.reconcilers.watching import Changed, Item, Listed
+from services.reconcilers import cr_readings
+from services.reconcilers.cr_readings import ObservedDatabase
+from services.reconcilers.listwatch import Changed, Item, Listed
 
 Key = tuple[str, str]
 Object = Mapping[str, Any] | ObservedDatabase
 """A listed or watched object, whole or as its reading."""
 
 
-class Mirror:
+class ClusterView:
     def __init__(self, database_plurals: Iterable[str], ops_plurals: Iterable[str]) -> None:
         self.database_plurals = frozenset(database_plurals)
         self.ops_plurals = frozenset(ops_plurals)
@@ -55,7 +55,7 @@ class Mirror:
         if isinstance(item, Listed):
             return self._replace(item)
         assert isinstance(item, Changed)
-        key = observing.key(item.obj)
+        key = cr_readings.key(item.obj)
         if item.type == "DELETED":
             return self._remove(item.plural, key)
         return self._put(item.plural, key, item.obj)
@@ -81,20 +81,20 @@ class Mirror:
         if isinstance(obj, ObservedDatabase):  # a database CR's reading under an ops plural
             return set()
         previous_ops = self._ops[plural].get(key)
-        compact = observing.compact_ops_request(obj)
+        compact = cr_readings.compact_ops_request(obj)
         self._ops[plural][key] = compact
-        old_op = observing.operation_id(previous_ops) if previous_ops is not None else None
+        old_op = cr_readings.operation_id(previous_ops) if previous_ops is not None else None
         if old_op is not None:
             self._unindex(self._ops_requests, old_op, previous_ops)
             self.changed_operations.add(old_op)
-        op_id = observing.operation_id(compact)
+        op_id = cr_readings.operation_id(compact)
         if op_id is not None:
             self._ops_requests[op_id] = compact
             self.changed_operations.add(op_id)
         return set()
 
     def _put_database(self, plural: str, key: Key, obj: Object) -> set[uuid.UUID]:
-        seen = observing.observe_database(obj)
+        seen = cr_readings.observe_database(obj)
         if seen is None:  # of no kind we manage: nothing to decide on
             return self._remove(plural, key)
         previous = self._crs[plural].get(key)
@@ -118,7 +118,7 @@ class Mirror:
             self._unindex(self._databases, previous.database_id, previous)
             return {previous.database_id}
         previous_ops = self._ops[plural].pop(key, None)
-        op_id = observing.operation_id(previous_ops) if previous_ops is not None else None
+        op_id = cr_readings.operation_id(previous_ops) if previous_ops is not None else None
         if op_id is not None:
             self._unindex(self._ops_requests, op_id, previous_ops)
             self.changed_operations.add(op_id)
@@ -129,13 +129,14 @@ class Mirror:
         held: Mapping[Key, ObservedDatabase | dict[str, Any]] = (
             self._crs[plural] if plural in self.database_plurals else self._ops[plural]
         )
-        fresh = {observing.key(obj): obj for obj in listed.items}
+        fresh = {cr_readings.key(obj): obj for obj in listed.items}
         touched: set[uuid.UUID] = set()
         for key in set(held) - set(fresh):
             touched |= self._remove(plural, key)
+        version = cr_readings.resource_version
         for key, obj in fresh.items():
             kept = held.get(key)
-            if kept is None or observing.resource_version(kept) != observing.resource_version(obj):
+            if kept is None or version(kept) != version(obj):
                 touched |= self._put(plural, key, obj)
         self.listed.add(plural)
         return touched

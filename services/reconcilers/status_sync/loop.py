@@ -1,9 +1,9 @@
 """status-sync: the reconciler that closes the loop from the cluster back to PostgreSQL.
 
 Each cycle, as the leader:
-1. observe: drain the watch feed (`watching`) into the mirror of the cluster (`mirror`);
+1. observe: drain the watch feed (`listwatch`) into the view of the cluster (`cluster_view`);
    read the waiting operations and, per batch, the touched databases (rows locked);
-2. decide purely (`deciding`): which waiting operations ended and how; what each touched
+2. decide purely (`rules`): which waiting operations ended and how; what each touched
    database's status columns and lifecycle state should be;
 3. apply: complete operations through `control.outcomes` (conditional: a duplicate does
    nothing), write status with targeted UPDATEs only when changed (`store.observed`), then
@@ -29,15 +29,17 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from services.clients import queue as queue_client
-from services.clients.kube import Cluster, KubeError, Resource
+from services.clients.kube import KubeClient, KubeError
 from services.clients.postgres import Connection
 from services.control import outcomes
-from services.domain import engines
-from services.reconcilers import deciding, memory, metrics, observing
-from services.reconcilers.mirror import Mirror
-from services.reconcilers.watching import Item, Listed, Watchers
+from services.domain.records import OperationRecord
+from services.domain.resources import database_resources, ops_request_resources
+from services.domain.snapshots import ObservedStatus
+from services.reconcilers import cr_readings, memory, metrics
+from services.reconcilers.listwatch import Item, Listed, Watchers
+from services.reconcilers.status_sync import rules
+from services.reconcilers.status_sync.cluster_view import ClusterView
 from services.store import observed, operations
-from services.store.records import OperationRecord
 
 if TYPE_CHECKING:  # third-party clients are used through services.clients only
     from psycopg_pool import ConnectionPool
@@ -68,7 +70,7 @@ class SyncConfig:
     the leadership check keep their pace while a new leader syncs thousands of rows."""
     operation_timeout_seconds: float = 3600.0
     """How long after it first started a waiting operation may wait for KubeDB before it
-    fails as timed out (`deciding.decide_completion`)."""
+    fails as timed out (`rules.decide_completion`)."""
     completion_check_seconds: float = 1.0
     """How often every waiting operation is checked. In between, a cycle checks only those
     whose database CR or OpsRequest changed, so its cost follows the events, not the number
@@ -77,20 +79,6 @@ class SyncConfig:
     sweep_every_seconds: float = 5.0
     cleanup_every_seconds: float = 10.0
     max_items_per_cycle: int = 20000
-
-
-def database_resources() -> list[Resource]:
-    return [
-        Resource(engines.DB_GROUP, engines.DB_VERSION, facts.plural, facts.kind)
-        for facts in engines.ENGINES.values()
-    ]
-
-
-def ops_request_resources() -> list[Resource]:
-    return [
-        Resource(engines.OPS_GROUP, engines.OPS_VERSION, facts.ops_plural, facts.ops_kind)
-        for facts in engines.ENGINES.values()
-    ]
 
 
 @dataclasses.dataclass
@@ -129,7 +117,7 @@ class StatusSync:
         self,
         *,
         pool: ConnectionPool[Connection],
-        cluster: Cluster,
+        cluster: KubeClient,
         queue: Queue,
         config: SyncConfig,
         clock: Callable[[], float] = time.monotonic,
@@ -147,7 +135,7 @@ class StatusSync:
         self._reset()
 
     def _reset(self) -> None:
-        self.mirror = Mirror(
+        self.mirror = ClusterView(
             [r.plural for r in database_resources()], [r.plural for r in ops_request_resources()]
         )
         self.dirty: set[uuid.UUID] = set()
@@ -265,12 +253,12 @@ class StatusSync:
         self._touched, self.mirror.changed_operations = set(), set()
         finished: list[OperationRecord] = []
         for op in waiting:
-            decision = deciding.decide_completion(
+            decision = rules.decide_completion(
                 op, self._view(op, now), timeout_seconds=self.config.operation_timeout_seconds
             )
             if decision is None:
                 continue
-            if isinstance(decision, deciding.Succeed):
+            if isinstance(decision, rules.Succeed):
                 done = outcomes.succeed_operation(conn, op.id, actor=ACTOR)
                 label = tally.succeeded
             else:
@@ -294,23 +282,23 @@ class StatusSync:
                     del tracker[op_id]
         return finished
 
-    def _view(self, op: OperationRecord, now: float) -> deciding.OpsView:
+    def _view(self, op: OperationRecord, now: float) -> rules.OpsView:
         cr = self.mirror.database(op.database_id)
         ops_obj = self.mirror.ops_request(op.id)
-        verdict = observing.ops_verdict(ops_obj) if ops_obj is not None else None
+        verdict = cr_readings.ops_verdict(ops_obj) if ops_obj is not None else None
         successful_for = missing_for = None
-        if verdict is not None and verdict.phase in observing.OPS_SUCCEEDED:
+        if verdict is not None and verdict.phase in cr_readings.OPS_SUCCEEDED:
             successful_for = now - self._successful_since.setdefault(op.id, now)
         else:
             self._successful_since.pop(op.id, None)
-        if ops_obj is None and op.type in deciding.OPS_REQUEST_TYPES and self.mirror.synced:
+        if ops_obj is None and op.type in rules.OPS_REQUEST_TYPES and self.mirror.synced:
             missing_for = now - self._missing_since.setdefault(op.id, now)
         else:
             self._missing_since.pop(op.id, None)
-        return deciding.OpsView(
-            database=observing.observe_database(cr) if cr is not None else None,
+        return rules.OpsView(
+            database=cr_readings.observe_database(cr) if cr is not None else None,
             ops_request=verdict,
-            ops_request_name=observing.key(ops_obj)[1] if ops_obj is not None else None,
+            ops_request_name=cr_readings.key(ops_obj)[1] if ops_obj is not None else None,
             synced=self.mirror.synced,
             successful_for=successful_for,
             missing_for=missing_for,
@@ -328,9 +316,9 @@ class StatusSync:
                     cr = self.mirror.database(snapshot.record.id)
                     if cr is None and not self.mirror.synced:
                         continue  # absent from an incomplete view proves nothing yet
-                    seen = observing.observe_database(cr) if cr is not None else None
-                    status = deciding.decide_status(snapshot, seen)
-                    if status != observed.ObservedStatus.of(snapshot.record):
+                    seen = cr_readings.observe_database(cr) if cr is not None else None
+                    status = rules.decide_status(snapshot, seen)
+                    if status != ObservedStatus.of(snapshot.record):
                         changes.append((snapshot.record.id, status))
                 written += observed.write_statuses(conn, changes)
             self.dirty.difference_update(
@@ -367,8 +355,8 @@ class StatusSync:
         """Delete terminal OpsRequests whose result PostgreSQL has held long enough."""
         terminal: dict[uuid.UUID, tuple[str, dict[str, Any]]] = {}
         for plural, obj in self.mirror.ops_requests():
-            op_id = observing.operation_id(obj)
-            if op_id is not None and observing.ops_verdict(obj).terminal:
+            op_id = cr_readings.operation_id(obj)
+            if op_id is not None and cr_readings.ops_verdict(obj).terminal:
                 terminal[op_id] = (plural, obj)
         expired = observed.recorded_long_ago(
             conn, terminal, older_than_seconds=self.config.opsrequest_retention_seconds
@@ -376,7 +364,7 @@ class StatusSync:
         deleted = 0
         for op_id in expired:
             plural, obj = terminal[op_id]
-            namespace, name = observing.key(obj)
+            namespace, name = cr_readings.key(obj)
             try:
                 self.cluster.delete(self.resources[plural], namespace, name)
             except KubeError as error:
@@ -406,7 +394,7 @@ def _few(labels: list[str]) -> str:
     return ", ".join(labels[:3]) + (", ..." if len(labels) > 3 else "")
 
 
-def _verdict(decision: deciding.Completion) -> str:
-    if isinstance(decision, deciding.Succeed):
+def _verdict(decision: rules.Completion) -> str:
+    if isinstance(decision, rules.Succeed):
         return f"succeeded: {decision.why}"
     return f"failed: {decision.problem.get('detail')}"

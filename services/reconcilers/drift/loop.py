@@ -5,11 +5,11 @@ Every `drift_interval_seconds`, as the leader, one pass:
    operations and create state), THEN the cluster side with paginated lists of the four
    database kinds by label, never one GET per database. PostgreSQL first: an operation
    that finishes between the two reads then shows as open (skipped), never as a drift;
-2. decide purely (`drifting.Comparer`), each CR as it is read: its page is compared
+2. decide purely (`compare.Comparer`), each CR as it is read: its page is compared
    before the next is fetched and no reading is kept, so a pass holds the desired side
    and one page of CRs, never the whole cluster;
 3. apply per database policy: `correct` records corrective operations (origin `drift`)
-   through `control.drift` and enqueues them after commit; `report` records a
+   through `control.corrections` and enqueues them after commit; `report` records a
    `drift.detected` event; orphans get a `drift.orphan` event and are never deleted.
 
 The outcome line reads like "drift: 1000 checked, 3 skipped, 2 drifted (orders replicas 2→3;
@@ -28,11 +28,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from services.clients import queue as queue_client
-from services.clients.kube import Cluster
+from services.clients.kube import KubeClient
 from services.clients.postgres import Connection
-from services.control import drift as drift_control
-from services.reconcilers import drifting, memory, metrics, observing, watching
-from services.reconcilers.status_sync import database_resources
+from services.control import corrections
+from services.domain.resources import database_resources
+from services.reconcilers import cr_readings, listwatch, memory, metrics
+from services.reconcilers.drift import compare
 from services.store import observed, operations, projects
 
 if TYPE_CHECKING:  # third-party clients are used through services.clients only
@@ -51,7 +52,7 @@ class DriftDetector:
         self,
         *,
         pool: ConnectionPool[Connection],
-        cluster: Cluster,
+        cluster: KubeClient,
         queue: Queue,
         interval_seconds: float,
         page_limit: int = 500,
@@ -63,7 +64,7 @@ class DriftDetector:
         self.interval_seconds = interval_seconds
         self.page_limit = page_limit
         self.clock = clock
-        self.last: drifting.Comparison | None = None
+        self.last: compare.Comparison | None = None
         self.last_requests = 0
 
     def on_promoted(self) -> None:
@@ -80,7 +81,7 @@ class DriftDetector:
             conn.autocommit = True
             desired = observed.live_databases(conn)
             namespaces = {ns: project for project, ns in projects.namespaces(conn).items()}
-        comparer = drifting.Comparer(desired, project_of_namespace=namespaces)
+        comparer = compare.Comparer(desired, project_of_namespace=namespaces)
         del desired  # the comparer holds each snapshot until its CR is judged
         requests = self._list_cluster(comparer)
         comparison = comparer.result()
@@ -92,15 +93,15 @@ class DriftDetector:
             conn.autocommit = True
             for found in comparison.drifts:
                 if found.policy == "correct" and found.corrections:
-                    ops = drift_control.correct_drift(conn, found)
+                    ops = corrections.correct_drift(conn, found)
                     created.extend(op.id for op in ops)
                     if ops:
                         log.info("drift: %s → %s", found.describe(), [op.type for op in ops])
-                elif drift_control.report_drift(conn, found):
+                elif corrections.report_drift(conn, found):
                     reported += 1
                     log.info("drift: %s (reported)", found.describe())
             for orphan in comparison.orphans:
-                if drift_control.report_orphan(conn, orphan):
+                if corrections.report_orphan(conn, orphan):
                     reported += 1
                     log.info("drift: orphan %s", orphan.describe())
             enqueued = self._enqueue(conn, created)
@@ -112,7 +113,7 @@ class DriftDetector:
         memory.trim()  # the pass's snapshots and pages are freed: hand the pages back
         return _outcome(comparison, requests, len(created), enqueued, reported)
 
-    def _list_cluster(self, comparer: drifting.Comparer) -> int:
+    def _list_cluster(self, comparer: compare.Comparer) -> int:
         """Every managed database CR, page by page, handed to `comparer` as it is read (its
         reading without conditions); how many requests that took."""
 
@@ -124,7 +125,7 @@ class DriftDetector:
 
         requests = 0
         for resource in database_resources():
-            listing: watching.Listing[None] | None = watching.list_readings(
+            listing: listwatch.Listing[None] | None = listwatch.list_readings(
                 self.cluster, resource, judge, limit=self.page_limit
             )
             assert listing is not None  # only a stop event ends a list early
@@ -143,13 +144,13 @@ class DriftDetector:
         return len(ids)
 
 
-def _read_spec(obj: dict[str, Any]) -> observing.ObservedDatabase | None:
+def _read_spec(obj: dict[str, Any]) -> cr_readings.ObservedDatabase | None:
     """What drift compares of a CR: its reading without conditions (`observe_database`)."""
-    return observing.observe_database(obj, with_conditions=False)
+    return cr_readings.observe_database(obj, with_conditions=False)
 
 
 def _outcome(
-    comparison: drifting.Comparison, requests: int, created: int, enqueued: int, reported: int
+    comparison: compare.Comparison, requests: int, created: int, enqueued: int, reported: int
 ) -> str:
     parts = [f"{comparison.checked} checked"]
     if comparison.skipped:

@@ -26,11 +26,10 @@ import dataclasses
 import uuid
 from typing import Any
 
-from services.domain import engines, lifecycle, specs
-from services.domain.manifests import desired_observed_spec
-from services.reconcilers import observing
-from services.store.observed import DatabaseSnapshot, DesiredSnapshot, ObservedStatus
-from services.store.records import OperationRecord
+from services.domain import lifecycle, snapshots
+from services.domain.records import OperationRecord
+from services.domain.snapshots import DatabaseSnapshot, ObservedStatus
+from services.reconcilers import cr_readings
 
 OPS_REQUEST_TYPES = frozenset({"scale", "resize", "expand", "upgrade", "restart"})
 WRITE_BACK_GRACE_SECONDS = 30.0
@@ -59,8 +58,8 @@ Completion = Succeed | Fail
 class OpsView:
     """What status-sync knows of a waiting operation's Kubernetes side."""
 
-    database: observing.ObservedDatabase | None
-    ops_request: observing.OpsVerdict | None
+    database: cr_readings.ObservedDatabase | None
+    ops_request: cr_readings.OpsVerdict | None
     ops_request_name: str | None
     synced: bool
     """The view of the cluster is complete (initial lists done), so absence means gone."""
@@ -113,20 +112,20 @@ def _ops_request_completion(op: OperationRecord, view: OpsView) -> Completion | 
         if view.missing_for is not None and view.missing_for >= VANISHED_GRACE_SECONDS:
             return Fail(op.id, _vanished(kind, name))
         return None
-    if verdict.phase in observing.OPS_SUCCEEDED:
+    if verdict.phase in cr_readings.OPS_SUCCEEDED:
         if op.type == "restart" or _written_back(op, view.database):
             return Succeed(op.id, f"{kind} {name} Successful")
         if view.successful_for is not None and view.successful_for >= WRITE_BACK_GRACE_SECONDS:
             return Succeed(op.id, f"{kind} {name} Successful (values not written back)")
         return None
-    if verdict.phase in observing.OPS_FAILED:
+    if verdict.phase in cr_readings.OPS_FAILED:
         return Fail(op.id, _failed(kind, name, verdict))
-    if verdict.phase in observing.OPS_SUPERSEDED:
+    if verdict.phase in cr_readings.OPS_SUPERSEDED:
         return Fail(op.id, _superseded(kind, name, verdict))
     return None
 
 
-def _written_back(op: OperationRecord, database: observing.ObservedDatabase | None) -> bool:
+def _written_back(op: OperationRecord, database: cr_readings.ObservedDatabase | None) -> bool:
     """The CR states the operation's target values and KubeDB has processed it."""
     if database is None or not database.caught_up:
         return False
@@ -135,7 +134,7 @@ def _written_back(op: OperationRecord, database: observing.ObservedDatabase | No
     return not any(field in wanted for field in differences)
 
 
-def _failed(kind: str, name: str, verdict: observing.OpsVerdict) -> dict[str, Any]:
+def _failed(kind: str, name: str, verdict: cr_readings.OpsVerdict) -> dict[str, Any]:
     reason = verdict.reason or verdict.phase or "Failed"
     message = verdict.message or "no message"
     return {
@@ -147,7 +146,7 @@ def _failed(kind: str, name: str, verdict: observing.OpsVerdict) -> dict[str, An
     }
 
 
-def _superseded(kind: str, name: str, verdict: observing.OpsVerdict) -> dict[str, Any]:
+def _superseded(kind: str, name: str, verdict: cr_readings.OpsVerdict) -> dict[str, Any]:
     return {
         "type": "kubedb-ops-superseded",
         "title": "KubeDB skipped the operation: a newer request superseded it",
@@ -178,7 +177,7 @@ def _timed_out(op: OperationRecord, view: OpsView, timeout_seconds: float) -> di
         shows = f"{database.name} is {database.phase or 'without a phase'}"
         if database.terminating:
             shows += ", terminating (a finalizer holds it)"
-        message = observing.message_of(database.condition_facts)
+        message = cr_readings.message_of(database.condition_facts)
         if message:
             shows += f": {message}"
     return {
@@ -190,31 +189,14 @@ def _timed_out(op: OperationRecord, view: OpsView, timeout_seconds: float) -> di
     }
 
 
-def desired_view(snapshot: DatabaseSnapshot | DesiredSnapshot) -> dict[str, Any]:
-    """The desired spec as `observed_spec_from_cr` would read it from a faithful CR."""
-    record = snapshot.record
-    spec = specs.DatabaseSpec(
-        name=record.name,
-        engine=engines.Engine(record.engine),
-        version=record.version,
-        replicas=record.replicas,
-        storage=record.storage,
-        cpu=record.cpu,
-        memory=record.memory,
-        deletion_policy=record.deletion_policy,
-        drift_policy=record.drift_policy,
-    )
-    return desired_observed_spec(spec)
-
-
 def decide_status(
-    snapshot: DatabaseSnapshot, observed: observing.ObservedDatabase | None
+    snapshot: DatabaseSnapshot, observed: cr_readings.ObservedDatabase | None
 ) -> ObservedStatus:
     """The status columns and lifecycle state a database should have now."""
     record = snapshot.record
     present = observed is not None and not observed.terminating
     observed_spec = observed.spec if observed is not None else None
-    in_sync = not lifecycle.spec_differences(desired_view(snapshot), observed_spec)
+    in_sync = not lifecycle.spec_differences(snapshots.desired_view(snapshot), observed_spec)
     state = lifecycle.derive_state(
         lifecycle.Facts(
             current=record.state,
@@ -249,6 +231,6 @@ def decide_status(
         observed_generation=generation,
         endpoint=observed.endpoint,
         conditions=[condition.as_dict() for condition in conditions],
-        status_message=observing.message_of(conditions),
+        status_message=cr_readings.message_of(conditions),
         state=state.value,
     )

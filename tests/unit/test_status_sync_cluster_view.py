@@ -8,14 +8,14 @@ import sys
 import uuid
 from typing import Any
 
-from services.reconcilers import observing
-from services.reconcilers.mirror import Mirror
-from services.reconcilers.watching import Changed, Listed
+from services.reconcilers import cr_readings
+from services.reconcilers.listwatch import Changed, Listed
+from services.reconcilers.status_sync.cluster_view import ClusterView
 from tests.reconcilers_support import cr_for, operation, ops_request, record, snapshot
 
 
-def mirror() -> Mirror:
-    return Mirror(["postgreses"], ["postgresopsrequests"])
+def mirror() -> ClusterView:
+    return ClusterView(["postgreses"], ["postgresopsrequests"])
 
 
 def test_it_is_synced_only_after_every_resource_was_listed() -> None:
@@ -31,7 +31,7 @@ def test_events_index_crs_by_database_id_and_report_whom_they_touched() -> None:
     m = mirror()
     cr = cr_for(snap)
     assert m.apply(Changed("postgreses", "ADDED", cr)) == {snap.record.id}
-    assert m.database(snap.record.id) == observing.observe_database(cr)
+    assert m.database(snap.record.id) == cr_readings.observe_database(cr)
     assert m.apply(Changed("postgreses", "DELETED", cr)) == {snap.record.id}
     assert m.database(snap.record.id) is None
 
@@ -56,8 +56,8 @@ def test_ops_requests_are_found_by_operation_id() -> None:
     obj = ops_request(op, phase="Progressing")
     m = mirror()
     assert m.apply(Changed("postgresopsrequests", "ADDED", obj)) == set()
-    assert m.ops_request(op.id) == observing.compact_ops_request(obj)
-    assert [o for _, o in m.ops_requests()] == [observing.compact_ops_request(obj)]
+    assert m.ops_request(op.id) == cr_readings.compact_ops_request(obj)
+    assert [o for _, o in m.ops_requests()] == [cr_readings.compact_ops_request(obj)]
     m.apply(Listed("postgresopsrequests", ()))
     assert m.ops_request(op.id) is None
 
@@ -101,7 +101,7 @@ def test_a_database_cr_is_kept_as_a_reading_that_states_what_the_cr_states() -> 
     m = mirror()
     m.apply(Listed("postgreses", (cr,)))
     seen = m.database(uuid.UUID(cr["metadata"]["labels"]["dbaas.io/database-id"]))
-    assert isinstance(seen, observing.ObservedDatabase)
+    assert isinstance(seen, cr_readings.ObservedDatabase)
     assert (seen.namespace, seen.name, seen.phase, seen.generation) == (
         "dbaas-acme",
         "db-00007",
@@ -126,8 +126,8 @@ def test_a_database_cr_is_kept_as_a_reading_that_states_what_the_cr_states() -> 
 
 def test_strings_that_repeat_across_crs_are_held_once() -> None:
     first, second = (
-        observing.observe_database(kubedb_cr(1)),
-        observing.observe_database(kubedb_cr(2)),
+        cr_readings.observe_database(kubedb_cr(1)),
+        cr_readings.observe_database(kubedb_cr(2)),
     )
     assert first is not None and second is not None
     assert first.phase is second.phase
@@ -144,12 +144,12 @@ def test_strings_that_repeat_across_crs_are_held_once() -> None:
 
 def test_readings_that_state_the_same_spec_share_one_dict() -> None:
     first, second = (
-        observing.observe_database(kubedb_cr(1)),
-        observing.observe_database(kubedb_cr(2)),
+        cr_readings.observe_database(kubedb_cr(1)),
+        cr_readings.observe_database(kubedb_cr(2)),
     )
     other_cr = kubedb_cr(3)
     other_cr["spec"]["replicas"] = 5
-    other = observing.observe_database(other_cr)
+    other = cr_readings.observe_database(other_cr)
     assert first is not None and second is not None and other is not None
     assert first.spec is second.spec
     assert other.spec is not first.spec
@@ -172,7 +172,7 @@ def test_a_reading_takes_a_fraction_of_the_memory_of_the_cr() -> None:
 
     crs = [kubedb_cr(i) for i in range(200)]
     whole = deep_size(crs, set())
-    readings = [observing.observe_database(cr) for cr in crs]
+    readings = [cr_readings.observe_database(cr) for cr in crs]
     kept = deep_size(readings, set())
     assert kept * 3 < whole
     assert kept / len(readings) < 2048  # bytes: ~20 MiB for 10,000 databases
@@ -185,7 +185,7 @@ def test_conditions_are_packed_and_read_back_as_the_cr_states_them() -> None:
         {"type": "Odd", "status": True, "observedGeneration": "7", "extra": "dropped"},
         "not a condition",
     ]
-    seen = observing.observe_database(cr)
+    seen = cr_readings.observe_database(cr)
     assert seen is not None
     assert isinstance(seen.packed_conditions, bytes)
     assert len(seen.packed_conditions) < len(str(cr["status"]["conditions"])) / 2
@@ -195,10 +195,10 @@ def test_conditions_are_packed_and_read_back_as_the_cr_states_them() -> None:
         {"type": "Odd", "status": "True"},  # as text; a generation that is no int is left out
     ]
     assert seen.condition_facts == seen.condition_facts  # unpacked afresh, equal each time
-    assert observing.observe_database(cr, with_conditions=False).packed_conditions == b""
+    assert cr_readings.observe_database(cr, with_conditions=False).packed_conditions == b""
     bare = copy.deepcopy(cr)
     del bare["status"]["conditions"]
-    assert observing.observe_database(bare).conditions == []
+    assert cr_readings.observe_database(bare).conditions == []
 
 
 def test_an_ops_request_is_kept_as_the_fields_status_sync_decides_on() -> None:
@@ -225,9 +225,9 @@ def test_an_ops_request_is_kept_as_the_fields_status_sync_decides_on() -> None:
     assert kept["status"]["conditions"] == [
         {k: conditions[0][k] for k in ("type", "status", "reason", "message")}
     ]
-    assert observing.ops_verdict(kept) == observing.ops_verdict(obj)
-    assert observing.key(kept) == observing.key(obj)
-    assert observing.operation_id(kept) == op.id
+    assert cr_readings.ops_verdict(kept) == cr_readings.ops_verdict(obj)
+    assert cr_readings.key(kept) == cr_readings.key(obj)
+    assert cr_readings.operation_id(kept) == op.id
 
 
 def test_a_cr_relabelled_to_another_database_moves_in_the_index() -> None:
@@ -243,7 +243,7 @@ def test_a_cr_relabelled_to_another_database_moves_in_the_index() -> None:
         second.record.id,
     }
     assert m.database(first.record.id) is None
-    assert m.database(second.record.id) == observing.observe_database(moved)
+    assert m.database(second.record.id) == cr_readings.observe_database(moved)
     assert m.database_ids() == {second.record.id}
 
 
@@ -254,13 +254,13 @@ def test_readings_made_by_the_watcher_are_taken_as_they_are() -> None:
     from_objects, from_readings = mirror(), mirror()
     from_objects.apply(Listed("postgreses", (cr,)))
     from_objects.apply(Changed("postgresopsrequests", "ADDED", ops))
-    reading = observing.compact(copy.deepcopy(cr))
-    assert isinstance(reading, observing.ObservedDatabase)
+    reading = cr_readings.compact(copy.deepcopy(cr))
+    assert isinstance(reading, cr_readings.ObservedDatabase)
     from_readings.apply(Listed("postgreses", (reading,)))  # as the watcher hands them over
-    compact_ops = observing.compact_ops_request(copy.deepcopy(ops))
+    compact_ops = cr_readings.compact_ops_request(copy.deepcopy(ops))
     from_readings.apply(Changed("postgresopsrequests", "ADDED", compact_ops))
     assert from_readings.database(snap.record.id) is reading
     assert from_readings.database(snap.record.id) == from_objects.database(snap.record.id)
     assert from_readings.ops_request(op.id) == from_objects.ops_request(op.id)
-    assert observing.compact(copy.deepcopy(ops)) == compact_ops
-    assert observing.compact(compact_ops) == compact_ops  # compacting twice changes nothing
+    assert cr_readings.compact(copy.deepcopy(ops)) == compact_ops
+    assert cr_readings.compact(compact_ops) == compact_ops  # compacting twice changes nothing

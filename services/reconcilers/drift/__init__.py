@@ -1,0 +1,1 @@
+"""drift: compare desired state with the cluster, correct or report what differs."""

@@ -1,0 +1,1 @@
+"""status-sync: list+watch KubeDB objects, write observed state, complete operations."""
