@@ -29,6 +29,9 @@ STORAGE_SHRINK = "storage_shrink"
 TOPOLOGY_CHANGE = "topology_change"
 IMMUTABLE = "immutable"
 INVALID_CHOICE = "invalid_choice"
+INVALID_SCHEDULE = "invalid_schedule"
+INVALID_DURATION = "invalid_duration"
+NOT_SUPPORTED = "not_supported"
 
 CODES: frozenset[str] = frozenset(
     {
@@ -47,6 +50,9 @@ CODES: frozenset[str] = frozenset(
         TOPOLOGY_CHANGE,
         IMMUTABLE,
         INVALID_CHOICE,
+        INVALID_SCHEDULE,
+        INVALID_DURATION,
+        NOT_SUPPORTED,
     }
 )
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from services.domain import errors, planning, specs
+from services.domain import backups, errors, planning, specs
 from services.domain.engines import Engine
 from services.domain.planning import OperationType, PlannedOperation
 from services.domain.specs import DatabaseSpec, validate_create, validate_patch
@@ -713,6 +713,14 @@ def test_every_error_code_is_reachable() -> None:
     for current, request in patches:
         with pytest.raises(errors.ValidationFailed) as caught:
             validate_patch(current, request, catalog=CATALOG)
+        seen |= {e.code for e in caught.value.errors}
+    # The `backup` field's own codes (services/domain/backups.py).
+    for engine, backup in (
+        (Engine.REDIS, {"schedule": "0 2 31 2 *", "pitr": True}),
+        (Engine.POSTGRES, {"schedule": "@daily", "retention": {"max_age": "30 days"}}),
+    ):
+        with pytest.raises(errors.ValidationFailed) as caught:
+            backups.parse_backup(backup, engine=engine)
         seen |= {e.code for e in caught.value.errors}
     assert seen == errors.CODES
 
