@@ -66,3 +66,5 @@ def test_make_and_the_image_install_through_the_constraints() -> None:
     dockerfile = (REPO_ROOT / "Dockerfile").read_text()
     assert "COPY pyproject.toml constraints.txt" in dockerfile
     assert "-r requirements.txt -c constraints.txt" in dockerfile
+    # and the build context lets it in (.dockerignore excludes everything not listed)
+    assert "!constraints.txt" in (REPO_ROOT / ".dockerignore").read_text().splitlines()
