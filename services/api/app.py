@@ -32,6 +32,7 @@ from services.api import (
     operation_endpoints,
     outages,
     problems,
+    slashes,
 )
 from services.api.backends import Backends
 from services.control.errors import ControlError
@@ -120,13 +121,15 @@ def create_app(
     app = Starlette(
         routes=table,
         middleware=[
+            Middleware(slashes.IgnoreTrailingSlash),
             Middleware(access.AccessLog, templates=templates),
             Middleware(keepalive.CloseWhenBodyUnread),
         ],
         exception_handlers=handlers,
         lifespan=lifespan,
     )
-    # A redirect to the slash-less path would be built from the client's Host header.
+    # A redirect to the slash-less path would be built from the client's Host header; a
+    # trailing slash is dropped instead (slashes.IgnoreTrailingSlash).
     app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.metrics_dir = metrics_dir

@@ -95,8 +95,15 @@ def _check_etag(record: DatabaseRecord, if_match: str | None) -> None:
         return
     candidates = {tag.strip() for tag in if_match.split(",")}
     if "*" not in candidates and record.etag not in candidates:
+        # ETags are quoted strings (RFC 9110): a bare value never matches, so say so.
+        unquoted = [tag for tag in candidates if tag and not tag.startswith(('"', 'W/"'))]
+        hint = (
+            f"; ETags are quoted: send If-Match: {record.etag} (quotes included)"
+            if unquoted
+            else "; GET the database for its current ETag"
+        )
         raise errors.PreconditionFailed(
-            f"If-Match {if_match} does not match the current ETag {record.etag}",
+            f"If-Match {if_match} does not match the current ETag {record.etag}{hint}",
             current_etag=record.etag,
         )
 

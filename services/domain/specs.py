@@ -280,12 +280,43 @@ def find_version(catalog: Catalog, engine: Engine, name: str) -> versions.Catalo
     return None
 
 
-def _offered(catalog: Catalog, engine: Engine) -> str:
-    names = [v.name for v in catalog.get(engine.value, ()) if not v.deprecated]
-    if not names:
+SUGGESTED_VERSIONS = 10
+
+
+def _offered(catalog: Catalog, engine: Engine, wanted: str | None = None) -> str:
+    """The versions to suggest instead of `wanted`: those of its major version, nearest to
+    it first (Postgres "16" suggests 16.13, not 18.3), else every offered one."""
+    offered = [v.name for v in catalog.get(engine.value, ()) if not v.deprecated]
+    if not offered:
         return f"the catalog has no {engine.value} versions"
-    shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
-    return f"available: {shown}"
+    target = _numeric(wanted) if wanted is not None else None
+    if wanted is not None and target is not None:
+        same_major = [name for name in offered if (_numeric(name) or (-1,))[0] == target[0]]
+        if same_major:
+            given = len(wanted.split("-")[0].split("."))
+            nearest = sorted(same_major, key=lambda name: _distance(name, target, given))
+            return "nearest offered: " + _first(nearest)
+    return "available: " + _first(offered)
+
+
+def _first(names: list[str]) -> str:
+    more = ", ..." if len(names) > SUGGESTED_VERSIONS else ""
+    return ", ".join(names[:SUGGESTED_VERSIONS]) + more
+
+
+def _numeric(text: str) -> tuple[int, int, int] | None:
+    try:
+        parsed = versions.parse_version(text)
+    except ValueError:
+        return None
+    return (parsed.major, parsed.minor, parsed.patch)
+
+
+def _distance(name: str, target: tuple[int, int, int], given: int) -> tuple[int, ...]:
+    """Closest in the parts the user gave (major only: any), then the newest first."""
+    numbers = _numeric(name) or (0, 0, 0)
+    closeness = tuple(abs(numbers[i] - target[i]) for i in range(1, min(given, 3)))
+    return (*closeness, -numbers[1], -numbers[2])
 
 
 def _check_new_version(
@@ -298,7 +329,7 @@ def _check_new_version(
                 "version",
                 errors.UNKNOWN_VERSION,
                 f"{engine.value} version {version!r} is not in the catalog; "
-                f"{_offered(catalog, engine)}",
+                f"{_offered(catalog, engine, version)}",
             )
         )
     elif entry.deprecated:
@@ -306,7 +337,8 @@ def _check_new_version(
             errors.FieldError(
                 "version",
                 errors.DEPRECATED_VERSION,
-                f"{engine.value} version {version!r} is deprecated; {_offered(catalog, engine)}",
+                f"{engine.value} version {version!r} is deprecated; "
+                f"{_offered(catalog, engine, version)}",
             )
         )
     return entry

@@ -425,3 +425,51 @@ def test_a_patch_without_a_version_is_accepted_while_the_cluster_is_unreachable(
     assert [op["type"] for op in scaled.json()["operations"]] == ["scale"]
     assert_problem(upgraded, 503, "catalog-unavailable")
     assert (after.json()["replicas"], after.json()["version"]) == (3, "16.13")
+
+
+def test_an_unquoted_if_match_is_412_saying_etags_are_quoted(api: LiveApi) -> None:
+    with api.client(api.key()) as client:
+        created = create(client, "orders")
+        path = f"/v1/databases/{created['id']}"
+        etag = client.get(path).headers["etag"]
+        bare = etag.strip('"')
+        problem = assert_problem(
+            client.patch(path, json={"replicas": 3}, headers={"If-Match": bare}),
+            412,
+            "precondition-failed",
+        )
+        stale = assert_problem(
+            client.patch(path, json={"replicas": 3}, headers={"If-Match": '"x-9"'}),
+            412,
+            "precondition-failed",
+        )
+        quoted = client.patch(path, json={"replicas": 3}, headers={"If-Match": etag})
+    assert f"ETags are quoted: send If-Match: {etag} (quotes included)" in problem["detail"]
+    assert "quoted" not in stale["detail"]
+    assert quoted.status_code == 202, quoted.text
+
+
+def test_a_version_not_in_the_catalog_suggests_the_nearest_of_its_major(api: LiveApi) -> None:
+    with api.client(api.key()) as client:
+        response = client.post("/v1/databases", json=spec("orders", version="16"))
+    problem = assert_problem(response, 422, "validation-failed")
+    (error,) = problem["errors"]
+    assert error["field"] == "version"
+    suggested = error["message"].split("nearest offered: ")[1].split(", ")
+    assert "16.13" in suggested
+    assert all(name.startswith("16.") for name in suggested if name != "...")
+
+
+def test_a_trailing_slash_answers_as_the_path_without_it(api: LiveApi) -> None:
+    with api.client(api.key()) as client:
+        created = client.post("/v1/databases/", json=spec("orders"))
+        assert created.status_code == 202, created.text
+        database_id = created.json()["id"]
+        listed, slashed = client.get("/v1/databases"), client.get("/v1/databases/")
+        one = client.get(f"/v1/databases/{database_id}/")
+        ops = client.get(f"/v1/databases/{database_id}/operations/")
+    assert slashed.status_code == listed.status_code == 200
+    assert slashed.json() == listed.json()
+    assert [item["id"] for item in listed.json()["items"]] == [database_id]
+    assert one.status_code == 200 and one.json()["id"] == database_id
+    assert ops.status_code == 200 and ops.json()["items"][0]["type"] == "create"

@@ -777,3 +777,29 @@ def test_validation_failed_needs_errors_and_lists_them_in_its_message() -> None:
         "code": "invalid_type",
         "message": "must be an object",
     }
+
+
+# -- an unknown version: the nearest offered ones of its major ------------------------------
+
+
+def version_message(requested: str, engine: str = "postgres") -> str:
+    (error,) = create_errors(body(engine=engine, version=requested))
+    assert error.field == "version" and error.code == errors.UNKNOWN_VERSION
+    return error.message
+
+
+def test_a_bare_major_suggests_its_versions_newest_first_not_the_newest_engine() -> None:
+    message = version_message("16")
+    assert message.endswith("nearest offered: 16.4, 16.1")
+    assert "18.3" not in message
+
+
+def test_a_missing_minor_suggests_the_nearest_minors_of_its_major() -> None:
+    assert version_message("16.3").endswith("nearest offered: 16.4, 16.1")
+    assert version_message("8.0.40", "mysql").endswith("nearest offered: 8.0.35, 8.4.3")
+
+
+def test_a_major_the_catalog_lacks_lists_what_is_offered_and_never_a_deprecated_one() -> None:
+    message = version_message("19")
+    assert message.endswith("available: 16.1, 16.4, 17.2, 18.3")
+    assert version_message("10").endswith("available: 16.1, 16.4, 17.2, 18.3")
