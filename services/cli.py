@@ -14,8 +14,8 @@ import importlib
 import logging
 import os
 import sys
+from typing import Any
 
-from services import logs
 from services.settings import Settings, SettingsError
 
 # Not __doc__: the pod runs with PYTHONOPTIMIZE=2, which strips docstrings.
@@ -63,12 +63,21 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
-LineFormatter = logs.LineFormatter  # where tests and callers have always found it
+def __getattr__(name: str) -> Any:
+    # `cli.LineFormatter`, where tests and callers have always found it, loaded on first use:
+    # services.logs imports orjson, which the client commands never need.
+    if name == "LineFormatter":
+        from services import logs
+
+        return logs.LineFormatter
+    raise AttributeError(name)
 
 
 def configure_logging(config: Settings) -> None:
     """One line per record, prefixed with the program name so a shared stdout stays legible
     (or one JSON object per line with `DBAAS_LOG_FORMAT=json`)."""
+    from services import logs
+
     logs.configure(program=config.program, level=config.log_level, format=config.log_format)
 
 

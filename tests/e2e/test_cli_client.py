@@ -10,6 +10,7 @@ operation KubeDB fails, a --wait that runs out of time.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from services.client import main as client
 from services.store import projects
 from tests.e2e.control_plane import REPO, Plane, control_plane
 from tests.fixtures_sim import SimCluster
+from tests.integration.test_api_harness import LiveApi, offline_api_fixture  # noqa: F401
 
 NAMESPACE = projects.namespace_for("acme")
 
@@ -222,19 +224,23 @@ def test_bad_input_and_failures_are_one_clear_line_and_a_non_zero_exit(
 
 
 def test_login_writes_a_private_profile_the_other_commands_use(
-    plane: Plane, tmp_path: Path
+    offline_api: LiveApi, tmp_path: Path
 ) -> None:
-    env = client_env(plane, tmp_path)
-    del env["DBAAS_API_KEY"], env["DBAAS_URL"]
-    lines = refused(env, "login", "--url", plane.api.url, "--api-key", "dbaas_nope_nope")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DBAAS_")}
+    env |= {"DBAAS_PROFILE": str(tmp_path / "config" / "profile.json")}
+    key = offline_api.key(project="acme")
+    lines = refused(env, "login", "--url", offline_api.url, "--api-key", "dbaas_nope_nope")
     assert "(401 unauthorized)" in lines[0]
     profile = Path(env["DBAAS_PROFILE"])
     assert not profile.exists()
-    out = ok(env, "login", "--url", plane.api.url, "--api-key", plane.key)
+    out = ok(env, "login", "--url", offline_api.url, "--api-key", key)
     assert str(profile) in out
     assert profile.stat().st_mode & 0o777 == 0o600
-    assert json.loads(profile.read_text()) == {"url": plane.api.url, "api_key": plane.key}
+    assert json.loads(profile.read_text()) == {"url": offline_api.url, "api_key": key}
     assert ok(env, "db", "list", "-o", "json") == '{\n  "items": []\n}\n'
+    profile.write_text("{not json")
+    lines = refused(env, "db", "list", code=2)
+    assert lines[0].startswith(f"dbaas: error: the profile {profile} is not JSON")
 
 
 def test_completion_scripts_complete_the_client_commands(tmp_path: Path) -> None:
