@@ -23,6 +23,7 @@ from starlette.routing import Route
 from services.api import (
     access,
     auth,
+    console,
     database_endpoints,
     documentation,
     engine_endpoints,
@@ -33,6 +34,7 @@ from services.api import (
     outages,
     problems,
     slashes,
+    whoami_endpoint,
 )
 from services.api.backends import Backends
 from services.control.errors import ControlError
@@ -79,6 +81,7 @@ def routes() -> list[Route]:
         Route("/v1/databases/{id}/credentials", db.get_credentials, methods=["GET"]),
         Route("/v1/operations/{id}/cancel", ops.cancel_operation, methods=["POST"]),
         Route("/v1/engines", engine_endpoints.list_engines, methods=["GET"]),
+        Route("/v1/whoami", whoami_endpoint.whoami, methods=["GET"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", metrics.endpoint, methods=["GET"]),
@@ -106,7 +109,7 @@ def create_app(
         finally:
             await backends.aclose()
 
-    table = routes()
+    table = routes() + console.routes()
     templates = {route.endpoint: route.path for route in table}
     handlers = {
         problems.Problem: problems.on_problem,
@@ -121,7 +124,7 @@ def create_app(
     app = Starlette(
         routes=table,
         middleware=[
-            Middleware(slashes.IgnoreTrailingSlash),
+            Middleware(slashes.IgnoreTrailingSlash, keep=console.SLASHED_PATHS),
             Middleware(access.AccessLog, templates=templates),
             Middleware(keepalive.CloseWhenBodyUnread),
         ],

@@ -422,6 +422,17 @@ def _paths() -> Doc:
                 errors=(401, 503),
             ),
         },
+        "/v1/whoami": {
+            "get": _operation(
+                "whoami",
+                "The project and role of the calling key",
+                tag="keys",
+                description="Any live key may ask; clients use it to offer only what the "
+                "role allows.",
+                success=(200, _ok("The key's identity", "Whoami")),
+                errors=(401, 503),
+            ),
+        },
     }
 
 
@@ -455,6 +466,7 @@ def document() -> Doc:
             {"name": DB, "description": "Databases: desired spec and observed status"},
             {"name": OPS, "description": "Operations: the queued changes and their outcome"},
             {"name": "engines", "description": "What can be created"},
+            {"name": "keys", "description": "The calling API key"},
             {"name": SYS, "description": "Health, metrics and documentation (no key needed)"},
         ],
         "paths": _paths(),

@@ -323,6 +323,13 @@ def schemas() -> dict[str, Schema]:
             }
         ),
         "EngineList": closed({"items": {"type": "array", "items": ref("Engine")}}),
+        "Whoami": closed(
+            {
+                "project": {"type": "string", "examples": ["default"]},
+                "role": {"type": "string", "enum": ["viewer", "operator", "admin"]},
+                "key_id": UUID,
+            }
+        ),
         "Health": closed({"status": {"type": "string", "enum": ["ok"]}}),
         "Readiness": closed({"status": {"type": "string", "enum": ["ready"]}, "checks": CHECKS}),
         "FieldError": closed(

@@ -7,12 +7,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 class IgnoreTrailingSlash:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, keep: frozenset[str] = frozenset()) -> None:
         self.app = app
+        self.keep = keep  # paths whose slash means something (the console's /ui/)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
+        if (
+            scope["type"] == "http"
+            and len(path) > 1
+            and path.endswith("/")
+            and path not in self.keep
+        ):
             stripped = path.rstrip("/") or "/"
             scope = dict(scope, path=stripped)
             raw: bytes | None = scope.get("raw_path")

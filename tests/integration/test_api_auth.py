@@ -60,6 +60,7 @@ CALLS = [
     Call("GET", "/v1/operations/{operation}", "viewer"),
     Call("POST", "/v1/operations/{operation}/cancel", "operator"),
     Call("GET", "/v1/engines", "viewer"),
+    Call("GET", "/v1/whoami", "viewer"),
 ]
 IDS = [f"{call.method} {call.template}" for call in CALLS]
 RANK = {"viewer": 0, "operator": 1, "admin": 2}

@@ -64,7 +64,7 @@ def _fill(template: str, value: str) -> str:
 
 
 def test_the_routes_under_test_are_the_apps_v1_routes() -> None:
-    assert len(V1_ROUTES) == 10
+    assert len(V1_ROUTES) == 11
     assert all("HEAD" in methods for path, methods in V1_ROUTES if "GET" in methods)
 
 
