@@ -121,6 +121,7 @@ def create_app(
     }
     handlers |= {exc: problems.on_store_unavailable for exc in outages.STORE_DOWN}
     handlers |= {exc: problems.on_queue_unavailable for exc in outages.QUEUE_DOWN}
+    handlers |= {exc: problems.on_conflict for exc in outages.CONFLICTS}
     app = Starlette(
         routes=table,
         middleware=[

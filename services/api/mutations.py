@@ -1,6 +1,8 @@
 """The write side of `/v1/databases`: one transaction per request, then the enqueue.
 
-Order of a keyed request, all in ONE transaction: lock the (project, Idempotency-Key) pair,
+A transaction PostgreSQL rolls back as a deadlock victim or a serialization failure runs
+again whole (`postgres.retry_conflicts`), never answered 503. Order of a keyed request, all
+in ONE transaction: lock the (project, Idempotency-Key) pair,
 look for a stored answer (same request → replay it with `Idempotent-Replayed: true`; another
 request → 422), run the use case, store the 2xx answer. Only after commit are the new
 operations enqueued; a lost enqueue is re-dispatched by status-sync's sweeper. Everything
@@ -19,6 +21,7 @@ from services.api import encoding, problems, representations
 from services.api.backends import Backends
 from services.api.cluster_access import Catalog
 from services.api.replies import Reply
+from services.clients import postgres
 from services.clients.postgres import Connection
 from services.control import databases as control
 from services.control import errors as control_errors
@@ -49,22 +52,29 @@ def _run(
     backends: Backends, principal: Principal, key: str | None, fingerprint: str, act: Act
 ) -> Reply:
     project = principal.project_id
-    with backends.connection() as conn, conn.transaction():
-        if key is not None:
-            idempotency.lock(conn, project, key)
-            stored = idempotency.find(conn, project, key)
-            if stored is not None:
-                if stored.request_hash != fingerprint:
-                    raise problems.Problem(
-                        "idempotency-key-reused",
-                        "this Idempotency-Key was used for another request; use a new key",
-                    )
-                headers = stored.headers | {"Idempotent-Replayed": "true"}
-                return Reply(stored.status_code, stored.body, headers)
-        reply, created = act(conn)
-        if key is not None and 200 <= reply.status < 300:
-            saved = idempotency.StoredResponse(fingerprint, reply.status, reply.body, reply.headers)
-            idempotency.save(conn, project, key, saved)
+
+    def attempt() -> tuple[Reply, list[OperationRecord]]:
+        with backends.connection() as conn, conn.transaction():
+            if key is not None:
+                idempotency.lock(conn, project, key)
+                stored = idempotency.find(conn, project, key)
+                if stored is not None:
+                    if stored.request_hash != fingerprint:
+                        raise problems.Problem(
+                            "idempotency-key-reused",
+                            "this Idempotency-Key was used for another request; use a new key",
+                        )
+                    headers = stored.headers | {"Idempotent-Replayed": "true"}
+                    return Reply(stored.status_code, stored.body, headers), []
+            reply, created = act(conn)
+            if key is not None and 200 <= reply.status < 300:
+                saved = idempotency.StoredResponse(
+                    fingerprint, reply.status, reply.body, reply.headers
+                )
+                idempotency.save(conn, project, key, saved)
+        return reply, created
+
+    reply, created = postgres.retry_conflicts(attempt)
     backends.enqueue([op.id for op in created])
     return reply
 
@@ -117,10 +127,13 @@ def update(
     if_match: str | None,
     catalog: Catalog,
 ) -> Reply:
-    with backends.connection() as conn:
-        accepted = control.update_database(
-            conn, principal, database_id, body, if_match=if_match, catalog=catalog
-        )
+    def attempt() -> control.Accepted:
+        with backends.connection() as conn:
+            return control.update_database(
+                conn, principal, database_id, body, if_match=if_match, catalog=catalog
+            )
+
+    accepted = postgres.retry_conflicts(attempt)
     backends.enqueue([op.id for op in accepted.operations])
     return _accepted(accepted, status=202, location=None)
 
@@ -128,7 +141,10 @@ def update(
 def delete(
     backends: Backends, principal: Principal, database_id: uuid.UUID, *, if_match: str | None
 ) -> Reply:
-    with backends.connection() as conn:
-        accepted = control.delete_database(conn, principal, database_id, if_match=if_match)
+    def attempt() -> control.Accepted:
+        with backends.connection() as conn:
+            return control.delete_database(conn, principal, database_id, if_match=if_match)
+
+    accepted = postgres.retry_conflicts(attempt)
     backends.enqueue([op.id for op in accepted.operations])
     return _accepted(accepted, status=202, location=None)

@@ -11,6 +11,7 @@ from services.api import auth, query_params, reads, representations
 from services.api.database_endpoints import OPERATION_STATES
 from services.api.encoding import JSONResponse
 from services.api.replies import backends_of, path_id
+from services.clients import postgres
 from services.clients.postgres import Connection
 from services.control import outcomes
 from services.domain.records import OperationRecord, Principal
@@ -42,7 +43,9 @@ async def get_operation(request: Request) -> Response:
 
 
 def _cancel(conn: Connection, principal: Principal, operation_id: uuid.UUID) -> OperationRecord:
-    return outcomes.cancel_operation(conn, principal, operation_id)
+    return postgres.retry_conflicts(
+        lambda: outcomes.cancel_operation(conn, principal, operation_id)
+    )
 
 
 async def cancel_operation(request: Request) -> Response:

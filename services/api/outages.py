@@ -11,8 +11,13 @@ from __future__ import annotations
 import psycopg
 import redis.exceptions
 
+from services.clients import postgres
+
 # PoolTimeout and PoolClosed (psycopg_pool) subclass psycopg.OperationalError.
 STORE_DOWN: tuple[type[Exception], ...] = (psycopg.OperationalError,)
+CONFLICTS = postgres.CONFLICTS
+"""Deadlock and serialization failures that outlasted `postgres.retry_conflicts`: 409, not
+the 503 their base class (OperationalError) would get."""
 QUEUE_DOWN: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,

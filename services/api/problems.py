@@ -43,6 +43,7 @@ TYPES: dict[str, tuple[int, str]] = {
     "deletion-protected": (409, "Database is protected from deletion"),
     "operation-not-cancellable": (409, "Operation cannot be cancelled"),
     "credentials-not-ready": (409, "Credentials not ready"),
+    "concurrent-change": (409, "Concurrent change; retry the request"),
     "request-timeout": (408, "Request body not received in time"),
     "precondition-failed": (412, "Precondition failed"),
     "payload-too-large": (413, "Request body too large"),
@@ -165,6 +166,18 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
 async def on_store_unavailable(request: Request, exc: Exception) -> Response:
     log.warning("%s %s: PostgreSQL unavailable: %s", request.method, request.url.path, exc)
     problem = Problem("store-unavailable", "PostgreSQL is unavailable; retry later")
+    return respond(problem, request)
+
+
+async def on_conflict(request: Request, exc: Exception) -> Response:
+    log.warning(
+        "%s %s: gave up after concurrent changes: %s", request.method, request.url.path, exc
+    )
+    problem = Problem(
+        "concurrent-change",
+        "concurrent requests changed this resource meanwhile; nothing was applied, retry",
+        headers={"Retry-After": "1"},
+    )
     return respond(problem, request)
 
 

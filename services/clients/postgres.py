@@ -7,6 +7,12 @@ worker and the reconcilers use a small pool each).
 
 from __future__ import annotations
 
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
 import orjson
 import psycopg
 from psycopg.rows import DictRow, dict_row
@@ -16,6 +22,40 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 Connection = psycopg.Connection[DictRow]
 AsyncConnection = psycopg.AsyncConnection[DictRow]
 DEFAULT_CHECKOUT_TIMEOUT_SECONDS = 5.0
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+CONFLICTS: tuple[type[Exception], ...] = (
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.SerializationFailure,
+)
+"""What PostgreSQL answers a transaction it rolled back so that another can go on: the
+transaction did nothing and may simply run again (SQLSTATE 40P01, 40001)."""
+CONFLICT_TRIES = 5
+
+
+def retry_conflicts(
+    work: Callable[[], T],
+    *,
+    tries: int = CONFLICT_TRIES,
+    base: float = 0.01,
+    sleep: Callable[[float], None] = time.sleep,
+    random_source: Callable[[], float] = random.random,
+) -> T:
+    """`work()`, run again (after a short jittered pause) when PostgreSQL rolled it back as a
+    deadlock victim or a serialization failure, at most `tries` times in all; the last
+    failure propagates. `work` must be a whole transaction (or an autocommit statement):
+    it is repeated from its start."""
+    for try_number in range(1, tries + 1):
+        try:
+            return work()
+        except CONFLICTS as exc:
+            if try_number == tries:
+                raise
+            delay = base * 2 ** (try_number - 1) * (0.5 + random_source())
+            log.warning("transaction rolled back (%s); running it again", type(exc).__name__)
+            sleep(delay)
+    raise AssertionError("the last try raises what it meets")
 
 
 def connect(url: str, *, autocommit: bool = False) -> Connection:

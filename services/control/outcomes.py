@@ -8,6 +8,10 @@ error. A failed `create` leaves the database in state `failed`.
 
 Cancelling a pending operation rolls back its own fields, unless a later open operation
 changes the same field (that one then inherits the older `previous` value).
+
+Each of these transactions locks the operation's database row before the operation
+(`store.databases.LOCK_ORDER`), as the API's use cases do: an operation ending while a
+request changes its database waits, it never deadlocks.
 """
 
 from __future__ import annotations
@@ -19,6 +23,15 @@ from services.clients.postgres import Connection
 from services.control import errors
 from services.domain.records import DESIRED_FIELDS, OperationRecord, Principal
 from services.store import databases, events, operations
+
+
+def _lock_database_of(conn: Connection, operation_id: uuid.UUID) -> OperationRecord | None:
+    """The operation as it is before its database row is locked (step 2 of the lock order,
+    before the operation's own row). None when there is no such operation."""
+    op = operations.get(conn, operation_id)
+    if op is not None:
+        databases.lock(conn, op.database_id)
+    return op
 
 
 def _rollback(
@@ -52,6 +65,8 @@ def fail_operation(
     owner: str | None = None,
 ) -> OperationRecord | None:
     with conn.transaction():
+        if _lock_database_of(conn, operation_id) is None:
+            return None
         failed = operations.finish(
             conn, operation_id, state="failed", from_states=from_states, error=problem, owner=owner
         )
@@ -93,6 +108,8 @@ def succeed_operation(
     conn: Connection, operation_id: uuid.UUID, *, actor: str
 ) -> OperationRecord | None:
     with conn.transaction():
+        if _lock_database_of(conn, operation_id) is None:
+            return None
         done = operations.finish(conn, operation_id, state="succeeded", from_states=("waiting",))
         if done is None:
             return None
@@ -115,6 +132,9 @@ def cancel_operation(
 ) -> OperationRecord:
     with conn.transaction():
         op = operations.get(conn, operation_id, project_id=principal.project_id)
+        if op is not None:
+            databases.lock(conn, op.database_id)
+            op = operations.get(conn, operation_id)  # as it is under the lock
         if op is None:
             raise errors.NotFound(f"operation {operation_id} not found")
         if op.state != "pending":

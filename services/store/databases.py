@@ -27,7 +27,23 @@ RECORD_COLUMNS = tuple(field.name for field in dataclasses.fields(DatabaseRecord
 COLUMNS = frozenset(RECORD_COLUMNS)
 GET = f"SELECT {', '.join(RECORD_COLUMNS)} FROM databases WHERE id = %s AND project_id = %s"
 """One database of a project by id; parameters `(database_id, project_id)`, rows for `record`."""
-_GET_FOR_UPDATE = GET + " FOR UPDATE"
+_GET_FOR_UPDATE = GET + " FOR NO KEY UPDATE"
+LOCK_ORDER = """One lock order for every transaction that touches a database, its operations and
+its events, so none can wait on another in a cycle (PostgreSQL's "deadlock detected"):
+
+1. the project's Idempotency-Key (an advisory lock, `idempotency.lock`), when there is one;
+2. the database row, `FOR NO KEY UPDATE` (`get(..., for_update=True)`, `lock`): never plain
+   `FOR UPDATE`, which also blocks the `FOR KEY SHARE` that every foreign-key check of an
+   event or operation insert takes on it (the worker's claim inserts its event that way);
+3. its operations, in `seq` order (`operations.open_for_database` reads them so; a single
+   statement that updates several locks them in that order too);
+4. events last (inserts only).
+
+A statement that locks one operation alone, in its own transaction (the worker's claim,
+lease extension, hand-over), holds nothing else and cannot close a cycle. Whoever needs
+an operation's database locks the database first (`lock`), then the operation. What
+still meets a serialization or deadlock failure is retried whole
+(`clients.postgres.retry_conflicts`)."""
 
 
 class NameTaken(Exception):
@@ -89,6 +105,15 @@ async def get_async(
     async with conn.cursor(row_factory=tuple_row) as cursor:
         await cursor.execute(GET, (database_id, project_id))
         return record(await cursor.fetchone())
+
+
+def lock(conn: Connection, database_id: uuid.UUID) -> bool:
+    """Step 2 of `LOCK_ORDER` for a caller that knows the database only by id; False when
+    there is no such row. Inside a transaction: the lock lasts until it ends."""
+    row = conn.execute(
+        "SELECT 1 FROM databases WHERE id = %s FOR NO KEY UPDATE", (database_id,)
+    ).fetchone()
+    return row is not None
 
 
 def get_by_id(conn: Connection, database_id: uuid.UUID) -> DatabaseRecord | None:

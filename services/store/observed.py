@@ -46,7 +46,7 @@ def lock_snapshots(conn: Connection, ids: Collection[uuid.UUID]) -> list[Databas
     the row too) either committed before the read or waits for the write.
     """
     rows = conn.execute(
-        _SNAPSHOT + " WHERE d.id = ANY(%s) ORDER BY d.id FOR UPDATE OF d", (list(ids),)
+        _SNAPSHOT + " WHERE d.id = ANY(%s) ORDER BY d.id FOR NO KEY UPDATE OF d", (list(ids),)
     ).fetchall()
     return [DatabaseSnapshot.from_row(row) for row in rows]
 

@@ -248,7 +248,13 @@ def set_previous(conn: Connection, operation_id: uuid.UUID, previous: dict[str, 
 
 
 def mark_enqueued(conn: Connection, operation_ids: list[uuid.UUID]) -> None:
-    conn.execute("UPDATE operations SET enqueued_at = now() WHERE id = ANY(%s)", (operation_ids,))
+    # Several rows in one statement: locked in seq order (databases.LOCK_ORDER), never in
+    # whatever order the UPDATE would meet them.
+    conn.execute(
+        "UPDATE operations SET enqueued_at = now() WHERE id IN (SELECT id FROM operations"
+        " WHERE id = ANY(%s) ORDER BY seq FOR NO KEY UPDATE)",
+        (operation_ids,),
+    )
 
 
 def dispatchable(

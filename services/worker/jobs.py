@@ -51,6 +51,7 @@ from typing import Any, TypeVar
 
 import redis
 
+from services.clients import postgres
 from services.clients import queue as queue_client
 from services.clients.kube import KubeError
 from services.clients.postgres import Connection
@@ -163,7 +164,12 @@ def _autocommit(context: Context, *, retryable: bool) -> Iterator[Connection]:
 def _in_postgres(context: Context, step: Callable[[Connection], T]) -> T:
     """`step(conn)`, again on another connection while the one it got turns out dead: the
     pool does not ping on checkout, so a PostgreSQL restart shows here. Every step is safe to
-    repeat (conditional UPDATEs; a lost reply of a committed step makes the repeat a no-op)."""
+    repeat (conditional UPDATEs; a lost reply of a committed step makes the repeat a no-op),
+    and one PostgreSQL rolled back as a deadlock victim runs again (`retry_conflicts`)."""
+    return postgres.retry_conflicts(lambda: _on_a_live_connection(context, step))
+
+
+def _on_a_live_connection(context: Context, step: Callable[[Connection], T]) -> T:
     for try_number in range(1, CONNECTION_TRIES + 1):
         try:
             with _autocommit(context, retryable=try_number < CONNECTION_TRIES) as conn:
