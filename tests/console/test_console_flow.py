@@ -109,3 +109,74 @@ def test_an_operator_creates_scales_reveals_and_deletes_a_database(
     page.get_by_role("link", name="← Databases").click()
     expect(page.get_by_text("No databases yet.")).to_be_visible()
     assert console.errors == []
+
+
+@pytest.mark.timeout(600)
+def test_every_change_is_confirmed_and_followed_in_the_timeline(
+    plane: Plane, console_page: OpenConsole
+) -> None:
+    created = plane.create("ledger", replicas=1)
+    database_id = created["id"]
+    plane.converged(database_id)
+    console = console_page(plane.api.url)
+    page = console.page
+    console.sign_in(plane.key)
+    page.get_by_role("link", name="ledger").click()
+    expect(page.get_by_role("textbox", name="Storage")).to_have_value("10Gi")
+    timeline = page.locator(".timeline")
+    dialog = page.get_by_role("dialog")
+
+    def confirm(action: str, question: str) -> None:
+        expect(dialog).to_contain_text(question)
+        dialog.get_by_role("button", name=action).click()
+        expect(dialog).to_be_hidden()
+
+    def succeeded(kind: str) -> None:
+        expect(timeline.locator(f"li[data-type={kind}] .badge").first).to_have_text("succeeded")
+
+    page.get_by_role("textbox", name="CPU").fill("1")
+    page.get_by_role("textbox", name="Memory").fill("2Gi")
+    page.get_by_role("button", name="Resize").click()
+    confirm("Resize", "Resize ledger to cpu 1, memory 2Gi?")
+    succeeded("resize")
+
+    page.get_by_role("textbox", name="Storage").fill("20Gi")
+    page.get_by_role("button", name="Expand storage").click()
+    confirm("Expand storage", "Expand the storage of ledger to 20Gi?")
+    succeeded("expand")
+
+    page.get_by_role("combobox", name="Version").select_option("16.13")
+    page.get_by_role("button", name="Upgrade").click()
+    confirm("Upgrade", "Upgrade ledger to version 16.13?")
+    succeeded("upgrade")
+
+    # Escape closes the dialog and does nothing; the keyboard reaches every control.
+    page.get_by_role("button", name="Restart").focus()
+    page.keyboard.press("Enter")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    page.get_by_role("button", name="Restart").click()
+    confirm("Restart", "Restart ledger?")
+    succeeded("restart")
+
+    # A change the API refuses: its message next to the field, nothing queued.
+    with plane.client() as client:
+        refused = client.patch(f"/v1/databases/{database_id}", json={"storage": "5Gi"}).json()
+    (storage_error,) = [e["message"] for e in refused["errors"] if e["field"] == "storage"]
+    page.get_by_role("textbox", name="Storage").fill("5Gi")
+    page.get_by_role("button", name="Expand storage").click()
+    confirm("Expand storage", "Expand the storage of ledger to 5Gi?")
+    expect(page.locator("#expand-storage-error")).to_have_text(storage_error)
+    expect(page.get_by_role("region", name="Actions").get_by_role("alert")).to_contain_text(
+        refused["detail"]
+    )
+    console.shoot("database-refused-change")
+
+    kinds = [op["type"] for op in plane.operations(database_id)]
+    assert kinds == ["create", "resize", "expand", "upgrade", "restart"]
+    observed = plane.converged(database_id)["status"]["observed"]
+    assert (observed["cpu"], observed["memory"], observed["storage"]) == ("1", "2Gi", "20Gi")
+    assert observed["version"] == "16.13"
+    assert console.errors == []

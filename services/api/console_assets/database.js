@@ -22,7 +22,7 @@ const FIELDS = {
   version: "upgrade-version",
 };
 
-export function renderDatabase(main, { canWrite, poll, confirmAction, navigate }, id) {
+export function renderDatabase(main, { identity, canWrite, poll, confirmAction }, id) {
   const path = `databases/${id}`;
   const state = { database: null, etag: null, gone: false };
   const title = h("h1", { tabindex: "-1" }, "Database");
@@ -129,7 +129,7 @@ export function renderDatabase(main, { canWrite, poll, confirmAction, navigate }
           "li",
           { class: `op state-${operation.state}`, "data-type": operation.type },
           h("div", { class: "op-head" }, h("strong", {}, operation.type), " ", badge(operation.state), " ", timeElement(operation.created_at)),
-          h("p", { class: "muted" }, describeOperation(operation)),
+          h("p", { class: "muted" }, describeOperation(operation, actorName)),
           operation.error && h("p", { class: "op-error" }, operation.error.title ?? "Failed", ": ", operation.error.detail ?? ""),
           canWrite && operation.state === "pending" && h("button", { type: "button", onclick: () => cancel(operation) }, `Cancel ${operation.type}`),
         ),
@@ -141,10 +141,14 @@ export function renderDatabase(main, { canWrite, poll, confirmAction, navigate }
   function showEvents(events) {
     eventList.replaceChildren(
       ...events.reverse().map((event) =>
-        h("li", {}, timeElement(event.created_at), " ", h("span", { class: "muted" }, event.actor), " ", event.message),
+        h("li", {}, timeElement(event.created_at), " ", h("span", { class: "muted" }, actorName(event.actor)), " ", event.message),
       ),
     );
     if (events.length === 0) eventList.append(h("li", { class: "muted" }, "No events."));
+  }
+
+  function actorName(actor) {
+    return actor === `key:${identity.key_id}` ? "you" : actor;
   }
 
   async function cancel(operation) {
@@ -237,6 +241,7 @@ export function renderDatabase(main, { canWrite, poll, confirmAction, navigate }
         notice.textContent = queued ? `${done} Operation: ${queued}.` : done;
       } catch (problem) {
         if (!(problem instanceof ApiProblem)) throw problem;
+        notice.textContent = "";
         showFieldErrors(section, errors, problem, FIELDS);
       }
       await refresh();
@@ -334,8 +339,9 @@ function uriOf(database, credentials) {
   return `${SCHEMES[database.engine] ?? database.engine}://${user}:${password}@${host}:${credentials.port}`;
 }
 
-function describeOperation(operation) {
-  const parts = [`by ${operation.origin === "drift" ? "drift correction" : operation.requested_by ?? operation.origin}`];
+function describeOperation(operation, actorName) {
+  const by = operation.origin === "drift" ? "drift correction" : actorName(operation.requested_by ?? operation.origin);
+  const parts = [`by ${by}`];
   const params = operation.params ?? {};
   const shown = Object.entries(params).filter(([, value]) => value !== null && typeof value !== "object");
   if (shown.length > 0) parts.push(shown.map(([key, value]) => `${key} ${value}`).join(", "));
