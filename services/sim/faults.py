@@ -22,6 +22,7 @@ import random
 from typing import Any
 
 from services.sim.errors import ApiError, bad_request, injected
+from services.sim.kubestash.faults import StashFaults
 
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 
@@ -138,6 +139,8 @@ class Faults:
     seed: int | None = None
     """What seeded `draws`; None: the operating system's entropy (each run differs)."""
     draws: random.Random = dataclasses.field(default_factory=random.Random, repr=False)
+    kubestash: StashFaults = dataclasses.field(default_factory=StashFaults)
+    """Backups and restores that fail or hang, the KubeStash clock's speed."""
 
     def update(self, data: Any) -> None:
         """Apply a partial fault document: each key given replaces that fault. All or
@@ -179,6 +182,8 @@ class Faults:
             if interval is not None:
                 interval = _number(interval, "watch_drop.interval", low=0)
             self.watch_drop_interval = float(interval) if interval else None
+        if "kubestash" in data:
+            self.kubestash = StashFaults.parse(data["kubestash"])
         if "ops" in data:
             faults = data["ops"] or []
             self.ops = [
@@ -226,6 +231,7 @@ class Faults:
             "watch_drop": {"interval": self.watch_drop_interval},
             "ops": [fault.to_json() for fault in self.ops],
             "seed": self.seed,
+            "kubestash": self.kubestash.to_json(),
         }
 
 

@@ -24,6 +24,7 @@ from services.domain import engines
 from services.sim import errors, objects, offshoots, patching
 from services.sim.cluster import Cluster
 from services.sim.faults import Faults
+from services.sim.kubestash import restores
 from services.sim.resources import ResourceType
 from services.sim.store import Event
 
@@ -244,7 +245,10 @@ class Operator:
             return
         if phase == "Halted":
             return
-        if phase == "Provisioning":
+        gate = restores.restore_gate(db)
+        if gate in (restores.Gate.WAITING, restores.Gate.FAILED):
+            return  # KubeDB's restore initializer owns the phase until the data is in
+        if phase in ("Provisioning", "DataRestoring"):
             self.tasks.later(
                 f"provision:{uid}",
                 self.provision_delay,
@@ -290,6 +294,8 @@ class Operator:
             return
         if (db.get("spec") or {}).get("halted"):
             return
+        if restores.restore_gate(db) in (restores.Gate.WAITING, restores.Gate.FAILED):
+            return  # spec.init.waitForInitialRestore: Ready only once DataRestored=True
         rt, spec = self.db_rt(engine)
         secret = offshoots.auth_secret(spec, db)
         auth = (db.get("spec") or {}).get("authSecret") or {}
@@ -330,7 +336,11 @@ class Operator:
         status = dict(db.get("status") or {})
         paused = [c for c in status.get("conditions") or [] if c.get("type") == "Paused"]
         status["phase"] = phase
-        status["conditions"] = offshoots.phase_conditions(db, phase, now=self.now()) + paused
+        status["conditions"] = (
+            offshoots.phase_conditions(db, phase, now=self.now())
+            + paused
+            + restores.restore_conditions(db)
+        )
         if observe:
             status["observedGeneration"] = int(meta.get("generation", 1))
         self.write_status(rt, meta["namespace"], meta["name"], status)

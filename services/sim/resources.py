@@ -18,6 +18,11 @@ SERVED_VERSIONS = {
     "kubedb.com": "v1",
     "ops.kubedb.com": "v1alpha1",
     "catalog.kubedb.com": "v1alpha1",
+    # KubeStash and KubeDB's archivers (served when their CRDs are loaded: services/sim/kubestash).
+    "storage.kubestash.com": "v1alpha1",
+    "core.kubestash.com": "v1alpha1",
+    "addons.kubestash.com": "v1alpha1",
+    "archiver.kubedb.com": "v1alpha1",
 }
 
 Column = tuple[str, str, str]

@@ -35,6 +35,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from services.sim import admin, catalog, discovery, handlers, openapi, routing, schemapack, schemas
+from services.sim.kubestash import catalog as kubestash_catalog
 from services.sim.simulator import Options, Simulator
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def load(
         validator=registry,
         schemas=registry,
         crds=registry.resources() if registry else [],
-        catalog=catalog.catalog_objects(),
+        catalog=[*catalog.catalog_objects(), *kubestash_catalog.catalog_objects()],
         options=options or Options(),
     )
 
@@ -73,7 +74,7 @@ def schema_registry(
     if crds is None:
         return None
     if crds == PACKED:
-        return schemas.SchemaRegistry(schemapack.load("kubedb"))
+        return schemas.SchemaRegistry([*schemapack.load("kubedb"), *schemapack.load("kubestash")])
     directory = Path(crds)
     if not directory.is_dir():
         raise FileNotFoundError(f"no CRD directory at {directory}")
@@ -89,7 +90,8 @@ def describe_schemas(crds: Path | str | None) -> str:
         return "schema validation OFF (--no-crds)"
     if crds == PACKED:
         return (
-            f"schema validation ON (the packaged KubeDB schemas, {schemapack.pack_path('kubedb')})"
+            f"schema validation ON (the packaged KubeDB schemas, {schemapack.pack_path('kubedb')}, "
+            f"and KubeStash's, {schemapack.pack_path('kubestash')})"
         )
     return f"schema validation ON (CRDs from {crds})"
 

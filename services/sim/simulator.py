@@ -29,12 +29,15 @@ from services.sim import (
     store,
     watching,
 )
+from services.sim.kubestash.controller import StashController
 from services.sim.operator import Operator
 
 log = logging.getLogger(__name__)
 
 BOOTSTRAP_NAMESPACES = ("default", "kube-system")
 CATALOG_GROUP = "catalog.kubedb.com"
+CATALOG_GROUPS = (".catalog.kubedb.com", ".addons.kubestash.com")
+"""Preloaded at every start from code: kept by reset, not saved in the state file."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +88,9 @@ class Simulator:
             provision_delay=options.provision_delay,
             ops_step_delay=options.ops_step_delay,
         )
+        self.kubestash = StashController(
+            self.cluster, self.faults, step_delay=options.ops_step_delay
+        )
         self._dropper: asyncio.Task[None] | None = None
         self._saver: asyncio.Task[None] | None = None
         self._unsaved = False
@@ -100,7 +106,7 @@ class Simulator:
         if loaded is None:
             return 0
         rv, saved = loaded
-        served = {rt.key for rt in self.resources.types if not rt.key.endswith(CATALOG_GROUP)}
+        served = {rt.key for rt in self.resources.types if not rt.key.endswith(CATALOG_GROUPS)}
         count = self.store.restore(rv, {k: v for k, v in saved.items() if k in served})
         self.cluster.reindex()
         self.operator.resync()
@@ -111,7 +117,7 @@ class Simulator:
 
     def save_state(self) -> None:
         if self.options.state is not None:
-            data = persistence.snapshot(self.store, skip_groups=("." + CATALOG_GROUP,))
+            data = persistence.snapshot(self.store, skip_groups=CATALOG_GROUPS)
             persistence.save(self.options.state, data)
             self._unsaved = False
 
@@ -144,7 +150,7 @@ class Simulator:
                 self.cluster.create(rt, None, obj, trusted=True)
 
     def _kept(self, resource: str, entry: store.Entry) -> bool:
-        if resource.endswith("." + CATALOG_GROUP):
+        if resource.endswith(CATALOG_GROUPS):
             return True
         return resource == "namespaces" and entry.obj["metadata"]["name"] in BOOTSTRAP_NAMESPACES
 
@@ -152,6 +158,7 @@ class Simulator:
 
     async def start(self) -> None:
         self.operator.start()
+        self.kubestash.start()
         self._dropper = asyncio.get_running_loop().create_task(
             self._drop_watches_periodically(), name="sim-watch-dropper"
         )
@@ -168,10 +175,12 @@ class Simulator:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self.operator.stop()
+        await self.kubestash.stop()
         self.save_state()
 
     async def reset(self) -> dict[str, Any]:
         await self.operator.reset()
+        await self.kubestash.reset()
         dropped = self.hub.drop_all()
         self.cluster.terminating.clear()
         self.store.clear(self._kept)

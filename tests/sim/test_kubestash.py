@@ -1,0 +1,371 @@
+"""The simulated KubeStash operator through the official client: each lifecycle step and
+fault, with the phases, conditions and labels of KUBESTASH-API.md."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from services.domain import backup_manifests as bm
+from services.domain.backups import BackupPolicy, Retention
+from services.domain.specs import DatabaseSpec
+from services.sim import schemapack, schemas
+from tests.sim.kube import NS, Kube, conditions, postgres
+
+STORAGE = "storage.kubestash.com"
+CORE = "core.kubestash.com"
+V = "v1alpha1"
+DB_ID = uuid.UUID("11111111-2222-3333-4444-555555555555")
+SOURCE = DatabaseSpec(name="orders", engine="postgres", version="16.4", replicas=1, storage="1Gi")
+
+
+def create(kube: Kube, group: str, plural: str, body: dict[str, Any], ns: str = NS) -> Any:
+    return kube.custom.create_namespaced_custom_object(group, V, ns, plural, body)
+
+
+def get(kube: Kube, group: str, plural: str, name: str, ns: str = NS) -> dict[str, Any]:
+    result: dict[str, Any] = kube.custom.get_namespaced_custom_object(group, V, ns, plural, name)
+    return result
+
+
+def items(kube: Kube, group: str, plural: str, **kwargs: Any) -> list[dict[str, Any]]:
+    listed = kube.custom.list_namespaced_custom_object(group, V, NS, plural, **kwargs)
+    return list(listed["items"])
+
+
+def phase_of(obj: dict[str, Any]) -> str | None:
+    return (obj.get("status") or {}).get("phase")
+
+
+def wait_phase(
+    kube: Kube, group: str, plural: str, name: str, phase: str, timeout: float = 15.0
+) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        obj = get(kube, group, plural, name)
+        return obj if phase_of(obj) == phase else None
+
+    return kube.sim.wait_for(probe, timeout=timeout)
+
+
+def storage(kube: Kube) -> None:
+    create(
+        kube,
+        STORAGE,
+        "backupstorages",
+        {
+            "apiVersion": f"{STORAGE}/{V}",
+            "kind": "BackupStorage",
+            "metadata": {"name": "local"},
+            "spec": {
+                "storage": {"provider": "s3", "s3": {"bucket": "b", "endpoint": "http://m:9000"}},
+                "usagePolicy": {"allowedNamespaces": {"from": "All"}},
+                "deletionPolicy": "Delete",
+            },
+        },
+    )
+
+
+def backed_up_database(
+    kube: Kube, policy: BackupPolicy | None = None, *, name: str = "orders"
+) -> bm.BackupNames:
+    """A Ready Postgres with storage, RetentionPolicy and BackupConfiguration as dbaas renders
+    them; returns its names once the BackupConfiguration is Ready."""
+    spec = DatabaseSpec(name=name, engine="postgres", version="16.4", replicas=1, storage="1Gi")
+    names = bm.names_for(spec, namespace=NS, database_id=DB_ID)
+    storage(kube)
+    kube.ready_db(postgres(name))
+    retention = policy.retention if policy else Retention()
+    create(
+        kube,
+        STORAGE,
+        "retentionpolicies",
+        bm.render_retention_policy(retention, names, project_id="p"),
+    )
+    bc = bm.render_backup_configuration(
+        spec, policy, names, storage=bm.ObjectRef(NS, "local"), project_id="p"
+    )
+    create(kube, CORE, "backupconfigurations", bc)
+    wait_phase(kube, CORE, "backupconfigurations", names.backup_configuration, "Ready")
+    return names
+
+
+def snapshots_of(kube: Kube, names: bm.BackupNames) -> list[dict[str, Any]]:
+    selector = bm.snapshot_selector(SOURCE, namespace=NS)
+    return [
+        s
+        for s in items(kube, STORAGE, "snapshots", label_selector=selector)
+        if s["metadata"]["labels"][bm.LABEL_REPO_NAME] == names.repository
+    ]
+
+
+def on_demand(kube: Kube, names: bm.BackupNames) -> str:
+    body = bm.render_backup_session(names, operation_id=uuid.uuid4(), project_id="p")
+    create(kube, CORE, "backupsessions", body)
+    return str(body["metadata"]["name"])
+
+
+def test_kubedbs_addons_and_functions_are_preloaded(kube: Kube) -> None:
+    addons = kube.custom.list_cluster_custom_object("addons.kubestash.com", V, "addons")["items"]
+    assert sorted(a["metadata"]["name"] for a in addons) == [
+        "mongodb-addon",
+        "mysql-addon",
+        "postgres-addon",
+        "redis-addon",
+    ]
+    functions = kube.custom.list_cluster_custom_object("addons.kubestash.com", V, "functions")
+    names = {f["metadata"]["name"] for f in functions["items"]}
+    assert {"postgres-backup", "postgres-restore", "redis-backup", "mysql-restore"} <= names
+    out = subprocess.run(
+        ["kubectl", "--kubeconfig", str(kube.sim.kubeconfig), "get", "addons", "-o", "name"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert "addon.addons.kubestash.com/postgres-addon" in out
+
+
+def test_objects_are_validated_against_the_real_crds(kube: Kube) -> None:
+    bad = {
+        "apiVersion": f"{STORAGE}/{V}",
+        "kind": "RetentionPolicy",
+        "metadata": {"name": "x"},
+        "spec": {"failedSnapshots": {"last": "many"}},
+    }
+    with pytest.raises(ApiException) as caught:
+        create(kube, STORAGE, "retentionpolicies", bad)
+    assert caught.value.status == 422
+
+
+def test_a_backup_configuration_becomes_ready_and_backs_up_at_once(kube: Kube) -> None:
+    names = backed_up_database(kube, BackupPolicy("0 2 * * *", Retention(5, "30d")))
+    bc = get(kube, CORE, "backupconfigurations", names.backup_configuration)
+    assert bc["status"]["targetFound"] is True
+    assert bc["status"]["backends"][0]["ready"] is True
+    session = bc["status"]["sessions"][0]
+    assert conditions({"status": session})["SchedulerEnsured"] == "True"
+    assert session["nextSchedule"].endswith("T02:00:00Z")
+    repo = get(kube, STORAGE, "repositories", names.repository)
+    assert repo["spec"]["path"] == names.directory
+    assert repo["spec"]["appRef"]["name"] == "orders"
+
+    # KubeStash triggers one backup as soon as the configuration is Ready (§5.4).
+    snapshot = kube.sim.wait_for(
+        lambda: next((s for s in snapshots_of(kube, names) if phase_of(s) == "Succeeded"), None)
+    )
+    labels = snapshot["metadata"]["labels"]
+    assert labels == {
+        "kubestash.com/app-ref-kind": "Postgres",
+        "kubestash.com/app-ref-name": "orders",
+        "kubestash.com/app-ref-namespace": NS,
+        "kubestash.com/repo-name": names.repository,
+    }
+    assert snapshot["metadata"]["annotations"]["kubedb.com/db-version"] == "16.4"
+    assert snapshot["metadata"]["ownerReferences"][0]["kind"] == "Repository"
+    assert snapshot["status"]["components"]["dump"]["phase"] == "Succeeded"
+    assert snapshot["status"]["size"].endswith("MiB")
+    session_name = snapshot["spec"]["backupSession"]
+    finished = wait_phase(kube, CORE, "backupsessions", session_name, "Succeeded")
+    assert finished["status"]["snapshots"][0]["name"] == snapshot["metadata"]["name"]
+    assert finished["status"]["retentionPolicy"][0]["phase"] == "Applied"
+    assert conditions(finished)["MetricsPushed"] == "True"
+    repo = kube.sim.wait_for(
+        lambda: (
+            (r := get(kube, STORAGE, "repositories", names.repository))["status"].get(
+                "lastBackupTime"
+            )
+            and r
+        )
+    )
+    assert repo["status"]["phase"] == "Ready" and repo["status"]["snapshotCount"] == 1
+
+
+def test_schedules_run_on_the_fast_clock_and_retention_keeps_the_last_n(kube: Kube) -> None:
+    names = backed_up_database(kube, BackupPolicy("0 * * * *", Retention(2, None)))
+    kube.sim.set_faults(kubestash={"clock_speed": 7200})  # two hourly runs per second
+
+    def sessions_seen() -> set[str]:
+        return {s["spec"]["backupSession"] for s in snapshots_of(kube, names)}
+
+    seen: set[str] = set()
+
+    def enough() -> bool:
+        seen.update(sessions_seen())
+        return len(seen) >= 5
+
+    kube.sim.wait_for(enough, timeout=30)
+    kube.sim.set_faults(kubestash={"clock_speed": 1})
+    # Names end in the scheduled unix time: whole hours on the simulated clock.
+    scheduled = [int(s.rsplit("-", 1)[1]) for s in seen]
+    assert sum(1 for t in scheduled if t % 3600 == 0) >= 4
+
+    def trimmed() -> list[dict[str, Any]] | None:
+        done = [s for s in snapshots_of(kube, names) if phase_of(s) in ("Running", "Succeeded")]
+        running = any(phase_of(s) == "Running" for s in done)
+        return done if not running and len(done) == 2 else None
+
+    kept = kube.sim.wait_for(trimmed, timeout=15)
+    newest = sorted(seen, key=lambda s: int(s.rsplit("-", 1)[1]))[-2:]
+    assert sorted(s["spec"]["backupSession"] for s in kept) == sorted(newest)
+
+
+def test_a_failing_backup_fails_its_session_and_snapshot(kube: Kube) -> None:
+    names = backed_up_database(kube)
+    kube.sim.wait_for(lambda: any(phase_of(s) == "Succeeded" for s in snapshots_of(kube, names)))
+    kube.sim.set_faults(
+        kubestash={
+            "backups": [
+                {"mode": "fail", "reason": "disk quota exceeded", "database": f"{NS}/orders"}
+            ]
+        }
+    )
+    name = on_demand(kube, names)
+    failed = wait_phase(kube, CORE, "backupsessions", name, "Failed")
+    snapshot = get(kube, STORAGE, "snapshots", failed["status"]["snapshots"][0]["name"])
+    assert phase_of(snapshot) == "Failed"
+    assert snapshot["status"]["components"]["dump"]["error"] == "disk quota exceeded"
+
+
+def test_a_failed_retention_fails_the_session_while_the_snapshot_succeeds(kube: Kube) -> None:
+    names = backed_up_database(kube)
+    kube.sim.wait_for(lambda: any(phase_of(s) == "Succeeded" for s in snapshots_of(kube, names)))
+    kube.sim.set_faults(kubestash={"backups": [{"mode": "fail-retention", "reason": "gone"}]})
+    name = on_demand(kube, names)
+    failed = wait_phase(kube, CORE, "backupsessions", name, "Failed")
+    assert failed["status"]["retentionPolicy"][0] == {
+        "ref": {"name": names.retention_policy, "namespace": NS},
+        "repository": names.repository,
+        "phase": "FailedToApply",
+        "error": "gone",
+    }
+    snapshot = get(kube, STORAGE, "snapshots", failed["status"]["snapshots"][0]["name"])
+    assert phase_of(snapshot) == "Succeeded"
+
+
+def test_a_hanging_backup_stays_running_and_the_next_one_is_skipped(kube: Kube) -> None:
+    names = backed_up_database(kube)
+    kube.sim.wait_for(lambda: any(phase_of(s) == "Succeeded" for s in snapshots_of(kube, names)))
+    kube.sim.set_faults(kubestash={"backups": [{"mode": "hang"}]})
+    hanging = on_demand(kube, names)
+    wait_phase(kube, CORE, "backupsessions", hanging, "Running")
+    skipped = wait_phase(kube, CORE, "backupsessions", on_demand(kube, names), "Skipped")
+    assert skipped["status"]["conditions"][0]["reason"] == "PreRequisitesNotSatisfied"
+    assert phase_of(get(kube, CORE, "backupsessions", hanging)) == "Running"
+
+
+def restore_into_new_database(
+    kube: Kube, names: bm.BackupNames, *, snapshot: str = "latest"
+) -> str:
+    target = DatabaseSpec(name="copy", engine="postgres", version="16.4", replicas=1, storage="1Gi")
+    body = bm.with_initial_restore(postgres("copy"))
+    kube.create_db(body)
+    kube.wait_db_phase("copy", "Provisioning")
+    restore = bm.render_restore_session(
+        target,
+        names,
+        namespace=NS,
+        target_id=uuid.uuid4(),
+        snapshot=snapshot,
+        operation_id=uuid.uuid4(),
+        project_id="p",
+    )
+    create(kube, CORE, "restoresessions", restore)
+    return str(restore["metadata"]["name"])
+
+
+def test_a_restore_into_a_waiting_database_makes_it_ready(kube: Kube) -> None:
+    names = backed_up_database(kube)
+    kube.sim.wait_for(lambda: any(phase_of(s) == "Succeeded" for s in snapshots_of(kube, names)))
+    restore = restore_into_new_database(kube, names)
+    done = wait_phase(kube, CORE, "restoresessions", restore, "Succeeded")
+    assert done["status"]["components"]["dump"]["phase"] == "Succeeded"
+    assert conditions(done)["ValidationPassed"] == "True"
+    db = kube.wait_db_phase("copy", "Ready")
+    restored = next(c for c in db["status"]["conditions"] if c["type"] == "DataRestored")
+    assert (restored["status"], restored["reason"]) == ("True", "SuccessfullyDataRestored")
+    assert "DataRestoreStarted" not in conditions(db)
+
+
+def test_a_waiting_database_stays_provisioning_then_restoring(kube: Kube) -> None:
+    names = backed_up_database(kube)
+    kube.sim.wait_for(lambda: any(phase_of(s) == "Succeeded" for s in snapshots_of(kube, names)))
+    kube.sim.set_faults(kubestash={"restores": [{"mode": "hang"}]})
+    restore = restore_into_new_database(kube, names)
+    wait_phase(kube, CORE, "restoresessions", restore, "Running")
+    db = kube.wait_db_phase("copy", "DataRestoring")
+    started = next(c for c in db["status"]["conditions"] if c["type"] == "DataRestoreStarted")
+    assert (started["status"], started["reason"]) == (
+        "True",
+        "DataRestoreStartedByExternalInitializer",
+    )
+    # Deleted before it finished: KubeDB reports the restore as interrupted.
+    kube.custom.delete_namespaced_custom_object(CORE, V, NS, "restoresessions", restore)
+    db = kube.wait_db_phase("copy", "NotReady")
+    restored = next(c for c in db["status"]["conditions"] if c["type"] == "DataRestored")
+    assert (restored["status"], restored["reason"]) == ("False", "DataRestoreInterrupted")
+
+
+def test_a_failing_restore_leaves_the_database_not_ready(kube: Kube) -> None:
+    names = backed_up_database(kube)
+    kube.sim.wait_for(lambda: any(phase_of(s) == "Succeeded" for s in snapshots_of(kube, names)))
+    kube.sim.set_faults(kubestash={"restores": [{"mode": "fail", "reason": "bad dump"}]})
+    restore = restore_into_new_database(kube, names)
+    failed = wait_phase(kube, CORE, "restoresessions", restore, "Failed")
+    assert failed["status"]["components"]["dump"]["error"] == "bad dump"
+    db = kube.wait_db_phase("copy", "NotReady")
+    restored = next(c for c in db["status"]["conditions"] if c["type"] == "DataRestored")
+    assert (restored["status"], restored["reason"]) == ("False", "FailedToRestoreData")
+
+
+def test_a_restore_of_a_missing_snapshot_is_invalid(kube: Kube) -> None:
+    names = backed_up_database(kube)
+    restore = restore_into_new_database(kube, names, snapshot="no-such-snapshot")
+    invalid = wait_phase(kube, CORE, "restoresessions", restore, "Invalid")
+    assert conditions(invalid)["ValidationPassed"] == "False"
+    assert "no-such-snapshot" in invalid["status"]["conditions"][0]["message"]
+
+
+def test_the_bad_fault_documents_are_refused_whole(kube: Kube) -> None:
+    from tests.fixtures_sim import SimAdminError
+
+    for document in ({"backups": [{"mode": "explode"}]}, {"clock_speed": 0}, {"x": 1}):
+        with pytest.raises(SimAdminError) as caught:
+            kube.sim.set_faults(kubestash=document)
+        assert caught.value.code == 400
+    assert kube.sim.admin("GET", "/sim/faults")["kubestash"]["clock_speed"] == 1.0
+
+
+def test_what_the_operator_writes_validates_against_the_crds(kube: Kube) -> None:
+    names = backed_up_database(kube)
+    kube.sim.wait_for(lambda: any(phase_of(s) == "Succeeded" for s in snapshots_of(kube, names)))
+    restore = restore_into_new_database(kube, names)
+    wait_phase(kube, CORE, "restoresessions", restore, "Succeeded")
+    registry = schemas.SchemaRegistry(schemapack.load("kubestash"))
+    checked: set[str] = set()
+    for group, plural in [
+        (STORAGE, "backupstorages"),
+        (STORAGE, "repositories"),
+        (STORAGE, "snapshots"),
+        (CORE, "backupconfigurations"),
+        (CORE, "backupsessions"),
+        (CORE, "restoresessions"),
+    ]:
+        for obj in items(kube, group, plural):
+            _, causes = registry.validate(obj, strict=True)
+            assert causes == [], f"{plural}/{obj['metadata']['name']}: {causes}"
+            checked.add(plural)
+    assert len(checked) == 6  # every kind the operator writes status on was there
+
+
+def test_the_catalog_pack_matches_kubedbs_addons() -> None:
+    from services.sim.kubestash import generate
+
+    catalog_dir = Path(__file__).resolve().parents[2] / ".." / "shared" / "kubestash" / "catalog"
+    if not catalog_dir.is_dir():
+        pytest.skip(f"KubeDB's KubeStash catalog not found at {catalog_dir}")
+    assert generate.encode(generate.build(catalog_dir)) == generate.PACK.read_bytes()
