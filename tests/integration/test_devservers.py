@@ -93,6 +93,7 @@ def test_a_redis_without_persistence_writes_nothing(
     client.close()
     server.stop()
     assert sorted(p.name for p in (tmp_path / "redis").iterdir()) == ["port", "server.log"]
+    # (redis.pid is removed by a clean stop)
 
 
 def test_with_nothing_on_path_the_wheels_are_what_is_found(
