@@ -21,6 +21,7 @@ import importlib.util
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -209,6 +210,8 @@ class PrivatePostgres:
         _run("initdb", as_unprivileged([*argv, "--encoding=UTF8", "--no-sync"]), timeout=180)
 
     def start(self) -> None:
+        if self.running() and self.reachable():
+            return  # left running by a launcher that could not stop it: serve on
         if not self.initialized():
             self.init()
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"
@@ -247,6 +250,8 @@ class PrivateRedis:
         self.persistent = persistent
         self.preferred_port = preferred_port
         self.process: subprocess.Popen[bytes] | None = None
+        self.adopted: int | None = None
+        """The pid of a server an earlier launcher left running, when it was reused."""
 
     @property
     def port(self) -> int:
@@ -261,6 +266,10 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}"
 
     def start(self, *, timeout: float = 30) -> None:
+        if self.pidfile.exists() and redis_reachable(f"{self.base_url}/0"):
+            # left running by a launcher that could not stop it: adopt it
+            self.adopted = int(self.pidfile.read_text())
+            return
         self.directory.mkdir(parents=True, exist_ok=True)
         persistence = ["--appendonly", "yes"] if self.persistent else ["--appendonly", "no"]
         argv = [str(self.server.programs), "--port", str(self.port), "--bind", "127.0.0.1"]
@@ -280,6 +289,9 @@ class PrivateRedis:
 
     def stop(self) -> None:
         """SIGTERM: Redis writes what it holds, then exits."""
+        if self.adopted is not None:
+            _terminate(self.adopted)
+            self.adopted = None
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -287,6 +299,19 @@ class PrivateRedis:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=30)
+
+
+def _terminate(pid: int, *, timeout: float = 30) -> None:
+    """SIGTERM to a process that is not our child, then wait for it to be gone."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            os.kill(pid, 0)
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
 
 
 def postgres_reachable(url: str) -> bool:

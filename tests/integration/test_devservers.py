@@ -61,6 +61,34 @@ def test_postgres_from_the_wheel_keeps_its_data_and_port_across_a_restart(
         assert conn.execute("SELECT value FROM kept").fetchall() == [("still here",)]
 
 
+def test_a_postgres_left_running_is_served_on_by_the_next_start(
+    stopped_postgres: Path, postgres_wheel: devservers.Server
+) -> None:
+    first = devservers.PrivatePostgres(stopped_postgres, postgres_wheel)
+    first.start()
+    pid = (stopped_postgres / "postmaster.pid").read_text().split()[0]
+    again = devservers.PrivatePostgres(stopped_postgres, postgres_wheel)
+    again.start()  # the launcher that started `first` died without stopping it
+    assert (stopped_postgres / "postmaster.pid").read_text().split()[0] == pid
+    assert again.reachable()
+
+
+def test_a_redis_left_running_is_adopted_and_stopped_by_the_next_launcher(
+    tmp_path: Path, redis_wheel: devservers.Server
+) -> None:
+    first = devservers.PrivateRedis(tmp_path / "redis", redis_wheel, persistent=True)
+    first.start()
+    try:
+        assert first.process is not None
+        again = devservers.PrivateRedis(tmp_path / "redis", redis_wheel, persistent=True)
+        again.start()
+        assert again.adopted == first.process.pid and again.process is None
+        again.stop()
+        assert first.process.wait(timeout=30) == 0  # SIGTERM: a clean shutdown
+    finally:
+        first.stop()
+
+
 def test_persistent_redis_from_the_wheel_keeps_its_keys_across_a_restart(
     tmp_path: Path, redis_wheel: devservers.Server
 ) -> None:
