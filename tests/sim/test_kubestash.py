@@ -12,6 +12,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from services.domain import backup_manifests as bm
+from services.domain import manifests
 from services.domain.backups import BackupPolicy, Retention
 from services.domain.specs import DatabaseSpec
 from services.sim import schemapack, schemas
@@ -369,3 +370,164 @@ def test_the_catalog_pack_matches_kubedbs_addons() -> None:
     if not catalog_dir.is_dir():
         pytest.skip(f"KubeDB's KubeStash catalog not found at {catalog_dir}")
     assert generate.encode(generate.build(catalog_dir)) == generate.PACK.read_bytes()
+
+
+# -- archivers (PITR) ------------------------------------------------------------------
+
+ARCHIVER = "archiver.kubedb.com"
+
+
+def archived_database(kube: Kube) -> bm.BackupNames:
+    """Postgres `orders` archived by its PostgresArchiver, as dbaas renders them."""
+    names = bm.names_for(SOURCE, namespace=NS, database_id=DB_ID)
+    policy = BackupPolicy("0 2 * * *", Retention(5, None), pitr=True)
+    storage(kube)
+    create(
+        kube,
+        STORAGE,
+        "retentionpolicies",
+        bm.render_retention_policy(policy.retention, names, project_id="p"),
+    )
+    archiver = bm.render_archiver(
+        SOURCE, policy, names, storage=bm.ObjectRef(NS, "local"), project_id="p"
+    )
+    create(kube, ARCHIVER, "postgresarchivers", archiver)
+    db = manifests.render_database(
+        SOURCE, namespace=NS, database_id=DB_ID, project_id="p", generation=1
+    )
+    db["spec"].update(bm.archiver_patch(names)["spec"])
+    kube.ready_db(db)
+    return names
+
+
+def window_of(kube: Kube, db: str) -> tuple[str, str] | None:
+    """(earliest, latest) as a client computes it: the oldest Succeeded full Snapshot's
+    time, the incremental Snapshot's logStats.end."""
+    full = [
+        s
+        for s in items(kube, STORAGE, "snapshots", label_selector=f"{bm.LABEL_REPO_NAME}={db}-full")
+    ]
+    times = [
+        s["status"]["snapshotTime"]
+        for s in full
+        if s["spec"]["type"] == "FullBackup" and phase_of(s) == "Succeeded"
+    ]
+    ends = [
+        s["status"]["components"]["wal"]["logStats"]["end"]
+        for s in full
+        if s["spec"]["type"] == "IncrementalBackup" and s.get("status")
+    ]
+    if not times or not ends:
+        return None
+    return min(times), ends[0]
+
+
+def test_an_archived_database_is_backed_up_and_its_window_grows(kube: Kube) -> None:
+    names = archived_database(kube)
+    bc = wait_phase(kube, CORE, "backupconfigurations", "orders-archiver", "Ready")
+    assert [s["name"] for s in bc["spec"]["sessions"]] == ["full-backup", "manifest-backup"]
+    assert bc["spec"]["sessions"][0]["addon"] == {
+        "name": "postgres-addon",
+        "tasks": [{"name": "physical-backup"}],
+    }
+    for repo in ("orders-full", "orders-manifest"):
+        assert get(kube, STORAGE, "repositories", repo)["spec"]["appRef"]["name"] == "orders"
+    refs = kube.sim.wait_for(
+        lambda: (
+            get(kube, ARCHIVER, "postgresarchivers", names.archiver)
+            .get("status", {})
+            .get("databaseRefs")
+        )
+    )
+    assert refs == [{"name": "orders", "namespace": NS}]
+    first = kube.sim.wait_for(lambda: window_of(kube, "orders"))
+    later = kube.sim.wait_for(
+        lambda: (w := window_of(kube, "orders")) is not None and w[1] > first[1] and w
+    )
+    assert later[0] == first[0] and first[0] <= first[1]
+
+
+def recover(kube: Kube, names: bm.BackupNames, when: str) -> None:
+    import datetime
+
+    target = DatabaseSpec(name="copy", engine="postgres", version="16.4", replicas=1, storage="1Gi")
+    db = manifests.render_database(
+        target, namespace=NS, database_id=uuid.uuid4(), project_id="p", generation=1
+    )
+    moment = datetime.datetime.strptime(when, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    kube.create_db(bm.with_point_in_time_restore(db, names, recovery_time=moment))
+
+
+def test_point_in_time_recovery_inside_the_window_makes_a_ready_database(kube: Kube) -> None:
+    names = archived_database(kube)
+    _, latest = kube.sim.wait_for(lambda: window_of(kube, "orders"))
+    recover(kube, names, latest)
+    db = kube.wait_db_phase("copy", "Ready")
+    restored = next(c for c in db["status"]["conditions"] if c["type"] == "DataRestored")
+    assert (restored["status"], restored["reason"]) == ("True", "SuccessfullyDataRestored")
+
+
+def test_point_in_time_recovery_outside_the_window_fails_naming_it(kube: Kube) -> None:
+    names = archived_database(kube)
+    earliest, _ = kube.sim.wait_for(lambda: window_of(kube, "orders"))
+    recover(kube, names, "2001-01-01T00:00:00Z")
+    db = kube.wait_db_phase("copy", "NotReady")
+    restored = next(c for c in db["status"]["conditions"] if c["type"] == "DataRestored")
+    assert (restored["status"], restored["reason"]) == ("False", "FailedToRestoreData")
+    assert "outside the archived window [" + earliest in restored["message"]
+
+
+def test_kubestash_objects_survive_a_restart_and_running_backups_resume(tmp_path: Path) -> None:
+    from tests.fixtures_sim import SimCluster, start_server, stop_server
+
+    state = tmp_path / "sim-state.json"
+    (tmp_path / "one").mkdir()
+    first = start_server(tmp_path / "one", tmp_path / "cache", "--state", str(state))
+    try:
+        kube = Kube(SimCluster(first))
+        kube.namespace()
+        names = backed_up_database(kube)
+        snapshot = kube.sim.wait_for(
+            lambda: next((s for s in snapshots_of(kube, names) if phase_of(s) == "Succeeded"), None)
+        )
+        kube.sim.set_faults(kubestash={"backups": [{"mode": "hang"}]})
+        hanging = on_demand(kube, names)
+        wait_phase(kube, CORE, "backupsessions", hanging, "Running")
+    finally:
+        assert stop_server(first) == 0
+
+    (tmp_path / "two").mkdir()
+    second = start_server(tmp_path / "two", tmp_path / "cache", "--state", str(state))
+    try:
+        kube = Kube(SimCluster(second))
+        kept = get(kube, STORAGE, "snapshots", snapshot["metadata"]["name"])
+        assert kept["metadata"]["uid"] == snapshot["metadata"]["uid"]
+        assert phase_of(get(kube, CORE, "backupconfigurations", names.backup_configuration)) == (
+            "Ready"
+        )
+        # The hang lived in memory only: after the restart the backup runs to its end.
+        done = wait_phase(kube, CORE, "backupsessions", hanging, "Succeeded")
+        assert done["status"]["snapshots"][0]["phase"] == "Succeeded"
+        out = subprocess.run(
+            [
+                "kubectl",
+                "--kubeconfig",
+                str(second.kubeconfig),
+                "get",
+                "backupsessions",
+                "-n",
+                NS,
+                "-o",
+                "custom-columns=NAME:.metadata.name,PHASE:.status.phase",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+        phases = dict(line.split() for line in out.splitlines()[1:])
+        assert phases[hanging] == "Succeeded"
+        addons = kube.custom.list_cluster_custom_object("addons.kubestash.com", V, "addons")
+        assert len(addons["items"]) == 4  # preloaded from code, not from the state file
+    finally:
+        assert stop_server(second) == 0

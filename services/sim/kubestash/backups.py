@@ -717,7 +717,12 @@ def apply_retention(
     spec = policy.get("spec") or {}
     now = ctl.sim_now()
     snapshots = sorted(
-        repository_snapshots(ctl, namespace, repository),
+        (
+            s
+            for s in repository_snapshots(ctl, namespace, repository)
+            # An archive's continuous log snapshot is KubeDB's to prune (logBackup), not ours.
+            if (s.get("spec") or {}).get("type") != "IncrementalBackup"
+        ),
         key=lambda s: (s.get("status") or {}).get("snapshotTime", ""),
         reverse=True,
     )

@@ -21,7 +21,7 @@ from croniter import croniter
 from services.sim import errors, objects, patching
 from services.sim.cluster import Cluster
 from services.sim.faults import Faults
-from services.sim.kubestash import backups, restores
+from services.sim.kubestash import archivers, backups, restores
 from services.sim.kubestash.clock import SimClock
 from services.sim.operator import Tasks
 from services.sim.resources import ResourceType
@@ -41,6 +41,8 @@ STASH_KINDS = {
     "functions": "addons.kubestash.com",
 }
 TICK_SECONDS = 0.05
+LOG_SHIP_TICKS = 10
+"""Archived databases' log ranges move every LOG_SHIP_TICKS ticks (0.5 s of wall time)."""
 Item = tuple[str, str, str]
 """(what, namespace, name): what is a plural, or `db:<Kind>` for a KubeDB database."""
 
@@ -58,6 +60,16 @@ class StashController:
             if rt is not None:
                 self.types[plural] = rt
         self.active = len(self.types) == len(STASH_KINDS)
+        self.archiver_types: dict[str, ResourceType] = {}
+        for plural in archivers.ARCHIVERS.values():
+            rt = cluster.resources.find(archivers.GROUP, "v1alpha1", plural)
+            if rt is not None:
+                self.archiver_types[plural] = rt
+        self._archiver_keys = {rt.key: rt for rt in self.archiver_types.values()}
+        self.archived: dict[tuple[str, str], tuple[str, bool]] = {}
+        """(namespace, database) -> (kind, paused) of the databases being archived."""
+        self.recovering: set[str] = set()
+        """uids of databases whose archiver recovery step is scheduled or hanging."""
         self._keys = {rt.key: plural for plural, rt in self.types.items()}
         self.hanging: set[str] = set()
         self.session_faults: dict[str, tuple[str, str]] = {}
@@ -149,6 +161,10 @@ class StashController:
             if plural in ("backupconfigurations", "backupsessions", "restoresessions"):
                 self.mark((plural, namespace, name))
             return
+        if event.resource in self._archiver_keys:
+            kind = event.entry.obj.get("kind", "").removesuffix("Archiver")
+            self._mark_dbs(kind)
+            return
         if event.resource.endswith(".kubedb.com") and event.resource.count(".") == 2:
             kind = event.entry.obj.get("kind")
             if kind:
@@ -157,6 +173,14 @@ class StashController:
                 if event.type != "MODIFIED":
                     self._mark_all("backupconfigurations", namespace)
                     self._mark_all("restoresessions", namespace)
+
+    def _mark_dbs(self, kind: str) -> None:
+        rt = self.cluster.resources.by_kind("kubedb.com/v1", kind)
+        if rt is None:
+            return
+        for entry in self.cluster.iterate(rt):
+            meta = entry.obj["metadata"]
+            self.mark((f"db:{kind}", meta.get("namespace", ""), meta["name"]))
 
     def _mark_all(self, plural: str, namespace: str | None = None) -> None:
         for entry in self.cluster.iterate(self.rt(plural), namespace):
@@ -187,6 +211,8 @@ class StashController:
             "restoresessions",
         ):
             self._mark_all(plural)
+        for kind in archivers.ARCHIVERS:
+            self._mark_dbs(kind)
 
     async def stop(self) -> None:
         for task in (self._loop, self._ticker):
@@ -202,6 +228,8 @@ class StashController:
         self.hanging.clear()
         self.session_faults.clear()
         self.next_runs.clear()
+        self.archived.clear()
+        self.recovering.clear()
         self.clock = SimClock(self.cluster.clock)
 
     async def _run(self) -> None:
@@ -295,11 +323,15 @@ class StashController:
             self.cluster.create(rt, meta["namespace"], body, trusted=True)
 
     async def _tick(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(TICK_SECONDS)
+            ticks += 1
             try:
                 self.clock.set_speed(self.faults.kubestash.clock_speed)
                 self._fire_due()
+                if ticks % LOG_SHIP_TICKS == 0:
+                    archivers.ship_logs(self)
             except Exception:
                 log.exception("sim kubestash: schedule tick failed")
 

@@ -21,7 +21,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from services.sim import errors, objects
-from services.sim.kubestash import backups, status
+from services.sim.kubestash import archivers, backups, status
 
 if TYPE_CHECKING:
     from services.sim.kubestash.controller import StashController
@@ -42,7 +42,7 @@ class Gate(str, Enum):
 def restore_gate(db: dict[str, Any]) -> Gate | None:
     """None for a database that waits for no restore; else where its restore stands."""
     init = (db.get("spec") or {}).get("init") or {}
-    if not init.get("waitForInitialRestore"):
+    if not init.get("waitForInitialRestore") and not init.get("archiver"):
         return None
     for cond in (db.get("status") or {}).get("conditions") or []:
         if cond.get("type") == RESTORED:
@@ -301,9 +301,13 @@ def reconcile_database(ctl: StashController, kind: str, namespace: str, name: st
     db = ctl.cluster.find(rt, namespace, name)
     if db is None or db["metadata"].get("deletionTimestamp"):
         return
+    archivers.reconcile_archived(ctl, kind, db)
     old = db.get("status") or {}
     if not old.get("phase") or old.get("phase") == "Halted":
         return  # the provisioner has not started it yet: its first write would drop ours
+    if ((db.get("spec") or {}).get("init") or {}).get("archiver"):
+        archivers.reconcile_recovery(ctl, kind, db)
+        return
     conditions = list(old.get("conditions") or [])
     restores = sorted(
         (
@@ -394,3 +398,47 @@ def _write(
         new["phase"] = phase
     with contextlib.suppress(errors.ApiError):
         ctl.write_status(rt, db["metadata"]["namespace"], db["metadata"]["name"], new)
+
+
+def set_restore_started(ctl: StashController, kind: str, db: dict[str, Any], *, by: str) -> None:
+    """DataRestoreStarted=True, phase DataRestoring (a restore this sim runs itself)."""
+    _set(
+        ctl,
+        kind,
+        db,
+        STARTED,
+        True,
+        "DataRestoreStartedByExternalInitializer",
+        f"Data restore started by {by}",
+        "DataRestoring",
+    )
+
+
+def set_restore_conditions(
+    ctl: StashController, kind: str, db: dict[str, Any], *, ok: bool, reason: str, message: str
+) -> None:
+    """DataRestored=ok (and DataRestoreStarted gone); phase NotReady when it failed."""
+    _set(ctl, kind, db, RESTORED, ok, reason, message, None if ok else "NotReady")
+
+
+def _set(
+    ctl: StashController,
+    kind: str,
+    db: dict[str, Any],
+    kind_of_condition: str,
+    ok: bool,
+    reason: str,
+    message: str,
+    phase: str | None,
+) -> None:
+    rt = ctl.cluster.resources.by_kind(f"{KUBEDB_GROUP}/v1", kind)
+    if rt is None:
+        return
+    rest = [
+        c
+        for c in (db.get("status") or {}).get("conditions") or []
+        if c.get("type") not in (STARTED, RESTORED)
+    ]
+    gen = int(db["metadata"].get("generation", 1))
+    wanted = _db_condition(kind_of_condition, ok, reason, message, ctl.wall_now(), gen)
+    _write(ctl, rt, db, rest, wanted, phase)
