@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from services.domain import engines
-from services.sim import errors
+from services.sim import errors, kubedb
 from services.sim.resources import ResourceType
 
 if TYPE_CHECKING:
@@ -48,34 +47,40 @@ def _deny(rt: ResourceType, obj: dict[str, Any], message: str) -> errors.ApiErro
     )
 
 
-def _engine(rt: ResourceType) -> engines.EngineSpec | None:
-    return engines.by_kind(rt.kind)
+def _engine(rt: ResourceType) -> kubedb.EngineSpec | None:
+    return kubedb.by_kind(rt.kind)
 
 
-def catalog_entry(cluster: Cluster, engine: engines.EngineSpec, name: str) -> dict[str, Any] | None:
-    entry = cluster.store.get(f"{engine.catalog_plural}.{engines.CATALOG_GROUP}", ("", name))
+def catalog_of(cluster: Cluster, engine: kubedb.EngineSpec) -> dict[str, dict[str, Any]]:
+    """The engine's catalog objects by name."""
+    collection = cluster.store.collection(f"{engine.catalog_plural}.{kubedb.CATALOG_GROUP}")
+    return {key[1]: entry.obj for key, entry in collection.entries.items()}
+
+
+def catalog_entry(cluster: Cluster, engine: kubedb.EngineSpec, name: str) -> dict[str, Any] | None:
+    entry = cluster.store.get(f"{engine.catalog_plural}.{kubedb.CATALOG_GROUP}", ("", name))
     return entry.obj if entry else None
 
 
-def _default_replicas(engine: engines.EngineSpec, spec: dict[str, Any]) -> None:
-    if engine.engine is engines.Engine.REDIS and spec.get("mode") == "Cluster":
+def _default_replicas(engine: kubedb.EngineSpec, spec: dict[str, Any]) -> None:
+    if engine.engine is kubedb.Engine.REDIS and spec.get("mode") == "Cluster":
         cluster = spec.setdefault("cluster", {})
         cluster.setdefault("shards", 3)
         cluster.setdefault("replicas", 2)
         return
-    if engine.engine is engines.Engine.MYSQL and (spec.get("topology") or {}).get("mode") in (
+    if engine.engine is kubedb.Engine.MYSQL and (spec.get("topology") or {}).get("mode") in (
         "GroupReplication",
         "InnoDBCluster",
     ):
         spec.setdefault("replicas", 3)
         return
-    if engine.engine is engines.Engine.MONGODB and spec.get("shardTopology"):
+    if engine.engine is kubedb.Engine.MONGODB and spec.get("shardTopology"):
         return
     spec.setdefault("replicas", 1)
 
 
-def _default_resources(engine: engines.EngineSpec, spec: dict[str, Any]) -> None:
-    if engine.engine is engines.Engine.MONGODB and spec.get("shardTopology"):
+def _default_resources(engine: kubedb.EngineSpec, spec: dict[str, Any]) -> None:
+    if engine.engine is kubedb.Engine.MONGODB and spec.get("shardTopology"):
         return
     template = spec.setdefault("podTemplate", {})
     pod_spec = template.setdefault("spec", {})
@@ -100,7 +105,7 @@ class KubeDBWebhooks:
         self, cluster: Cluster, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
     ) -> None:
         engine = _engine(rt)
-        if engine is None or rt.group != engines.DB_GROUP:
+        if engine is None or rt.group != kubedb.DB_GROUP:
             return
         spec = obj.get("spec")
         if not isinstance(spec, dict):
@@ -119,16 +124,16 @@ class KubeDBWebhooks:
         engine = _engine(rt)
         if engine is None:
             return
-        if rt.group == engines.DB_GROUP:
+        if rt.group == kubedb.DB_GROUP:
             self._validate_database(cluster, rt, engine, obj, old)
-        elif rt.group == engines.OPS_GROUP:
+        elif rt.group == kubedb.OPS_GROUP:
             self._validate_ops(cluster, rt, engine, obj, old)
 
     def _validate_database(
         self,
         cluster: Cluster,
         rt: ResourceType,
-        engine: engines.EngineSpec,
+        engine: kubedb.EngineSpec,
         obj: dict[str, Any],
         old: dict[str, Any] | None,
     ) -> None:
@@ -143,7 +148,7 @@ class KubeDBWebhooks:
                 raise _deny(
                     rt,
                     obj,
-                    f'{engine.catalog_plural}.{engines.CATALOG_GROUP} "{version}" not found',
+                    f'{engine.catalog_plural}.{kubedb.CATALOG_GROUP} "{version}" not found',
                 )
             if (catalog.get("spec") or {}).get("deprecated"):
                 raise _deny(
@@ -176,7 +181,7 @@ class KubeDBWebhooks:
         self,
         cluster: Cluster,
         rt: ResourceType,
-        engine: engines.EngineSpec,
+        engine: kubedb.EngineSpec,
         obj: dict[str, Any],
         old: dict[str, Any] | None,
     ) -> None:
@@ -192,7 +197,7 @@ class KubeDBWebhooks:
             return
         namespace = obj["metadata"].get("namespace", "")
         db_name = (spec.get("databaseRef") or {}).get("name")
-        db_key = f"{engine.plural}.{engines.DB_GROUP}"
+        db_key = f"{engine.plural}.{kubedb.DB_GROUP}"
         if not db_name or cluster.store.get(db_key, (namespace, db_name)) is None:
             raise _deny(rt, obj, f"spec.databaseRef {namespace}/{db_name}, is invalid or not found")
         op_type = spec.get("type")
@@ -202,7 +207,7 @@ class KubeDBWebhooks:
 
     def validate_delete(self, cluster: Cluster, rt: ResourceType, obj: dict[str, Any]) -> None:
         engine = _engine(rt)
-        if engine is None or rt.group != engines.DB_GROUP:
+        if engine is None or rt.group != kubedb.DB_GROUP:
             return
         if (obj.get("spec") or {}).get("deletionPolicy") == "DoNotTerminate":
             meta = obj["metadata"]

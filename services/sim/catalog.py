@@ -18,8 +18,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from services.domain import versions
-
 API_VERSION = "catalog.kubedb.com/v1alpha1"
 _APPSCODE = "ghcr.io/appscode-images"
 _KUBEDB = "ghcr.io/kubedb"
@@ -331,12 +329,3 @@ def catalog_objects() -> list[dict[str, Any]]:
                 }
             )
     return objects
-
-
-def catalog_by_engine() -> dict[str, list[versions.CatalogVersion]]:
-    """The same catalog parsed, per engine ("postgres" -> [...]): the API's catalog shape."""
-    parsed: dict[str, list[versions.CatalogVersion]] = {}
-    for obj in catalog_objects():
-        entry = versions.parse_catalog_object(obj)
-        parsed.setdefault(entry.engine, []).append(entry)
-    return parsed

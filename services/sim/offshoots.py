@@ -13,7 +13,7 @@ import base64
 import secrets
 from typing import Any
 
-from services.domain import engines
+from services.sim import kubedb
 
 MAX_NAME = 63
 FINALIZER = "kubedb.com"
@@ -32,9 +32,9 @@ def auth_secret_name(db: dict[str, Any]) -> str:
     return str(configured) if configured else name_with_suffix(db["metadata"]["name"], "auth")
 
 
-def labels(engine: engines.EngineSpec, db_name: str) -> dict[str, str]:
+def labels(engine: kubedb.EngineSpec, db_name: str) -> dict[str, str]:
     return {
-        "app.kubernetes.io/name": f"{engine.plural}.{engines.DB_GROUP}",
+        "app.kubernetes.io/name": f"{engine.plural}.{kubedb.DB_GROUP}",
         "app.kubernetes.io/instance": db_name,
         "app.kubernetes.io/managed-by": MANAGED_BY,
     }
@@ -55,7 +55,7 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def auth_secret(engine: engines.EngineSpec, db: dict[str, Any]) -> dict[str, Any]:
+def auth_secret(engine: kubedb.EngineSpec, db: dict[str, Any]) -> dict[str, Any]:
     meta = db["metadata"]
     return {
         "apiVersion": "v1",
@@ -74,7 +74,7 @@ def auth_secret(engine: engines.EngineSpec, db: dict[str, Any]) -> dict[str, Any
     }
 
 
-def primary_service(engine: engines.EngineSpec, db: dict[str, Any]) -> dict[str, Any]:
+def primary_service(engine: kubedb.EngineSpec, db: dict[str, Any]) -> dict[str, Any]:
     meta = db["metadata"]
     selector = labels(engine, meta["name"])
     return {

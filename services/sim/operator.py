@@ -20,8 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from services.domain import engines
-from services.sim import errors, objects, offshoots, patching
+from services.sim import errors, kubedb, objects, offshoots, patching
 from services.sim.cluster import Cluster
 from services.sim.faults import Faults
 from services.sim.kubestash import restores
@@ -31,7 +30,7 @@ from services.sim.store import Event
 log = logging.getLogger(__name__)
 
 FORCEABLE_PHASES = ("Critical", "NotReady")
-WorkItem = tuple[str, engines.Engine, str, str]
+WorkItem = tuple[str, kubedb.Engine, str, str]
 """("db" | "ops", engine, namespace, database name)."""
 
 
@@ -101,12 +100,12 @@ class Operator:
         self.provision_delay = provision_delay
         self.ops_step_delay = ops_step_delay
         self.tasks = Tasks()
-        self.forced: dict[tuple[engines.Engine, str, str], str] = {}
-        self.db_types: dict[str, tuple[ResourceType, engines.EngineSpec]] = {}
-        self.ops_types: dict[str, tuple[ResourceType, engines.EngineSpec]] = {}
-        for spec in engines.ENGINES.values():
-            db_rt = cluster.resources.find(engines.DB_GROUP, engines.DB_VERSION, spec.plural)
-            ops_rt = cluster.resources.find(engines.OPS_GROUP, engines.OPS_VERSION, spec.ops_plural)
+        self.forced: dict[tuple[kubedb.Engine, str, str], str] = {}
+        self.db_types: dict[str, tuple[ResourceType, kubedb.EngineSpec]] = {}
+        self.ops_types: dict[str, tuple[ResourceType, kubedb.EngineSpec]] = {}
+        for spec in kubedb.ENGINES.values():
+            db_rt = cluster.resources.find(kubedb.DB_GROUP, kubedb.DB_VERSION, spec.plural)
+            ops_rt = cluster.resources.find(kubedb.OPS_GROUP, kubedb.OPS_VERSION, spec.ops_plural)
             if db_rt is not None:
                 self.db_types[db_rt.key] = (db_rt, spec)
             if ops_rt is not None:
@@ -119,13 +118,13 @@ class Operator:
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def db_rt(self, engine: engines.Engine) -> tuple[ResourceType, engines.EngineSpec]:
-        spec = engines.ENGINES[engine]
-        return self.db_types[f"{spec.plural}.{engines.DB_GROUP}"]
+    def db_rt(self, engine: kubedb.Engine) -> tuple[ResourceType, kubedb.EngineSpec]:
+        spec = kubedb.ENGINES[engine]
+        return self.db_types[f"{spec.plural}.{kubedb.DB_GROUP}"]
 
-    def ops_rt(self, engine: engines.Engine) -> tuple[ResourceType, engines.EngineSpec]:
-        spec = engines.ENGINES[engine]
-        return self.ops_types[f"{spec.ops_plural}.{engines.OPS_GROUP}"]
+    def ops_rt(self, engine: kubedb.Engine) -> tuple[ResourceType, kubedb.EngineSpec]:
+        spec = kubedb.ENGINES[engine]
+        return self.ops_types[f"{spec.ops_plural}.{kubedb.OPS_GROUP}"]
 
     def _on_event(self, event: Event) -> None:
         if event.resource in self.db_types:
@@ -210,7 +209,7 @@ class Operator:
 
     # -- databases -------------------------------------------------------------------------
 
-    def reconcile_db(self, engine: engines.Engine, namespace: str, name: str) -> None:
+    def reconcile_db(self, engine: kubedb.Engine, namespace: str, name: str) -> None:
         rt, _ = self.db_rt(engine)
         db = self.cluster.find(rt, namespace, name)
         if db is None:
@@ -258,7 +257,7 @@ class Operator:
         self._observe(engine, db)
         self.mark(("ops", engine, namespace, name))
 
-    def _start_provisioning(self, engine: engines.Engine, db: dict[str, Any]) -> None:
+    def _start_provisioning(self, engine: kubedb.Engine, db: dict[str, Any]) -> None:
         rt, _ = self.db_rt(engine)
         meta = db["metadata"]
         status = {
@@ -274,7 +273,7 @@ class Operator:
         )
 
     def _current(
-        self, engine: engines.Engine, namespace: str, name: str, uid: str
+        self, engine: kubedb.Engine, namespace: str, name: str, uid: str
     ) -> dict[str, Any] | None:
         rt, _ = self.db_rt(engine)
         db = self.cluster.find(rt, namespace, name)
@@ -288,7 +287,7 @@ class Operator:
         if self.cluster.find(rt, meta["namespace"], meta["name"]) is None:
             self.cluster.create(rt, meta["namespace"], obj, trusted=True)
 
-    def _provision(self, engine: engines.Engine, namespace: str, name: str, uid: str) -> None:
+    def _provision(self, engine: kubedb.Engine, namespace: str, name: str, uid: str) -> None:
         db = self._current(engine, namespace, name, uid)
         if db is None or db["metadata"].get("deletionTimestamp"):
             return
@@ -329,7 +328,7 @@ class Operator:
         self._write_phase(engine, db, phase, observe=True)
 
     def _write_phase(
-        self, engine: engines.Engine, db: dict[str, Any], phase: str, *, observe: bool
+        self, engine: kubedb.Engine, db: dict[str, Any], phase: str, *, observe: bool
     ) -> None:
         rt, _ = self.db_rt(engine)
         meta = db["metadata"]
@@ -345,7 +344,7 @@ class Operator:
             status["observedGeneration"] = int(meta.get("generation", 1))
         self.write_status(rt, meta["namespace"], meta["name"], status)
 
-    def _observe(self, engine: engines.Engine, db: dict[str, Any]) -> None:
+    def _observe(self, engine: kubedb.Engine, db: dict[str, Any]) -> None:
         """Catch up with a spec change made outside an OpsRequest (or a forced phase)."""
         meta, status = db["metadata"], db.get("status") or {}
         forced = self.forced.get((engine, meta["namespace"], meta["name"]), "Ready")
@@ -364,7 +363,7 @@ class Operator:
                 lambda: self._catch_up(engine, meta["namespace"], meta["name"], uid),
             )
 
-    def _catch_up(self, engine: engines.Engine, namespace: str, name: str, uid: str) -> None:
+    def _catch_up(self, engine: kubedb.Engine, namespace: str, name: str, uid: str) -> None:
         db = self._current(engine, namespace, name, uid)
         if db is None or db["metadata"].get("deletionTimestamp"):
             return
@@ -375,7 +374,7 @@ class Operator:
             return
         self._write_phase(engine, db, status["phase"], observe=True)
 
-    def _halt(self, engine: engines.Engine, db: dict[str, Any]) -> None:
+    def _halt(self, engine: kubedb.Engine, db: dict[str, Any]) -> None:
         rt, _ = self.db_rt(engine)
         meta = db["metadata"]
         self._delete_services(meta["namespace"], meta["name"], meta["uid"])
@@ -406,7 +405,7 @@ class Operator:
             with contextlib.suppress(errors.ApiError):
                 self.cluster.delete(services, namespace, name, trusted=True)
 
-    def _finalize(self, engine: engines.Engine, namespace: str, name: str, uid: str) -> None:
+    def _finalize(self, engine: kubedb.Engine, namespace: str, name: str, uid: str) -> None:
         db = self._current(engine, namespace, name, uid)
         if db is None or not db["metadata"].get("deletionTimestamp"):
             return
@@ -437,7 +436,7 @@ class Operator:
 
     # -- faults ----------------------------------------------------------------------------
 
-    def set_phase(self, engine: engines.Engine, namespace: str, name: str, phase: str) -> None:
+    def set_phase(self, engine: kubedb.Engine, namespace: str, name: str, phase: str) -> None:
         """Force Critical/NotReady (or back to Ready) on a provisioned database."""
         if phase not in (*FORCEABLE_PHASES, "Ready"):
             raise errors.bad_request(

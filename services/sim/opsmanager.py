@@ -16,8 +16,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from services.domain import engines
-from services.sim import admission, offshoots, opsplans, store
+from services.sim import admission, kubedb, offshoots, opsplans, store
 
 if TYPE_CHECKING:
     from services.sim.operator import Operator
@@ -65,16 +64,14 @@ class OpsManager:
         if after is not None:
             self.by_database.setdefault((event.resource, namespace, after), set()).add(name)
 
-    def _ops_for(
-        self, engine: engines.Engine, namespace: str, db_name: str
-    ) -> list[dict[str, Any]]:
+    def _ops_for(self, engine: kubedb.Engine, namespace: str, db_name: str) -> list[dict[str, Any]]:
         rt, _ = self.operator.ops_rt(engine)
         collection = self.cluster.store.collection(rt.key)
         names = sorted(self.by_database.get((rt.key, namespace, db_name), ()))
         entries = (collection.entries.get((namespace, name)) for name in names)
         return [entry.obj for entry in entries if entry is not None]
 
-    def _status(self, engine: engines.Engine, op: dict[str, Any], status: dict[str, Any]) -> None:
+    def _status(self, engine: kubedb.Engine, op: dict[str, Any], status: dict[str, Any]) -> None:
         rt, _ = self.operator.ops_rt(engine)
         meta = op["metadata"]
         self.operator.write_status(rt, meta["namespace"], meta["name"], status)
@@ -91,7 +88,7 @@ class OpsManager:
             generation=int(op["metadata"].get("generation", 1)),
         )
 
-    def reconcile(self, engine: engines.Engine, namespace: str, db_name: str) -> None:
+    def reconcile(self, engine: kubedb.Engine, namespace: str, db_name: str) -> None:
         ops = self._ops_for(engine, namespace, db_name)
         for op in ops:
             if not (op.get("status") or {}).get("phase"):
@@ -128,7 +125,7 @@ class OpsManager:
             self._start(engine, min(eligible, key=_created), db)
 
     def _skip_superseded(
-        self, engine: engines.Engine, pending: list[dict[str, Any]]
+        self, engine: kubedb.Engine, pending: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
         newest: dict[str, dict[str, Any]] = {}
         for op in pending:
@@ -155,7 +152,7 @@ class OpsManager:
             )
         return kept
 
-    def _set_paused(self, engine: engines.Engine, db: dict[str, Any], paused: bool) -> None:
+    def _set_paused(self, engine: kubedb.Engine, db: dict[str, Any], paused: bool) -> None:
         rt, _ = self.operator.db_rt(engine)
         meta = db["metadata"]
         status = dict(db.get("status") or {})
@@ -177,7 +174,7 @@ class OpsManager:
         status["conditions"] = conditions
         self.operator.write_status(rt, meta["namespace"], meta["name"], status)
 
-    def _start(self, engine: engines.Engine, op: dict[str, Any], db: dict[str, Any]) -> None:
+    def _start(self, engine: kubedb.Engine, op: dict[str, Any], db: dict[str, Any]) -> None:
         meta = op["metadata"]
         self._status(
             engine,
@@ -204,7 +201,7 @@ class OpsManager:
         )
 
     def _current_op(
-        self, engine: engines.Engine, namespace: str, name: str, uid: str
+        self, engine: kubedb.Engine, namespace: str, name: str, uid: str
     ) -> dict[str, Any] | None:
         rt, _ = self.operator.ops_rt(engine)
         op = self.cluster.find(rt, namespace, name)
@@ -214,7 +211,7 @@ class OpsManager:
             return None
         return op
 
-    async def _execute(self, engine: engines.Engine, namespace: str, name: str, uid: str) -> None:
+    async def _execute(self, engine: kubedb.Engine, namespace: str, name: str, uid: str) -> None:
         step = self.operator.ops_step_delay
         op = self._current_op(engine, namespace, name, uid)
         if op is None:
@@ -237,9 +234,7 @@ class OpsManager:
             self._fail(engine, op, None, f"database {namespace}/{db_name} not found")
             return
         try:
-            change = opsplans.plan(
-                spec, op, db, lambda version: admission.catalog_entry(self.cluster, spec, version)
-            )
+            change = opsplans.plan(spec, op, db, admission.catalog_of(self.cluster, spec))
         except opsplans.OpsFailure as failure:
             self._fail(engine, op, db, str(failure))
             return
@@ -279,7 +274,7 @@ class OpsManager:
         ]
         self._status(engine, op, status)
 
-    def _finish_database(self, engine: engines.Engine, db: dict[str, Any]) -> None:
+    def _finish_database(self, engine: kubedb.Engine, db: dict[str, Any]) -> None:
         """Resume the database: Paused removed, the new generation observed."""
         meta = db["metadata"]
         status = dict(db.get("status") or {})
@@ -290,7 +285,7 @@ class OpsManager:
         self.operator.write_status(rt, meta["namespace"], meta["name"], status)
 
     def _fail(
-        self, engine: engines.Engine, op: dict[str, Any], db: dict[str, Any] | None, reason: str
+        self, engine: kubedb.Engine, op: dict[str, Any], db: dict[str, Any] | None, reason: str
     ) -> None:
         log.info(
             "sim ops-manager: %s/%s failed: %s",

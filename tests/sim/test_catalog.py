@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.domain import versions
-from services.sim import catalog, schemas
+from services.sim import catalog, rules, schemas
 
 KUBEDB_DIR = Path(
     os.environ.get("DBAAS_KUBEDB_DIR")
@@ -131,12 +131,14 @@ def test_mysql_constraints_are_keyed_by_topology(
 
 
 def test_every_constraint_in_the_catalog_parses() -> None:
-    for entries in catalog.catalog_by_engine().values():
-        for entry in entries:
-            lists = entry.allowlist + entry.denylist + entry.group_allowlist + entry.group_denylist
-            assert lists, entry.name
-            for constraint in lists:
-                versions.satisfies(versions.parse_version(entry.version), constraint)
+    for obj in catalog.catalog_objects():
+        version = rules.parse_version(obj["spec"]["version"])
+        topologies = ["standalone", "groupReplication"] if obj["kind"] == "MySQLVersion" else [""]
+        for topology in topologies:
+            allowlist, denylist = rules.constraints(obj, topology)
+            assert allowlist, obj["metadata"]["name"]
+            for constraint in allowlist + denylist:
+                rules.satisfies(version, constraint)
 
 
 def test_each_call_returns_fresh_objects() -> None:
@@ -145,7 +147,6 @@ def test_each_call_returns_fresh_objects() -> None:
     assert catalog.catalog_objects()[0]["spec"]["version"] != "0.0"
 
 
-def test_catalog_by_engine_covers_the_four_engines() -> None:
-    parsed = catalog.catalog_by_engine()
-    assert sorted(parsed) == ["mongodb", "mysql", "postgres", "redis"]
-    assert sum(len(v) for v in parsed.values()) == len(catalog.catalog_objects())
+def test_the_catalog_covers_the_four_engines() -> None:
+    kinds = {obj["kind"] for obj in catalog.catalog_objects()}
+    assert kinds == {"PostgresVersion", "MySQLVersion", "MongoDBVersion", "RedisVersion"}

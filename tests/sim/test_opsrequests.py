@@ -165,10 +165,12 @@ def test_update_version_to_an_allowed_target_succeeds(kube: Kube) -> None:
 @pytest.mark.parametrize(
     ("target", "reason"),
     [
-        ("18.3", "not an allowed update target"),
-        ("16.1", "downgrades are not supported"),
+        # KubeDB's words (the sim's rules.py), not dbaas's: no separate downgrade check,
+        # a target outside the update constraints is simply not upgradable.
+        ("18.3", "can't be updated to 18.3, it is not in the list of upgradable versions"),
+        ("16.1", "can't be updated to 16.1, it is not in the list of upgradable versions"),
         ("99.0", 'postgresversions.catalog.kubedb.com "99.0" not found'),
-        ("16.4-bookworm", "cannot change the base OS"),
+        ("16.4-bookworm", "spec.db.baseOS of 16.4-bookworm (bookworm) differs"),
     ],
 )
 def test_update_version_to_a_disallowed_target_fails_with_the_reason(

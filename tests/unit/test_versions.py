@@ -20,7 +20,11 @@ def entry(name: str, version: str | None = None, **fields: object) -> CatalogVer
 
 @pytest.fixture(scope="module")
 def shipped() -> dict[str, list[CatalogVersion]]:
-    return catalog.catalog_by_engine()
+    parsed: dict[str, list[CatalogVersion]] = {}
+    for obj in catalog.catalog_objects():  # the sim's catalog, read by the product's parser
+        entry = versions.parse_catalog_object(obj)
+        parsed.setdefault(entry.engine, []).append(entry)
+    return parsed
 
 
 def find(entries: list[CatalogVersion], name: str) -> CatalogVersion:
