@@ -128,3 +128,16 @@ def test_the_keyboard_alone_signs_in_and_opens_the_create_form(
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="New database")).to_be_visible()
     expect(page.get_by_label("Engine")).not_to_be_empty()
+
+
+def test_a_key_revoked_while_signed_in_returns_to_sign_in_with_the_apis_problem(
+    api: LiveApi, console_page: OpenConsole
+) -> None:
+    key = api.key(role="operator")
+    console = console_page(api.url)
+    page = console.page
+    console.sign_in(key)
+    api.revoke(key)  # the fixture's API caches no key: the next poll is refused
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("the API key is unknown or revoked")
+    assert page.evaluate("sessionStorage.length") == 0

@@ -25,7 +25,7 @@ export function poll(work) {
   let stopped = false;
   const run = async () => {
     try {
-      await work();
+      if (!document.hidden) await work(); // a background tab costs the API nothing
     } finally {
       if (!stopped) timer = setTimeout(run, POLL_MILLISECONDS);
     }
