@@ -1,5 +1,9 @@
 """Every KubeStash object the domain renders is accepted by the real CRDs, strictly, and
-agrees with the facts: KubeDB's addon catalog, KubeStash's labels, name limits."""
+agrees with the facts: KubeDB's addon catalog, KubeStash's labels, name limits.
+
+The CRDs and addons from ../shared (or DBAAS_KUBESTASH_DIR / DBAAS_KUBEDB_DIR) when present,
+else what the sim ships, generated from them (test_schemapack and test_kubestash compare).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ from services.domain.backup_manifests import STASH, BackupNames, ObjectRef
 from services.domain.backups import BackupPolicy, Retention
 from services.domain.engines import Engine
 from services.domain.specs import DatabaseSpec
-from services.sim import schemas
+from services.sim import schemapack, schemas
+from services.sim.kubestash import catalog as kubestash_catalog
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 KUBESTASH_DIR = Path(os.environ.get("DBAAS_KUBESTASH_DIR") or SHARED / "kubestash")
@@ -57,8 +62,8 @@ def names(engine: Engine, name: str = LONGEST_NAME, db_id: uuid.UUID = DB_ID) ->
 @pytest.fixture(scope="module")
 def kubestash() -> schemas.SchemaRegistry:
     crds = KUBESTASH_DIR / "crds"
-    if not crds.is_dir():
-        pytest.skip(f"KubeStash CRDs not found at {crds}; set DBAAS_KUBESTASH_DIR")
+    if not crds.is_dir():  # a clone without ../shared: the schemas the sim ships
+        return schemas.SchemaRegistry(schemapack.load("kubestash"))
     return schemas.SchemaRegistry.load(crds)
 
 
@@ -66,16 +71,17 @@ def kubestash() -> schemas.SchemaRegistry:
 def kubedb() -> schemas.SchemaRegistry:
     crds = KUBEDB_DIR / "crds"
     if not crds.is_dir():
-        pytest.skip(f"KubeDB CRDs not found at {crds}; set DBAAS_KUBEDB_DIR")
+        return schemas.SchemaRegistry(schemapack.load("kubedb"))
     return schemas.SchemaRegistry.load(crds)
 
 
 @pytest.fixture(scope="module")
 def addons() -> dict[str, dict[str, Any]]:
     catalog = KUBESTASH_DIR / "catalog"
-    if not catalog.is_dir():
-        pytest.skip(f"KubeDB's KubeStash catalog not found at {catalog}")
-    loaded = [yaml.safe_load(path.read_text()) for path in sorted(catalog.glob("*.yaml"))]
+    if catalog.is_dir():
+        loaded = [yaml.safe_load(path.read_text()) for path in sorted(catalog.glob("*.yaml"))]
+    else:  # the pack the sim ships (the Addons copied unchanged)
+        loaded = [o for o in kubestash_catalog.catalog_objects() if o["kind"] == "Addon"]
     return {addon["metadata"]["name"]: addon for addon in loaded}
 
 

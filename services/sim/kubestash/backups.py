@@ -1,21 +1,13 @@
-"""Backups: BackupStorage, BackupConfiguration -> Repositories, BackupSession -> Snapshots,
-retention and session history, as KubeStash v0.29 does them (KUBESTASH-API.md §1, §4, §5).
+"""BackupSessions -> Snapshots, as KubeStash v0.29 runs them (KUBESTASH-API.md §1.4-1.6, §4).
 
-- BackupStorage: Ready with `BackendInitialized=True` (the sim has no bucket to fail on).
-- BackupConfiguration: Invalid when an Addon or task it names is missing (ValidationPassed
-  False); Ready when its target exists, every backend's BackupStorage is Ready and its
-  RetentionPolicy found, with `SchedulerEnsured` per session; NotReady otherwise. Once
-  Ready it creates its Repositories and triggers one backup at once (`InitialBackupTriggered`).
-- BackupSession: Skipped when its BackupConfiguration is not Ready or another session of it
-  is running; else one Snapshot per Repository (`<repo>-<session>`, KubeStash's labels, the
-  `kubedb.com/db-version` annotation, owned by the Repository), Running for one step, then
-  Succeeded (or Failed / hanging by fault), then retention per Repository.
-- Retention: older than maxRetentionPeriod goes; of the rest, successfulSnapshots' keep
-  rules (last, hourly, daily, weekly, monthly, yearly) keep, and `failedSnapshots.last`
-  failed ones stay. Completed BackupSessions beyond `sessionHistoryLimit` are deleted.
+A BackupSession is Skipped when its BackupConfiguration is not Ready or another session of
+it is running; else it gets one Snapshot per Repository (`<repo>-<session>`, KubeStash's
+labels, the `kubedb.com/db-version` annotation, owned by the Repository), runs for one step,
+then Succeeds (or Fails / hangs by fault), then retention runs per Repository
+(`retention`). Also the names and labels the other halves share.
 
 Writes go through `Cluster` as trusted operator writes; every function re-reads what it
-acts on. The controller calls these; this module never schedules anything itself.
+acts on. The controller calls these; this module never schedules anything but its own step.
 """
 
 from __future__ import annotations
@@ -27,7 +19,7 @@ import zlib
 from typing import TYPE_CHECKING, Any
 
 from services.sim import errors, objects
-from services.sim.kubestash import status
+from services.sim.kubestash import configurations, retention, status
 
 if TYPE_CHECKING:
     from services.sim.kubestash.controller import StashController
@@ -49,13 +41,6 @@ _PERIOD_SECONDS = {
     "h": 3600,
     "m": 60,
 }
-_BUCKETS = {
-    "hourly": "%Y%m%d%H",
-    "daily": "%Y%m%d",
-    "weekly": "%G%V",
-    "monthly": "%Y%m",
-    "yearly": "%Y",
-}
 MAX_NAME = 63
 
 
@@ -75,296 +60,6 @@ def period_seconds(text: str) -> int | None:
 
 
 # -- BackupStorage ---------------------------------------------------------------------
-
-
-def reconcile_storage(ctl: StashController, namespace: str, name: str) -> None:
-    rt = ctl.rt("backupstorages")
-    storage = ctl.cluster.find(rt, namespace, name)
-    if storage is None or storage["metadata"].get("deletionTimestamp"):
-        return
-    old = storage.get("status") or {}
-    provider = ((storage.get("spec") or {}).get("storage") or {}).get("provider", "")
-    new = {
-        **old,
-        "phase": "Ready",
-        "conditions": status.merge_conditions(
-            old.get("conditions"),
-            [
-                status.condition(
-                    "BackendInitialized",
-                    True,
-                    "BackendInitializationSucceeded",
-                    f"Successfully initialized the {provider or 'storage'} backend",
-                    now=ctl.wall_now(),
-                )
-            ],
-        ),
-    }
-    new.setdefault("totalSize", "0 B")
-    ctl.write_status(rt, namespace, name, new)
-
-
-# -- BackupConfiguration ---------------------------------------------------------------
-
-
-def reconcile_configuration(ctl: StashController, namespace: str, name: str) -> None:
-    rt = ctl.rt("backupconfigurations")
-    bc = ctl.cluster.find(rt, namespace, name)
-    if bc is None or bc["metadata"].get("deletionTimestamp"):
-        ctl.forget_schedules(namespace, name)
-        return
-    spec = bc.get("spec") or {}
-    old = bc.get("status") or {}
-    now = ctl.wall_now()
-    target = spec.get("target") or {}
-    target_found = ctl.find_target(target, namespace) is not None
-    invalid = _addon_problems(
-        ctl, [s.get("addon") or {} for s in spec.get("sessions") or []], "backupTasks"
-    )
-    backends = [_backend_status(ctl, backend, namespace) for backend in spec.get("backends") or []]
-    ready = not invalid and target_found and all(b["ready"] for b in backends)
-    sessions_status = []
-    old_sessions = {s.get("name"): s for s in old.get("sessions") or []}
-    for session in spec.get("sessions") or []:
-        session_name = session.get("name", "")
-        schedule = (session.get("scheduler") or {}).get("schedule", "")
-        next_run = ctl.schedule_next(namespace, name, session_name, schedule, active=ready)
-        previous = old_sessions.get(session_name) or {}
-        triggered = any(
-            c.get("type") == "InitialBackupTriggered" and c.get("status") == "True"
-            for c in previous.get("conditions") or []
-        )
-        if ready and not triggered and not spec.get("paused"):
-            ctl.trigger(bc, session_name, ctl.sim_now())
-            triggered = True
-        conditions = [
-            status.condition(
-                "SchedulerEnsured",
-                next_run is not None,
-                "SchedulerEnsured" if next_run is not None else "FailedToEnsureScheduler",
-                f"Scheduler has been ensured for session {session_name}"
-                if next_run is not None
-                else f"schedule {schedule!r} is not a valid cron expression",
-                now=now,
-            )
-        ]
-        if triggered:
-            conditions.append(
-                status.condition(
-                    "InitialBackupTriggered",
-                    True,
-                    "SuccessfullyTriggeredInitialBackup",
-                    "Initial backup has been triggered",
-                    now=now,
-                )
-            )
-        entry: dict[str, Any] = {
-            "name": session_name,
-            "conditions": status.merge_conditions(previous.get("conditions"), conditions),
-        }
-        if next_run is not None:
-            entry["nextSchedule"] = objects.timestamp(next_run)
-        sessions_status.append(entry)
-    repositories = []
-    if ready:
-        for repo in _repositories(spec):
-            _ensure_repository(ctl, bc, repo)
-            repositories.append({"name": repo["name"], "phase": "Ready"})
-    else:
-        repositories = [{"name": r["name"], "phase": "NotReady"} for r in _repositories(spec)]
-    phase = "Invalid" if invalid else "Ready" if ready else "NotReady"
-    conditions = [
-        status.condition(
-            "ValidationPassed",
-            not invalid,
-            "ResourceValidationPassed" if not invalid else "ResourceValidationFailed",
-            "; ".join(invalid) or "Resource validation passed",
-            now=now,
-        )
-    ]
-    new = {
-        "phase": phase,
-        "targetFound": target_found,
-        "backends": backends,
-        "repositories": repositories,
-        "sessions": sessions_status,
-        "dependencies": _dependencies(ctl, spec.get("sessions") or []),
-        "conditions": status.merge_conditions(old.get("conditions"), conditions),
-    }
-    ctl.write_status(rt, namespace, name, new)
-
-
-def _repositories(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        repo
-        for session in spec.get("sessions") or []
-        for repo in session.get("repositories") or []
-        if repo.get("name")
-    ]
-
-
-def _backend_status(
-    ctl: StashController, backend: dict[str, Any], namespace: str
-) -> dict[str, Any]:
-    storage_ref = backend.get("storageRef") or {}
-    storage = ctl.cluster.find(
-        ctl.rt("backupstorages"),
-        storage_ref.get("namespace") or namespace,
-        storage_ref.get("name", ""),
-    )
-    storage_phase = ((storage or {}).get("status") or {}).get("phase", "NotReady")
-    entry: dict[str, Any] = {
-        "name": backend.get("name", ""),
-        "storage": {"ref": storage_ref, "phase": storage_phase if storage else "NotReady"},
-    }
-    if storage is None:
-        entry["storage"]["reason"] = "BackupStorage not found"
-    ready = storage is not None and storage_phase == "Ready"
-    rp_ref = backend.get("retentionPolicy")
-    if rp_ref:
-        found = (
-            ctl.cluster.find(
-                ctl.rt("retentionpolicies"),
-                rp_ref.get("namespace") or namespace,
-                rp_ref.get("name", ""),
-            )
-            is not None
-        )
-        entry["retentionPolicy"] = {"ref": rp_ref, "found": found}
-        if not found:
-            entry["retentionPolicy"]["reason"] = "RetentionPolicy not found"
-        ready = ready and found
-    entry["ready"] = ready
-    return entry
-
-
-def _addon_problems(ctl: StashController, addons: list[dict[str, Any]], key: str) -> list[str]:
-    problems = []
-    for addon in addons:
-        name = addon.get("name", "")
-        found = ctl.cluster.find(ctl.rt("addons"), None, name)
-        if found is None:
-            problems.append(f"Addon {name!r} not found")
-            continue
-        offered = {t.get("name") for t in (found.get("spec") or {}).get(key) or []}
-        for task in addon.get("tasks") or []:
-            if task.get("name") not in offered:
-                problems.append(f"Addon {name!r} has no task {task.get('name')!r}")
-    return problems
-
-
-def _dependencies(ctl: StashController, sessions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    names = sorted({(s.get("addon") or {}).get("name", "") for s in sessions} - {""})
-    return [
-        {
-            "apiGroup": "addons.kubestash.com",
-            "kind": "Addon",
-            "name": name,
-            "found": ctl.cluster.find(ctl.rt("addons"), None, name) is not None,
-        }
-        for name in names
-    ]
-
-
-def _ensure_repository(ctl: StashController, bc: dict[str, Any], repo: dict[str, Any]) -> None:
-    namespace = bc["metadata"]["namespace"]
-    rt = ctl.rt("repositories")
-    if ctl.cluster.find(rt, namespace, repo["name"]) is not None:
-        return
-    spec = bc.get("spec") or {}
-    backend = next(
-        (b for b in spec.get("backends") or [] if b.get("name") == repo.get("backend")),
-        (spec.get("backends") or [{}])[0],
-    )
-    target = spec.get("target") or {}
-    body: dict[str, Any] = {
-        "apiVersion": rt.api_version,
-        "kind": "Repository",
-        "metadata": {"name": repo["name"], "namespace": namespace},
-        "spec": {
-            "appRef": {**target, "namespace": target.get("namespace") or namespace},
-            "storageRef": backend.get("storageRef") or {},
-            "path": repo.get("directory", f"/{repo['name']}"),
-            "deletionPolicy": "WipeOut" if repo.get("deletionPolicy") == "WipeOut" else "Delete",
-        },
-    }
-    if repo.get("encryptionSecret"):
-        body["spec"]["encryptionSecret"] = repo["encryptionSecret"]
-    if repo.get("deletionPolicy") in (None, "Delete", "WipeOut"):
-        # Deleted with its BackupConfiguration (§5.1); Retain keeps it (and its Snapshots).
-        body["metadata"]["ownerReferences"] = [status.owner(bc)]
-    with contextlib.suppress(errors.ApiError):
-        ctl.cluster.create(rt, namespace, body, trusted=True)
-    refresh_repository(ctl, namespace, repo["name"])
-
-
-def refresh_repository(ctl: StashController, namespace: str, name: str) -> None:
-    rt = ctl.rt("repositories")
-    repo = ctl.cluster.find(rt, namespace, name)
-    if repo is None or repo["metadata"].get("deletionTimestamp"):
-        return
-    snapshots = sorted(
-        repository_snapshots(ctl, namespace, name),
-        key=lambda s: (s.get("status") or {}).get("snapshotTime", ""),
-        reverse=True,
-    )
-    succeeded = [s for s in snapshots if (s.get("status") or {}).get("phase") == "Succeeded"]
-    total = sum(_size_bytes(s) for s in succeeded)
-    old = repo.get("status") or {}
-    new: dict[str, Any] = {
-        "phase": "Ready",
-        "integrity": True,
-        "snapshotCount": len(snapshots),
-        "size": _human(total),
-        "recentSnapshots": [
-            {
-                "name": s["metadata"]["name"],
-                "phase": (s.get("status") or {}).get("phase", "Pending"),
-                "session": (s.get("spec") or {}).get("session", ""),
-                "size": (s.get("status") or {}).get("size", "0 B"),
-                **(
-                    {"snapshotTime": t}
-                    if (t := (s.get("status") or {}).get("snapshotTime"))
-                    else {}
-                ),
-            }
-            for s in snapshots[:5]
-        ],
-        "conditions": status.merge_conditions(
-            old.get("conditions"),
-            [
-                status.condition(
-                    "RepositoryInitialized",
-                    True,
-                    "RepositoryInitializationSucceeded",
-                    "Repository has been initialized successfully",
-                    now=ctl.wall_now(),
-                )
-            ],
-        ),
-    }
-    if succeeded:
-        new["lastBackupTime"] = succeeded[0]["status"]["snapshotTime"]
-    ctl.write_status(rt, namespace, name, new)
-
-
-def repository_snapshots(
-    ctl: StashController, namespace: str, repository: str
-) -> list[dict[str, Any]]:
-    return [
-        entry.copy()
-        for entry in ctl.cluster.iterate(
-            ctl.rt("snapshots"),
-            namespace,
-            lambda obj: (
-                (obj["metadata"].get("labels") or {}).get(LABEL_REPO) == repository
-                and not obj["metadata"].get("deletionTimestamp")
-            ),
-        )
-    ]
-
-
-# -- BackupSession ---------------------------------------------------------------------
 
 
 def reconcile_session(ctl: StashController, namespace: str, name: str) -> None:
@@ -427,7 +122,9 @@ def _start_session(
     elif any(
         entry.obj["metadata"]["name"] != name
         and (entry.obj.get("status") or {}).get("phase") in ("Pending", "Running")
-        for entry in ctl.cluster.iterate(rt, namespace, lambda o: _invoker(o) == _invoker(session))
+        for entry in ctl.cluster.iterate(
+            rt, namespace, lambda o: invoker_of(o) == invoker_of(session)
+        )
     ):
         reason = "another backup was running"
     if reason is not None or bc is None or bc_session is None:
@@ -500,7 +197,7 @@ def _start_session(
     )
 
 
-def _invoker(obj: dict[str, Any]) -> tuple[str, str]:
+def invoker_of(obj: dict[str, Any]) -> tuple[str, str]:
     spec = obj.get("spec") or {}
     return (spec.get("invoker") or {}).get("name", ""), spec.get("session", "")
 
@@ -586,14 +283,14 @@ def finish_session(ctl: StashController, namespace: str, name: str, uid: str) ->
         failed = mode == "fail"
         _finish_snapshot(ctl, namespace, entry["name"], failed=failed, reason=reason)
         snapshots.append({**entry, "phase": "Failed" if failed else "Succeeded"})
-    bc = ctl.cluster.find(ctl.rt("backupconfigurations"), namespace, _invoker(session)[0])
-    retention = []
+    bc = ctl.cluster.find(ctl.rt("backupconfigurations"), namespace, invoker_of(session)[0])
+    applied: list[dict[str, Any]] = []
     for entry in snapshots:
         ref = _retention_ref(bc, entry["repository"], namespace)
         if ref is None:
             continue
         if mode == "fail-retention":
-            retention.append(
+            applied.append(
                 {
                     "ref": ref,
                     "repository": entry["repository"],
@@ -602,11 +299,11 @@ def finish_session(ctl: StashController, namespace: str, name: str, uid: str) ->
                 }
             )
         else:
-            apply_retention(ctl, namespace, entry["repository"], ref)
-            retention.append({"ref": ref, "repository": entry["repository"], "phase": "Applied"})
-        refresh_repository(ctl, namespace, entry["repository"])
+            retention.apply_retention(ctl, namespace, entry["repository"], ref)
+            applied.append({"ref": ref, "repository": entry["repository"], "phase": "Applied"})
+        configurations.refresh_repository(ctl, namespace, entry["repository"])
     failed = any(s["phase"] == "Failed" for s in snapshots) or any(
-        r["phase"] == "FailedToApply" for r in retention
+        r["phase"] == "FailedToApply" for r in applied
     )
     started = session["metadata"].get("creationTimestamp")
     duration = (ctl.wall() - objects.parse_timestamp(started)).total_seconds() if started else 0.0
@@ -614,7 +311,7 @@ def finish_session(ctl: StashController, namespace: str, name: str, uid: str) ->
         **old,
         "phase": "Failed" if failed else "Succeeded",
         "snapshots": snapshots,
-        "retentionPolicy": retention,
+        "retentionPolicy": applied,
         "duration": f"{duration:.3f}s",
         "conditions": status.merge_conditions(
             old.get("conditions"),
@@ -638,7 +335,7 @@ def finish_session(ctl: StashController, namespace: str, name: str, uid: str) ->
     }
     ctl.write_status(rt, namespace, name, new)
     if bc is not None:
-        _clean_history(ctl, bc, _invoker(session)[1])
+        retention.clean_history(ctl, bc, invoker_of(session)[1])
 
 
 def _finish_snapshot(
@@ -656,7 +353,7 @@ def _finish_snapshot(
     if failed:
         component["error"] = reason
     else:
-        component.update({"size": _human(size), "integrity": True})
+        component.update({"size": human_size(size), "integrity": True})
     new = {
         **old,
         "phase": "Failed" if failed else "Succeeded",
@@ -680,7 +377,7 @@ def _finish_snapshot(
         ],
     }
     if not failed:
-        new.update({"size": _human(size), "integrity": True})
+        new.update({"size": human_size(size), "integrity": True})
     ctl.write_status(rt, namespace, name, new)
 
 
@@ -707,84 +404,26 @@ def _retention_ref(
     return None
 
 
-def apply_retention(
-    ctl: StashController, namespace: str, repository: str, ref: dict[str, str]
-) -> list[str]:
-    """Delete what the RetentionPolicy does not keep; the names deleted."""
-    policy = ctl.cluster.find(ctl.rt("retentionpolicies"), ref["namespace"], ref["name"])
-    if policy is None:
-        return []
-    spec = policy.get("spec") or {}
-    now = ctl.sim_now()
-    snapshots = sorted(
-        (
-            s
-            for s in repository_snapshots(ctl, namespace, repository)
-            # An archive's continuous log snapshot is KubeDB's to prune (logBackup), not ours.
-            if (s.get("spec") or {}).get("type") != "IncrementalBackup"
-        ),
-        key=lambda s: (s.get("status") or {}).get("snapshotTime", ""),
-        reverse=True,
-    )
-    doomed: list[str] = []
-    max_age = period_seconds(str(spec.get("maxRetentionPeriod") or ""))
-    fresh = []
-    for snap in snapshots:
-        stamp = (snap.get("status") or {}).get("snapshotTime")
-        if max_age and stamp and (now - objects.parse_timestamp(stamp)).total_seconds() > max_age:
-            doomed.append(snap["metadata"]["name"])
-        else:
-            fresh.append(snap)
-    succeeded = [s for s in fresh if (s.get("status") or {}).get("phase") == "Succeeded"]
-    failed = [s for s in fresh if (s.get("status") or {}).get("phase") == "Failed"]
-    rules = {k: v for k, v in (spec.get("successfulSnapshots") or {}).items() if isinstance(v, int)}
-    if rules:
-        kept = {s["metadata"]["name"] for s in succeeded[: rules.get("last", 0)]}
-        for rule, pattern in _BUCKETS.items():
-            seen: list[str] = []
-            for snap in succeeded:
-                bucket = objects.parse_timestamp(snap["status"]["snapshotTime"]).strftime(pattern)
-                if bucket not in seen and len(seen) < rules.get(rule, 0):
-                    seen.append(bucket)
-                    kept.add(snap["metadata"]["name"])
-        doomed += [s["metadata"]["name"] for s in succeeded if s["metadata"]["name"] not in kept]
-    keep_failed = int((spec.get("failedSnapshots") or {}).get("last", 1))
-    doomed += [s["metadata"]["name"] for s in failed[keep_failed:]]
-    rt = ctl.rt("snapshots")
-    for name in doomed:
-        with contextlib.suppress(errors.ApiError):
-            ctl.cluster.delete(rt, namespace, name, trusted=True)
-    return doomed
+def repository_snapshots(
+    ctl: StashController, namespace: str, repository: str
+) -> list[dict[str, Any]]:
+    return [
+        entry.copy()
+        for entry in ctl.cluster.iterate(
+            ctl.rt("snapshots"),
+            namespace,
+            lambda obj: (
+                (obj["metadata"].get("labels") or {}).get(LABEL_REPO) == repository
+                and not obj["metadata"].get("deletionTimestamp")
+            ),
+        )
+    ]
 
 
-def _clean_history(ctl: StashController, bc: dict[str, Any], session_name: str) -> None:
-    session_spec: dict[str, Any] = next(
-        (s for s in (bc.get("spec") or {}).get("sessions") or [] if s.get("name") == session_name),
-        {},
-    )
-    limit = int(session_spec.get("sessionHistoryLimit", 1))
-    rt = ctl.rt("backupsessions")
-    key = (bc["metadata"]["name"], session_name)
-    done = sorted(
-        (
-            e.copy()
-            for e in ctl.cluster.iterate(
-                rt,
-                bc["metadata"]["namespace"],
-                lambda o: _invoker(o) == key and (o.get("status") or {}).get("phase") in TERMINAL,
-            )
-        ),
-        key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]),
-        reverse=True,
-    )
-    for old in done[limit:]:
-        with contextlib.suppress(errors.ApiError):
-            ctl.cluster.delete(
-                rt, old["metadata"]["namespace"], old["metadata"]["name"], trusted=True
-            )
+# -- BackupSession ---------------------------------------------------------------------
 
 
-def _size_bytes(snapshot: dict[str, Any]) -> int:
+def size_bytes(snapshot: dict[str, Any]) -> int:
     text = str((snapshot.get("status") or {}).get("size") or "0 B")
     number, _, unit = text.partition(" ")
     scale = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4}.get(unit, 1)
@@ -794,7 +433,7 @@ def _size_bytes(snapshot: dict[str, Any]) -> int:
         return 0
 
 
-def _human(size: int) -> str:
+def human_size(size: int) -> str:
     for unit, scale in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if size >= scale:
             return f"{size / scale:.3f} {unit}"

@@ -21,7 +21,7 @@ from croniter import croniter
 from services.sim import errors, objects, patching
 from services.sim.cluster import Cluster
 from services.sim.faults import Faults
-from services.sim.kubestash import archivers, backups, restores
+from services.sim.kubestash import archivers, backups, configurations, restores
 from services.sim.kubestash.clock import SimClock
 from services.sim.operator import Tasks
 from services.sim.resources import ResourceType
@@ -251,9 +251,9 @@ class StashController:
     def reconcile(self, item: Item) -> None:
         what, namespace, name = item
         if what == "backupstorages":
-            backups.reconcile_storage(self, namespace, name)
+            configurations.reconcile_storage(self, namespace, name)
         elif what == "backupconfigurations":
-            backups.reconcile_configuration(self, namespace, name)
+            configurations.reconcile_configuration(self, namespace, name)
         elif what == "backupsessions":
             backups.reconcile_session(self, namespace, name)
         elif what == "restoresessions":
@@ -264,7 +264,7 @@ class StashController:
                 self.drop_finalizer(self.rt("snapshots"), snap, backups.FINALIZER)
                 repo = (snap.get("spec") or {}).get("repository")
                 if repo:
-                    backups.refresh_repository(self, namespace, str(repo))
+                    configurations.refresh_repository(self, namespace, str(repo))
         elif what.startswith("db:"):
             restores.reconcile_database(self, what[3:], namespace, name)
 
