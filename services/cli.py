@@ -24,6 +24,7 @@ DESCRIPTION = "The `dbaas` console script: one subcommand per program or admin t
 COMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("services.commands.migrate", "apply database migrations"),
     "keys": ("services.commands.keys", "create, list and revoke API keys"),
+    "quota": ("services.commands.quota", "show or override a project's quotas"),
     "sim": ("services.commands.sim", "run the simulated Kubernetes + KubeDB cluster"),
     "api": ("services.commands.api", "serve the REST API (Hypercorn)"),
     "worker": ("services.commands.worker", "run the RQ operation worker"),

@@ -83,6 +83,31 @@ class Settings:
     body_timeout_seconds: float = 10.0
     """How long a request body may take to arrive whole (`DBAAS_BODY_TIMEOUT_SECONDS`): a
     client trickling its body is answered 408 and its connection closed after this."""
+    quota_databases: int = 100
+    """Live databases a project may hold (`DBAAS_QUOTA_DATABASES`); 0 = no limit. Each quota
+    is a default: `dbaas quota set` overrides it per project."""
+    quota_storage: str = "10Ti"
+    """Storage of a project's live databases together, replicas x storage, a quantity
+    (`DBAAS_QUOTA_STORAGE`); 0 = no limit."""
+    quota_cpu: str = "200"
+    """CPU requested by a project's live databases together, replicas x cpu, in cores or
+    a quantity (`DBAAS_QUOTA_CPU`); 0 = no limit. A database without cpu counts 500m."""
+    quota_memory: str = "800Gi"
+    """Memory of a project's live databases together, replicas x memory
+    (`DBAAS_QUOTA_MEMORY`); 0 = no limit. A database without memory counts 1Gi."""
+    quota_waiting_operations: int = 20
+    """Operations one database may have queued, running or waiting
+    (`DBAAS_QUOTA_WAITING_OPERATIONS`); 0 = no limit."""
+    rate_reads_per_second: float = 200.0
+    """Sustained GET/HEAD requests per second one API key may make, over every API process
+    and pod (a token bucket in Redis) (`DBAAS_RATE_READS_PER_SECOND`); 0 = no limit."""
+    rate_read_burst: int = 1000
+    """Reads one key may make at once before the rate applies (`DBAAS_RATE_READ_BURST`)."""
+    rate_writes_per_second: float = 50.0
+    """Sustained other requests per second per API key (`DBAAS_RATE_WRITES_PER_SECOND`);
+    0 = no limit."""
+    rate_write_burst: int = 500
+    """Writes one key may make at once (`DBAAS_RATE_WRITE_BURST`)."""
     supervisor_socket: Path | None = None
     """supervisord's unix socket, for /readyz (`DBAAS_SUPERVISOR_SOCKET`; default under home)."""
     log_level: str = "INFO"

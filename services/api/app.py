@@ -33,6 +33,8 @@ from services.api import (
     operation_endpoints,
     outages,
     problems,
+    quota_endpoints,
+    rate_limits,
     slashes,
     whoami_endpoint,
 )
@@ -82,6 +84,7 @@ def routes() -> list[Route]:
         Route("/v1/operations/{id}/cancel", ops.cancel_operation, methods=["POST"]),
         Route("/v1/engines", engine_endpoints.list_engines, methods=["GET"]),
         Route("/v1/whoami", whoami_endpoint.whoami, methods=["GET"]),
+        Route("/v1/quota", quota_endpoints.get_quota, methods=["GET"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", metrics.endpoint, methods=["GET"]),
@@ -127,6 +130,7 @@ def create_app(
         middleware=[
             Middleware(slashes.IgnoreTrailingSlash, keep=console.SLASHED_PATHS),
             Middleware(access.AccessLog, templates=templates),
+            Middleware(rate_limits.RateLimit, settings=settings),
             Middleware(keepalive.CloseWhenBodyUnread),
         ],
         exception_handlers=handlers,

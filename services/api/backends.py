@@ -28,8 +28,9 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from services.api import auth
 from services.api.cluster_access import CatalogCache, ClusterAccess
-from services.clients import postgres, queue
+from services.clients import postgres, queue, rate_limits
 from services.clients.postgres import AsyncConnection, Connection
+from services.control import quotas
 from services.domain.records import Principal
 from services.settings import Settings
 
@@ -87,6 +88,8 @@ class Backends:
             else CatalogCache(self.cluster, ttl=catalog_ttl)
         )
         self.keys = auth.KeyCache(auth_ttl)
+        self.quota = quotas.defaults_from(settings)
+        self.rate_limiter = rate_limits.RateLimiter(settings.redis_url)
         self.store_threads = ThreadPoolExecutor(POOL_MAX_SIZE, thread_name_prefix="api-store")
 
     async def open(self) -> None:
@@ -96,6 +99,7 @@ class Backends:
     async def aclose(self) -> None:
         """Close the asyncio pool, then everything else (`close`)."""
         await self.async_pool.close()
+        await self.rate_limiter.aclose()
         self.close()
 
     def close(self) -> None:

@@ -96,7 +96,7 @@ def create(
             assert catalog_error is not None
             raise catalog_error
         spec = specs.validate_create(body, catalog=catalog)
-        accepted = control.create_database(conn, principal, spec)
+        accepted = control.create_database(conn, principal, spec, quota=backends.quota)
         location = representations.database_path(accepted.database.id)
         return _accepted(accepted, status=202, location=location), accepted.operations
 
@@ -112,7 +112,7 @@ def restart(
     fingerprint: str,
 ) -> Reply:
     def act(conn: Connection) -> tuple[Reply, list[OperationRecord]]:
-        accepted = control.restart_database(conn, principal, database_id)
+        accepted = control.restart_database(conn, principal, database_id, quota=backends.quota)
         return _accepted(accepted, status=202, location=None), accepted.operations
 
     return _run(backends, principal, key, fingerprint, act)
@@ -130,7 +130,13 @@ def update(
     def attempt() -> control.Accepted:
         with backends.connection() as conn:
             return control.update_database(
-                conn, principal, database_id, body, if_match=if_match, catalog=catalog
+                conn,
+                principal,
+                database_id,
+                body,
+                if_match=if_match,
+                catalog=catalog,
+                quota=backends.quota,
             )
 
     accepted = postgres.retry_conflicts(attempt)

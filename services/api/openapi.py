@@ -21,7 +21,7 @@ PROBLEM_JSON = problems.MEDIA_TYPE
 ERRORS: dict[int, tuple[str, str]] = {
     400: ("Malformed request: JSON body, query parameter, cursor or header", "Problem"),
     401: ("Missing, unknown or revoked API key", "Problem"),
-    403: ("The key's role is too low (viewer reads; operator writes)", "Problem"),
+    403: ("The key's role is too low (viewer reads; operator writes), or a quota", "Problem"),
     404: ("No such resource in the key's project", "Problem"),
     409: ("Conflicts with the resource's state (name taken, deleting, protected)", "Problem"),
     412: ("If-Match does not match the current ETag", "Problem"),
@@ -422,6 +422,17 @@ def _paths() -> Doc:
                 errors=(401, 503),
             ),
         },
+        "/v1/quota": {
+            "get": _operation(
+                "getQuota",
+                "The project's quotas: each limit and what the project uses of it",
+                tag="quota",
+                description="A create or a change past a limit is 403 quota-exceeded, naming "
+                "the quota, its limit, the use and what the request would make it.",
+                success=(200, _ok("Limits and use", "Quota")),
+                errors=(401, 503),
+            ),
+        },
         "/v1/whoami": {
             "get": _operation(
                 "whoami",
@@ -467,6 +478,7 @@ def document() -> Doc:
             {"name": OPS, "description": "Operations: the queued changes and their outcome"},
             {"name": "engines", "description": "What can be created"},
             {"name": "keys", "description": "The calling API key"},
+            {"name": "quota", "description": "The project's quotas and use"},
             {"name": SYS, "description": "Health, metrics and documentation (no key needed)"},
         ],
         "paths": _paths(),

@@ -323,6 +323,22 @@ def schemas() -> dict[str, Schema]:
             }
         ),
         "EngineList": closed({"items": {"type": "array", "items": ref("Engine")}}),
+        "Quota": closed(
+            {
+                "project": {"type": "string"},
+                "quotas": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "object",
+                        "properties": {
+                            "limit": {"type": ["integer", "string", "null"]},
+                            "used": {"type": ["integer", "string"]},
+                            "per": {"type": "string"},
+                        },
+                    },
+                },
+            }
+        ),
         "Whoami": closed(
             {
                 "project": {"type": "string", "examples": ["default"]},

@@ -3,6 +3,10 @@ the operations (the outbox) and events that go with it.
 
 Callers enqueue the returned operations only after the transaction commits; if that enqueue
 is lost, status-sync's sweeper dispatches them again. Nothing here talks to Kubernetes.
+
+With `quota` (the server's default limits; the API passes them) a create or a growth is
+checked against the project's quotas, and an operation against its database's queue
+bound, in the same transaction and under the project's lock (`control.quotas`).
 """
 
 from __future__ import annotations
@@ -14,13 +18,22 @@ from typing import Any
 
 from services.clients.postgres import Connection
 from services.control import errors
-from services.domain import specs
+from services.control import quotas as quota_checks
+from services.domain import quotas, specs
 from services.domain.records import DatabaseRecord, OperationRecord, Principal
 from services.domain.versions import CatalogVersion
 from services.store import databases, events, operations
+from services.store import quotas as quota_store
 
 Catalog = Mapping[str, Sequence[CatalogVersion]]
 GONE_STATES = ("deleting", "deleted")
+SIZE_FIELDS = frozenset({"replicas", "storage", "resources"})  # body keys that size it
+
+
+def size_of(spec: specs.DatabaseSpec | DatabaseRecord) -> quotas.Size:
+    return quotas.size_of(
+        replicas=spec.replicas, storage=spec.storage, cpu=spec.cpu, memory=spec.memory
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +58,13 @@ def desired_of(spec: specs.DatabaseSpec) -> dict[str, Any]:
     }
 
 
-def create_database(conn: Connection, principal: Principal, spec: specs.DatabaseSpec) -> Accepted:
+def create_database(
+    conn: Connection,
+    principal: Principal,
+    spec: specs.DatabaseSpec,
+    *,
+    quota: quotas.Limits | None = None,
+) -> Accepted:
     with conn.transaction():
         try:
             record = databases.insert(
@@ -62,6 +81,16 @@ def create_database(conn: Connection, principal: Principal, spec: specs.Database
                 f"{principal.project_id!r}",
                 name=spec.name,
             ) from exc
+        # After the insert, so a clash of names is refused without waiting on the
+        # project's lock; the new row is visible to no one else while it waits.
+        if quota is not None:
+            quota_checks.check_growth(
+                conn,
+                principal.project_id,
+                defaults=quota,
+                new=size_of(spec),
+                database_id=record.id,
+            )
         operation = operations.insert(
             conn,
             database_id=record.id,
@@ -121,9 +150,13 @@ def update_database(
     *,
     if_match: str | None,
     catalog: Catalog,
+    quota: quotas.Limits | None = None,
 ) -> Accepted:
     """Validate a merge patch against the locked row, so concurrent PATCHes never lose one."""
     with conn.transaction():
+        sizing = quota is not None and isinstance(body, dict) and bool(SIZE_FIELDS & body.keys())
+        if sizing:  # the project before the database (databases.LOCK_ORDER)
+            quota_store.lock_project(conn, principal.project_id)
         record = _live(conn, principal, database_id)
         _check_etag(record, if_match)
         change = specs.validate_patch(spec_of(record), body, catalog=catalog)
@@ -144,6 +177,19 @@ def update_database(
             refreshed = databases.get(conn, principal.project_id, record.id)
             assert refreshed is not None
             return Accepted(refreshed, [])
+        if quota is not None:
+            if sizing:
+                quota_checks.check_growth(
+                    conn,
+                    principal.project_id,
+                    defaults=quota,
+                    new=size_of(change.spec),
+                    old=size_of(record),
+                    database_id=record.id,
+                )
+            quota_checks.check_queue(
+                conn, principal.project_id, record.id, defaults=quota, adding=len(planned)
+            )
         updated = databases.update_desired(conn, record.id, changes=changes, state="updating")
         created = [
             operations.insert(
@@ -218,9 +264,19 @@ def delete_database(
     return Accepted(updated, [operation])
 
 
-def restart_database(conn: Connection, principal: Principal, database_id: uuid.UUID) -> Accepted:
+def restart_database(
+    conn: Connection,
+    principal: Principal,
+    database_id: uuid.UUID,
+    *,
+    quota: quotas.Limits | None = None,
+) -> Accepted:
     with conn.transaction():
         record = _live(conn, principal, database_id)
+        if quota is not None:
+            quota_checks.check_queue(
+                conn, principal.project_id, record.id, defaults=quota, adding=1
+            )
         _refuse_if_gone(record)
         operation = operations.insert(
             conn,

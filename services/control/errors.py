@@ -28,6 +28,10 @@ class Forbidden(ControlError):
     status, type, title = 403, "forbidden", "Forbidden"
 
 
+class QuotaExceeded(ControlError):
+    status, type, title = 403, "quota-exceeded", "Quota exceeded"
+
+
 class NameConflict(ControlError):
     status, type, title = 409, "name-taken", "Name already taken"
 

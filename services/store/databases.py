@@ -32,6 +32,9 @@ LOCK_ORDER = """One lock order for every transaction that touches a database, it
 its events, so none can wait on another in a cycle (PostgreSQL's "deadlock detected"):
 
 1. the project's Idempotency-Key (an advisory lock, `idempotency.lock`), when there is one;
+   then the project row, `FOR NO KEY UPDATE`, when the change is counted against the
+   project's quotas (`quotas.lock_project`; a create takes it just after inserting its
+   row, which no other transaction can see, let alone wait on);
 2. the database row, `FOR NO KEY UPDATE` (`get(..., for_update=True)`, `lock`): never plain
    `FOR UPDATE`, which also blocks the `FOR KEY SHARE` that every foreign-key check of an
    event or operation insert takes on it (the worker's claim inserts its event that way);

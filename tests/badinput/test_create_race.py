@@ -56,6 +56,7 @@ def served_fixture(
         "DBAAS_API_PORT": str(port),
         "DBAAS_QUEUE_NAME": QUEUE,
         "DBAAS_PROGRAM": "api",
+        "DBAAS_RATE_WRITES_PER_SECOND": "0",  # one key's thousand writes at once: no limit
         "DBAAS_API_WORKERS": request.param,
     }
     with log.open("wb") as sink:

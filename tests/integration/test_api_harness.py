@@ -149,13 +149,16 @@ def running_api(settings: Settings, **app_options: Any) -> Iterator[LiveApi]:
 
 
 def api_settings(database_url: str, redis_url: str, tmp_path: Path, **extra: Any) -> Settings:
+    """Rate limits off unless a test asks for them: races and bursts of one key are what
+    many tests are made of (tests/integration/test_quotas.py tests the limits)."""
+    unlimited = {"rate_reads_per_second": 0.0, "rate_writes_per_second": 0.0}
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
         home=tmp_path / "home",
         kubeconfig=str(tmp_path / "no-cluster.kubeconfig"),
         queue_name="dbaas-test-operations",
-        **extra,
+        **(unlimited | extra),
     )
 
 

@@ -132,6 +132,7 @@ def test_every_answer_of_a_full_scenario_conforms_to_the_document(api: LiveApi, 
         c.post(f"/v1/operations/{restart['operations'][0]['id']}/cancel")  # 409
         c.get("/v1/engines")
         c.get("/v1/whoami")
+        c.get("/v1/quota")
         c.delete(db)
         c.delete(db)  # 409 deleting
 
