@@ -43,10 +43,11 @@ lint: install
 	$(BIN)/ruff check services tests bench
 	$(BIN)/ruff format --check services tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 format: install
 	$(BIN)/ruff check --fix services tests bench
 	$(BIN)/ruff format services tests bench
 
 clean:
-	rm -rf $(VENV) $(RUNTIME_VENV) .dbaas .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(RUNTIME_VENV) .dbaas .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -28,8 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-import psycopg
-import redis
+from services.clients import postgres, queue
 
 POSTGRES_PROGRAMS = ("initdb", "pg_ctl", "postgres")
 
@@ -315,20 +314,8 @@ def _terminate(pid: int, *, timeout: float = 30) -> None:
 
 
 def postgres_reachable(url: str) -> bool:
-    maintenance = psycopg.conninfo.make_conninfo(url, dbname="postgres", connect_timeout="2")
-    try:
-        psycopg.connect(maintenance).close()
-    except psycopg.OperationalError:
-        return False
-    return True
+    return postgres.reachable(url)
 
 
 def redis_reachable(url: str) -> bool:
-    client = redis.Redis.from_url(url, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
-    return True
+    return queue.reachable(url)

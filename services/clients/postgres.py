@@ -21,6 +21,10 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 Connection = psycopg.Connection[DictRow]
 AsyncConnection = psycopg.AsyncConnection[DictRow]
+Pool = ConnectionPool[Connection]
+UNAVAILABLE: tuple[type[Exception], ...] = (psycopg.OperationalError,)
+"""What a call raises when PostgreSQL is down or unreachable (PoolTimeout and PoolClosed
+subclass OperationalError). Never broader: a programming error must not pass for an outage."""
 DEFAULT_CHECKOUT_TIMEOUT_SECONDS = 5.0
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -60,6 +64,16 @@ def retry_conflicts(
 
 def connect(url: str, *, autocommit: bool = False) -> Connection:
     return psycopg.connect(url, autocommit=autocommit, row_factory=dict_row)
+
+
+def reachable(url: str) -> bool:
+    """Whether the server of `url` accepts a connection to its `postgres` database."""
+    maintenance = psycopg.conninfo.make_conninfo(url, dbname="postgres", connect_timeout="2")
+    try:
+        psycopg.connect(maintenance).close()
+    except psycopg.OperationalError:
+        return False
+    return True
 
 
 def _load_json_with_orjson(conn: Connection | AsyncConnection) -> None:

@@ -1,7 +1,9 @@
-"""The RQ queue of operation jobs: the only module (with the worker) that imports rq/redis.
+"""The RQ queue of operation jobs and the Redis connection it runs on.
 
 A job carries nothing but an operation id; PostgreSQL holds the truth. Losing a job is
 harmless (the sweeper enqueues again) and so is a duplicate (the claim is conditional).
+Outside `clients`, only the worker's entry point (`commands.worker`, which subclasses RQ's
+Worker) imports rq; the import contracts in pyproject.toml hold that.
 """
 
 from __future__ import annotations
@@ -10,7 +12,15 @@ import uuid
 from collections.abc import Iterable
 
 import redis
-from rq import Queue
+from rq import Queue as Queue  # re-exported: the type callers hold
+
+QueueError = redis.exceptions.RedisError
+"""Any failed Redis call (connection, timeout, server error)."""
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+"""What a call raises when Redis is down or unreachable; never broader."""
 
 RUN_OPERATION = "services.worker.jobs.run_operation"
 JOB_TIMEOUT_SECONDS = 300
@@ -25,6 +35,18 @@ FAILURE_TTL_SECONDS = 3600
 
 def connect(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=2.0)
+
+
+def reachable(url: str) -> bool:
+    """Whether the Redis server of `url` answers a PING."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+    return True
 
 
 def operation_queue(connection: redis.Redis, name: str) -> Queue:

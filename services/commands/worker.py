@@ -24,8 +24,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-import redis
-from rq import SimpleWorker, Worker
+from rq import SimpleWorker, Worker  # the one rq import outside clients: see queue.py
 
 from services.clients import postgres, queue
 from services.settings import Settings
@@ -168,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             _clear_stale_registration(worker)
             worker.work(burst=args.burst, logging_level=config.log_level.upper())
-        except redis.exceptions.RedisError as exc:
+        except queue.QueueError as exc:
             log.warning("worker %s: Redis error (%s)", name, exc)
         install_handlers()  # RQ's handlers belong to the worker that just quit
         if worker.stop_requested or args.burst:

@@ -349,3 +349,25 @@ def _int(value: object) -> int:
 
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+# What the list-then-watch threads (`listwatch`) hand the reconcile loop: defined here, with
+# the readings they carry, so the loop's pure parts need not load the Kubernetes client.
+@dataclasses.dataclass(frozen=True)
+class Listed:
+    """A complete list of one resource, as readings: it replaces everything known of it."""
+
+    plural: str
+    items: tuple[Reading, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Changed:
+    """One watch event (ADDED, MODIFIED or DELETED), the object as its reading."""
+
+    plural: str
+    type: str
+    obj: Reading
+
+
+Item = Listed | Changed

@@ -38,7 +38,7 @@ from services.clients.kube import KubeClient, KubeError
 from services.domain.resources import Resource
 from services.reconcilers import cr_readings
 from services.reconcilers.backoff import Backoff
-from services.reconcilers.cr_readings import Reading
+from services.reconcilers.cr_readings import Changed, Item, Listed, Reading
 
 log = logging.getLogger(__name__)
 
@@ -47,26 +47,6 @@ PAGE_LIMIT = 500
 """Objects per list request: the most whole objects a lister holds at once."""
 
 T = TypeVar("T")
-
-
-@dataclasses.dataclass(frozen=True)
-class Listed:
-    """A complete list of one resource, as readings: it replaces everything known of it."""
-
-    plural: str
-    items: tuple[Reading, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class Changed:
-    """One watch event (ADDED, MODIFIED or DELETED), the object as its reading."""
-
-    plural: str
-    type: str
-    obj: Reading
-
-
-Item = Listed | Changed
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,19 +11,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import threading
-from typing import TYPE_CHECKING
 
 from services.clients import kube, postgres
 from services.clients import queue as queue_client
-from services.clients.postgres import Connection
 from services.reconcilers.daemon import Daemon, Program
 from services.reconcilers.drift.loop import DriftDetector
 from services.reconcilers.leader import AdvisoryLockElector
 from services.reconcilers.status_sync.loop import StatusSync, SyncConfig
 from services.settings import Settings
-
-if TYPE_CHECKING:  # third-party clients are used through services.clients only
-    from psycopg_pool import ConnectionPool
 
 
 @dataclasses.dataclass
@@ -31,7 +26,7 @@ class Process:
     daemon: Daemon
     program: Program
     elector: AdvisoryLockElector
-    pool: ConnectionPool[Connection]
+    pool: postgres.Pool
     cluster: kube.KubeClient
 
     def close(self) -> None:

@@ -51,7 +51,7 @@ def _put_own_bin_first_on_path() -> None:
     # supervisord.conf runs `dbaas ...` and `python -m ...` through PATH. Putting this
     # interpreter's bin directory first makes them this installation's, whether or not the
     # caller activated the virtualenv (`make run` does not). PATH is not a dbaas setting,
-    # so this is the one place outside settings.py that touches os.environ.
+    # so settings.py does not own it; the programs inherit it from this process.
     own_bin = str(Path(sys.executable).parent)
     entries = [own_bin, *(p for p in os.environ.get("PATH", "").split(os.pathsep) if p)]
     os.environ["PATH"] = os.pathsep.join(dict.fromkeys(entries))

@@ -15,8 +15,6 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from rq import Queue
-
 from services.clients import kube, postgres, queue
 from services.clients.postgres import Connection
 from services.settings import Settings
@@ -33,7 +31,7 @@ class Context:
     """A connection for one step, idle (no transaction open) when handed out; committed when
     the block exits without error. `jobs` switches it to autocommit for the step."""
     cluster: kube.KubeClient
-    queue: Queue
+    queue: queue.Queue
     """Where the next operation of a database is enqueued."""
     worker_name: str
     """Names the lease owner and the events: unique per process."""

@@ -49,8 +49,6 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-import redis
-
 from services.clients import postgres
 from services.clients import queue as queue_client
 from services.clients.kube import KubeError
@@ -360,7 +358,7 @@ def _dispatch_next(context: Context, database_id: uuid.UUID) -> str:
             return ""
         try:
             queue_client.enqueue_operations(context.queue, [head.id])
-        except redis.exceptions.RedisError as exc:
+        except queue_client.QueueError as exc:
             log.warning("operation %s: enqueue failed, the sweeper will: %s", head.id, exc)
             return f"; next {head.id} left to the sweeper"
         operations.mark_enqueued(conn, [head.id])

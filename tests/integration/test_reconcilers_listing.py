@@ -16,8 +16,8 @@ from services.clients import kube
 from services.clients.kube import KubeError
 from services.domain.resources import database_resources
 from services.reconcilers import cr_readings, listwatch
-from services.reconcilers.cr_readings import ObservedDatabase
-from services.reconcilers.listwatch import Changed, Listed, ResourceWatcher
+from services.reconcilers.cr_readings import Changed, Listed, ObservedDatabase
+from services.reconcilers.listwatch import ResourceWatcher
 from services.reconcilers.status_sync.cluster_view import ClusterView
 from services.reconcilers.status_sync.loop import StatusSync
 from tests.fixtures_sim import SimCluster

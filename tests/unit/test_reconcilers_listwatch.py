@@ -17,8 +17,8 @@ import pytest
 from services.clients.kube import KubeError
 from services.domain.resources import Resource
 from services.reconcilers import cr_readings, listwatch
-from services.reconcilers.cr_readings import ObservedDatabase
-from services.reconcilers.listwatch import Listed, ResourceWatcher
+from services.reconcilers.cr_readings import Listed, ObservedDatabase
+from services.reconcilers.listwatch import ResourceWatcher
 from tests.reconcilers_support import cr_for, snapshot
 
 POSTGRESES = Resource("kubedb.com", "v1", "postgreses", "Postgres")

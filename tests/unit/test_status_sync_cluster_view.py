@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from services.reconcilers import cr_readings
-from services.reconcilers.listwatch import Changed, Listed
+from services.reconcilers.cr_readings import Changed, Listed
 from services.reconcilers.status_sync.cluster_view import ClusterView
 from tests.reconcilers_support import cr_for, operation, ops_request, record, snapshot
 

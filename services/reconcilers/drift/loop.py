@@ -25,8 +25,9 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from services.clients import postgres
 from services.clients import queue as queue_client
 from services.clients.kube import KubeClient
 from services.clients.postgres import Connection
@@ -35,10 +36,6 @@ from services.domain.resources import database_resources
 from services.reconcilers import cr_readings, listwatch, memory, metrics
 from services.reconcilers.drift import compare
 from services.store import observed, operations, projects
-
-if TYPE_CHECKING:  # third-party clients are used through services.clients only
-    from psycopg_pool import ConnectionPool
-    from rq import Queue
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +48,9 @@ class DriftDetector:
     def __init__(
         self,
         *,
-        pool: ConnectionPool[Connection],
+        pool: postgres.Pool,
         cluster: KubeClient,
-        queue: Queue,
+        queue: queue_client.Queue,
         interval_seconds: float,
         page_limit: int = 500,
         clock: Callable[[], float] = time.monotonic,

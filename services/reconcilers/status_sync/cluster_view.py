@@ -20,8 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from services.reconcilers import cr_readings
-from services.reconcilers.cr_readings import ObservedDatabase
-from services.reconcilers.listwatch import Changed, Item, Listed
+from services.reconcilers.cr_readings import Changed, Item, Listed, ObservedDatabase
 
 Key = tuple[str, str]
 Object = Mapping[str, Any] | ObservedDatabase

@@ -26,8 +26,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from services.clients import postgres
 from services.clients import queue as queue_client
 from services.clients.kube import KubeClient, KubeError
 from services.clients.postgres import Connection
@@ -36,14 +37,11 @@ from services.domain.records import OperationRecord
 from services.domain.resources import database_resources, ops_request_resources
 from services.domain.snapshots import ObservedStatus
 from services.reconcilers import cr_readings, memory, metrics
-from services.reconcilers.listwatch import Item, Listed, Watchers
+from services.reconcilers.cr_readings import Item, Listed
+from services.reconcilers.listwatch import Watchers
 from services.reconcilers.status_sync import rules
 from services.reconcilers.status_sync.cluster_view import ClusterView
 from services.store import observed, operations
-
-if TYPE_CHECKING:  # third-party clients are used through services.clients only
-    from psycopg_pool import ConnectionPool
-    from rq import Queue
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +114,9 @@ class StatusSync:
     def __init__(
         self,
         *,
-        pool: ConnectionPool[Connection],
+        pool: postgres.Pool,
         cluster: KubeClient,
-        queue: Queue,
+        queue: queue_client.Queue,
         config: SyncConfig,
         clock: Callable[[], float] = time.monotonic,
         stop: threading.Event | None = None,
