@@ -26,7 +26,9 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import re
+import uuid
 from collections.abc import Mapping
+from enum import Enum
 from typing import Any
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
@@ -59,6 +61,62 @@ _MAX_AGE = re.compile(r"(?P<number>[1-9][0-9]{0,5})(?P<unit>h|d|w|mo|y)")
 _HOURS_PER_UNIT = {"h": 1, "d": 24, "w": 7 * 24, "mo": 30 * 24, "y": 365 * 24}
 # A fixed base for the "does it ever fire" check, so validation never depends on the clock.
 _CRON_BASE = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+
+
+class BackupState(str, Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (BackupState.SUCCEEDED, BackupState.FAILED)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class BackupOrigin(str, Enum):
+    SCHEDULE = "schedule"
+    MANUAL = "manual"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclasses.dataclass(frozen=True)
+class BackupRecord:
+    """One backup, as the `backups` row holds it (services/store/backups.py)."""
+
+    id: uuid.UUID
+    project_id: str
+    database_id: uuid.UUID
+    operation_id: uuid.UUID | None
+    origin: BackupOrigin
+    state: BackupState
+    backup_session: str | None
+    snapshot: str | None
+    size_bytes: int | None
+    error: str | None
+    started_at: datetime.datetime | None
+    completed_at: datetime.datetime | None
+    snapshot_deleted_at: datetime.datetime | None
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> BackupRecord:
+        names = {field.name for field in dataclasses.fields(cls)}
+        values = {key: value for key, value in row.items() if key in names}
+        values["origin"] = BackupOrigin(values["origin"])
+        values["state"] = BackupState(values["state"])
+        return cls(**values)
+
+    @property
+    def cursor(self) -> tuple[datetime.datetime, uuid.UUID]:
+        """The keyset position of this backup in a newest-first list."""
+        return self.created_at, self.id
 
 
 @dataclasses.dataclass(frozen=True)
