@@ -386,6 +386,18 @@ def test_readyz_answers_200_once_everything_is_up(running: Running) -> None:
     assert response.status_code == 200, response.text
 
 
+def test_the_image_serves_the_web_console_from_its_package_data(running: Running) -> None:
+    assets = REPO_ROOT / "services" / "api" / "console_assets"
+    with httpx.Client(base_url=running.base_url, timeout=5) as client:
+        index = client.get("/ui/")
+        assert index.status_code == 200, index.text
+        assert "default-src 'self'" in index.headers["content-security-policy"]
+        for path in sorted(assets.iterdir()):
+            served = client.get(f"/ui/{path.name}")
+            assert served.status_code == 200, path.name
+            assert served.content == path.read_bytes(), path.name
+
+
 def test_the_container_is_ready_quickly_and_idles_within_its_memory_limit(
     running: Running,
 ) -> None:
