@@ -1,8 +1,9 @@
 """/openapi.json and /docs: the contract, for machines and for people.
 
 /docs is one self-contained HTML page rendered from the same OpenAPI document (no CDN, no
-script), so it works offline and can never disagree with /openapi.json. Every text taken
-from the document is HTML-escaped.
+script), so it works offline and can never disagree with /openapi.json. The introduction is
+Markdown rendered with raw HTML disabled; every other text taken from the document is
+HTML-escaped.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ h1{margin-bottom:0}h2{border-bottom:1px solid #ccc;margin-top:2.5rem}
 code{background:#f4f4f4;padding:0 .2rem}table{border-collapse:collapse;margin:.5rem 0}
 td,th{border:1px solid #ddd;padding:.2rem .5rem;text-align:left;vertical-align:top}
 pre{background:#f4f4f4;padding:.5rem;white-space:pre-wrap}
+.intro pre{white-space:pre;overflow-x:auto}
 """
 
 
@@ -114,6 +116,7 @@ def _operation(doc: dict[str, Any], path: str, method: str, op: dict[str, Any]) 
     if body:
         media, content = next(iter(body["content"].items()))
         parts.append(f"<p>Body (<code>{_e(media)}</code>): {_type(content['schema'])}</p>")
+        parts.append(_example(body["content"]))
     rows = ""
     for status, answer in op["responses"].items():
         schemas = [_type(c["schema"]) for c in (answer.get("content") or {}).values()]
@@ -121,10 +124,30 @@ def _operation(doc: dict[str, Any], path: str, method: str, op: dict[str, Any]) 
             f"<tr><td>{_e(status)}</td><td>{_e(answer['description'])}</td>"
             f"<td>{', '.join(schemas)}</td></tr>"
         )
-    parts.append(
-        f"<table><tr><th>status</th><th>meaning</th><th>body</th></tr>{rows}</table></div>"
+    parts.append(f"<table><tr><th>status</th><th>meaning</th><th>body</th></tr>{rows}</table>")
+    success: dict[str, Any] = next(
+        (a for status, a in op["responses"].items() if status.startswith("2")), {"content": {}}
     )
+    example = _example(success.get("content") or {})
+    if example:
+        parts.append(f"<details><summary>Example answer</summary>{example}</details>")
+    parts.append("</div>")
     return "".join(parts)
+
+
+def markdown(text: str) -> str:
+    """CommonMark to HTML with raw HTML disabled: any markup in the text is escaped."""
+    from markdown_it import MarkdownIt  # only /docs needs it
+
+    rendered: str = MarkdownIt("commonmark", {"html": False}).render(text)
+    return rendered
+
+
+def _example(content: dict[str, Any]) -> str:
+    for described in content.values():
+        for example in (described.get("examples") or {}).values():
+            return f"<pre>{_e(json.dumps(example['value'], indent=2))}</pre>"
+    return ""
 
 
 def render(doc: dict[str, Any]) -> str:
@@ -135,7 +158,7 @@ def render(doc: dict[str, Any]) -> str:
         f"<h1>{_e(info['title'])} API {_e(info['version'])}</h1>",
         f"<p>{_e(info.get('summary', ''))}. Machine-readable: "
         '<a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1).</p>',
-        f"<pre>{_e(info.get('description', ''))}</pre>",
+        f'<div class="intro">{markdown(info.get("description", ""))}</div>',
     ]
     for tag in doc.get("tags", []):
         sections.append(f"<h2>{_e(tag['name'])}</h2><p>{_e(tag.get('description', ''))}</p>")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from services.api import auth, openapi_schemas, problems, query_params
+from services.api import auth, openapi_examples, openapi_schemas, problems, query_params
 from services.api.openapi_schemas import ref
 
 Doc = dict[str, Any]
@@ -48,10 +48,9 @@ HEADERS: Doc = {
 
 def _error(status: int, *, schema: str | None = None) -> Doc:
     description, default_schema = ERRORS[status]
-    answer: Doc = {
-        "description": description,
-        "content": {PROBLEM_JSON: {"schema": ref(schema or default_schema)}},
-    }
+    media: Doc = {"schema": ref(schema or default_schema)}
+    media["examples"] = {"problem": {"value": openapi_examples.problem(status)}}
+    answer: Doc = {"description": description, "content": {PROBLEM_JSON: media}}
     if status == 401:
         answer["headers"] = {"WWW-Authenticate": {"$ref": "#/components/headers/WWWAuthenticate"}}
     if status == 503:
@@ -59,8 +58,16 @@ def _error(status: int, *, schema: str | None = None) -> Doc:
     return answer
 
 
+def _media(schema: str) -> Doc:
+    """A JSON media type of `schema`, with its example."""
+    media: Doc = {"schema": ref(schema)}
+    if schema in openapi_examples.BODIES:
+        media["examples"] = {schema: {"value": openapi_examples.BODIES[schema]}}
+    return media
+
+
 def _ok(description: str, schema: str, *, headers: tuple[str, ...] = ()) -> Doc:
-    answer: Doc = {"description": description, "content": {JSON: {"schema": ref(schema)}}}
+    answer: Doc = {"description": description, "content": {JSON: _media(schema)}}
     if headers:
         answer["headers"] = {
             name: {"$ref": f"#/components/headers/{name.replace('-', '')}"} for name in headers
@@ -106,7 +113,7 @@ def _operation(
         schema, media_types = body
         doc["requestBody"] = {
             "required": True,
-            "content": {media: {"schema": ref(schema)} for media in media_types},
+            "content": {media: _media(schema) for media in media_types},
         }
     if public:
         doc["security"] = []
@@ -220,7 +227,12 @@ def _paths() -> Doc:
                     "503": {
                         "description": "Not ready; `checks` says what fails",
                         "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}},
-                        "content": {PROBLEM_JSON: {"schema": ref("NotReadyProblem")}},
+                        "content": {
+                            PROBLEM_JSON: {
+                                "schema": ref("NotReadyProblem"),
+                                "examples": {"not-ready": {"value": openapi_examples.NOT_READY}},
+                            }
+                        },
                     },
                 },
             }
@@ -447,6 +459,61 @@ def _paths() -> Doc:
     }
 
 
+# Markdown: /docs renders it as HTML, and generated clients and other viewers show it too.
+INTRODUCTION = """\
+Ask for PostgreSQL, MySQL, MongoDB and Redis databases; every change becomes an operation
+carried out asynchronously (mutations answer 202 Accepted with the operations they queued).
+A change is done when its operations have `succeeded` and the database is `ready` with
+`status.observed_generation >= generation`.
+
+## A first session
+
+With `make run` running in another terminal (it writes a development key, admin of project
+`default`, to `.dbaas/dev-api-key`), from the checkout, with the `dbaas` client:
+
+```sh
+export DBAAS_API_KEY=$(cat .dbaas/dev-api-key)
+.venv/bin/dbaas db create orders --engine postgres --version 16.13 --wait
+.venv/bin/dbaas db scale orders --replicas 3 --wait
+.venv/bin/dbaas db credentials orders
+.venv/bin/dbaas db delete orders --wait
+```
+
+or with curl and jq:
+
+```sh
+KEY=$(cat .dbaas/dev-api-key)
+API=http://127.0.0.1:8000/v1
+AUTH="Authorization: Bearer $KEY"
+ID=$(curl -sf -X POST $API/databases -H "$AUTH" -H 'Content-Type: application/json' \\
+     -d '{{"name": "orders", "engine": "postgres", "version": "16.13", "storage": "10Gi"}}' \\
+     | jq -r .id)
+ready='.state == "ready" and .status.observed_generation >= .generation'
+until curl -sf $API/databases/$ID -H "$AUTH" | jq -e "$ready" >/dev/null; do sleep 1; done
+ETAG=$(curl -sf -o /dev/null -D - $API/databases/$ID -H "$AUTH" \\
+       | awk 'tolower($1)=="etag:" {{print $2}}' | tr -d '\\r')
+curl -sf -X PATCH $API/databases/$ID -H "$AUTH" -H "If-Match: $ETAG" \\
+     -H 'Content-Type: application/merge-patch+json' -d '{{"replicas": 3}}' | jq .operations
+scaled="$ready and .status.observed.replicas == 3"
+until curl -sf $API/databases/$ID -H "$AUTH" | jq -e "$scaled" >/dev/null; do sleep 1; done
+curl -sf -X DELETE $API/databases/$ID -H "$AUTH" | jq -r '.operations[0].id'
+until ! curl -sf $API/databases/$ID -H "$AUTH" >/dev/null; do sleep 1; done  # 404: gone
+```
+
+## Keys and errors
+
+Authenticate with `Authorization: Bearer <key>`; roles viewer (read), operator (write,
+credentials), admin. A revoked key stops working within {ttl} seconds (each API process
+caches successful authentications that long). ETags are quoted strings: send them back in
+`If-Match` as the `ETag` header gave them, quotes included.
+
+Errors are `application/problem+json` (RFC 9457) with a stable `type` URI; new types may be
+added, so treat an unknown one by its status. The types answered today:
+
+{problem_types}
+"""
+
+
 @functools.cache
 def document() -> Doc:
     """The whole OpenAPI document (built once; treat it as read-only)."""
@@ -460,15 +527,8 @@ def document() -> Doc:
             "title": "dbaas",
             "version": "1.0.0",
             "summary": "Managed databases on Kubernetes through KubeDB",
-            "description": (
-                "Ask for PostgreSQL, MySQL, MongoDB and Redis databases; every change becomes "
-                "an operation carried out asynchronously (mutations answer 202 Accepted). "
-                "Wait for `status.observed_generation >= generation` and phase Ready.\n\n"
-                "Authenticate with `Authorization: Bearer <key>`; roles viewer (read), "
-                "operator (write, credentials), admin. A revoked key stops working within "
-                f"{auth.DEFAULT_TTL_SECONDS:g} seconds (each API process caches successful "
-                "authentications that long). Errors are `application/problem+json` "
-                "(RFC 9457) with a stable `type`:\n\n" + problem_types
+            "description": INTRODUCTION.format(
+                ttl=f"{auth.DEFAULT_TTL_SECONDS:g}", problem_types=problem_types
             ),
         },
         "servers": [{"url": "/"}],

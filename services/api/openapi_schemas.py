@@ -114,17 +114,7 @@ def _database_properties() -> dict[str, Schema]:
             "description": "increases with every accepted change of the desired spec",
         },
         "state": {"type": "string", "enum": DATABASE_STATES},
-        "status": closed(
-            {
-                "phase": nullable("string", description="KubeDB's phase, e.g. Ready"),
-                "observed_generation": nullable("integer"),
-                "observed": nullable("object", description="the spec as seen in the cluster"),
-                "endpoint": nullable("string"),
-                "conditions": {"type": "array", "items": {"type": "object"}},
-                "message": nullable("string"),
-                "synced_at": NULLABLE_TIMESTAMP,
-            }
-        ),
+        "status": ref("DatabaseStatus"),
         "created_at": TIMESTAMP,
         "updated_at": TIMESTAMP,
         "links": closed(
@@ -145,7 +135,7 @@ OPERATION: Schema = closed(
         "type": {"type": "string", "enum": OPERATION_TYPES},
         "state": {"type": "string", "enum": OPERATION_STATES},
         "origin": {"type": "string", "enum": ["api", "drift"]},
-        "params": {"type": "object", "description": "target values of the change"},
+        "params": ref("OperationParams"),
         "error": {
             "oneOf": [{"type": "null"}, ref("OperationError")],
             "description": "why it failed or was cancelled",
@@ -183,14 +173,19 @@ CHECK: Schema = {
 }
 CHECKS: Schema = closed({"postgres": CHECK, "redis": CHECK, "programs": CHECK})
 
+KNOWN_PROBLEM_TYPES = [problems.TYPE_BASE + slug for slug in problems.TYPES]
 PROBLEM: Schema = {
     "type": "object",
     "description": "RFC 9457 problem details",
     "properties": {
         "type": {
+            # Open: a client must accept types added later (an enum would break it), and
+            # branch on the ones it knows. Every type answered today is listed in `examples`.
             "type": "string",
             "format": "uri",
-            "enum": [problems.TYPE_BASE + slug for slug in problems.TYPES],
+            "description": "stable URI naming the kind of problem; new kinds may be added. "
+            "Known: " + ", ".join(f"`{slug}`" for slug in problems.TYPES),
+            "examples": KNOWN_PROBLEM_TYPES,
         },
         "title": {"type": "string"},
         "status": {"type": "integer"},
@@ -261,14 +256,105 @@ def schemas() -> dict[str, Schema]:
         ),
         "DatabaseList": page_of("Database"),
         "Operation": OPERATION,
+        "DatabaseStatus": closed(
+            {
+                "phase": nullable(
+                    "string", description="KubeDB's phase", examples=["Provisioning", "Ready"]
+                ),
+                "observed_generation": nullable(
+                    "integer", description="the generation the cluster has caught up with"
+                ),
+                "observed": {
+                    "oneOf": [{"type": "null"}, ref("ObservedSpec")],
+                    "description": "the spec as seen in the cluster (null until first seen)",
+                },
+                "endpoint": nullable("string", examples=["orders.dbaas-default.svc:5432"]),
+                "conditions": {"type": "array", "items": ref("Condition")},
+                "message": nullable("string", description="what a person should read"),
+                "synced_at": NULLABLE_TIMESTAMP,
+            }
+        ),
+        "ObservedSpec": closed(
+            {
+                "version": nullable("string"),
+                "replicas": nullable("integer"),
+                "storage": nullable("string"),
+                "cpu": nullable("string"),
+                "memory": nullable("string"),
+                "deletion_policy": nullable("string"),
+                "topology": nullable(
+                    "string",
+                    description="standalone, replicated, or the resource's own word "
+                    "for a shape dbaas does not create",
+                ),
+            }
+        ),
+        "Condition": {
+            "type": "object",
+            "description": "a condition of the KubeDB resource, as KubeDB states it",
+            "properties": {
+                "type": {"type": "string", "examples": ["Ready", "Provisioned"]},
+                "status": {"type": "string", "examples": ["True", "False", "Unknown"]},
+                "reason": {"type": "string"},
+                "message": {"type": "string"},
+                "severity": {"type": "string"},
+                "observedGeneration": {"type": "integer"},
+                "lastTransitionTime": {"type": "string"},
+            },
+            "required": ["type", "status"],
+            "additionalProperties": False,
+        },
+        "OperationParams": {
+            "type": "object",
+            "description": "the target values of the change (a create: the whole spec)",
+            "properties": {
+                "version": {"type": "string"},
+                "replicas": {"type": "integer"},
+                "storage": {"type": "string"},
+                "cpu": nullable("string"),
+                "memory": nullable("string"),
+                "deletion_policy": {"type": "string"},
+                "drift_policy": {"type": "string"},
+            },
+            "additionalProperties": True,
+        },
         "OperationError": {
             "type": "object",
+            "description": "why an operation failed or was cancelled",
             "properties": {
-                "type": {"type": "string"},
+                "type": {
+                    "type": "string",
+                    "description": "open set of slugs",
+                    "examples": [
+                        "kubedb-ops-failed",
+                        "operation-timed-out",
+                        "kubernetes-unavailable",
+                    ],
+                },
                 "title": {"type": "string"},
                 "status": {"type": "integer"},
                 "detail": {"type": "string"},
+                "kubernetes": {
+                    "type": "object",
+                    "description": "what the Kubernetes API answered",
+                    "properties": {
+                        "status": nullable("integer"),
+                        "reason": nullable("string"),
+                        "causes": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "kubedb": {
+                    "type": "object",
+                    "description": "what the OpsRequest said",
+                    "properties": {
+                        "phase": nullable("string"),
+                        "reason": nullable("string"),
+                        "message": nullable("string"),
+                    },
+                },
+                "timeout_seconds": {"type": "number"},
             },
+            "required": ["detail"],
             "additionalProperties": True,
         },
         "OperationList": page_of("Operation"),
