@@ -7,6 +7,7 @@ is valid OpenAPI 3.1, and real responses validate against its schemas.
 
 from __future__ import annotations
 
+import copy
 import functools
 from typing import Any
 
@@ -62,7 +63,8 @@ def _media(schema: str) -> Doc:
     """A JSON media type of `schema`, with its example."""
     media: Doc = {"schema": ref(schema)}
     if schema in openapi_examples.BODIES:
-        media["examples"] = {schema: {"value": openapi_examples.BODIES[schema]}}
+        # A copy each: the examples share parts, and a tool may edit what it was given.
+        media["examples"] = {schema: {"value": copy.deepcopy(openapi_examples.BODIES[schema])}}
     return media
 
 

@@ -22,6 +22,7 @@ document calls valid means the document and the validator disagree.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 import uuid
@@ -66,7 +67,9 @@ CONFIG = schemathesis.Config.from_dict(
         "checks": {"negative_data_rejection": {"expected-statuses": NEGATIVE_STATUSES}},
     }
 )
-SCHEMA = schemathesis.openapi.from_dict(openapi.document(), config=CONFIG)
+# A copy: schemathesis sends the document's examples as bodies, and the hooks here edit a
+# case's body in place, which would edit the (cached) document itself.
+SCHEMA = schemathesis.openapi.from_dict(copy.deepcopy(openapi.document()), config=CONFIG)
 FUZZ_SETTINGS = settings(
     max_examples=MAX_EXAMPLES,
     derandomize=True,
