@@ -61,11 +61,17 @@ def _error(status: int, *, schema: str | None = None) -> Doc:
 
 def _media(schema: str) -> Doc:
     """A JSON media type of `schema`, with its example."""
-    media: Doc = {"schema": ref(schema)}
     if schema in openapi_examples.BODIES:
         # A copy each: the examples share parts, and a tool may edit what it was given.
-        media["examples"] = {schema: {"value": copy.deepcopy(openapi_examples.BODIES[schema])}}
-    return media
+        example = copy.deepcopy(openapi_examples.BODIES[schema])
+    else:
+        example = openapi_examples.synthesized(ref(schema), _schemas())
+    return {"schema": ref(schema), "examples": {schema: {"value": example}}}
+
+
+@functools.cache
+def _schemas() -> Doc:
+    return openapi_schemas.schemas()
 
 
 def _ok(description: str, schema: str, *, headers: tuple[str, ...] = ()) -> Doc:
