@@ -3,7 +3,7 @@
 Driven by the store's change events, level-triggered: an event only marks a database (or
 the OpsRequests of a database) dirty; one named asyncio task reconciles dirty items from
 their current state, and timed steps (provisioning delay, deletion) run as named tasks that
-re-read the object before acting. Writes go through `Cluster` with `trusted=True`, as the
+re-read the object before acting. Writes go through `ApiServer` with `trusted=True`, as the
 operator's own writes. What it does mirrors KUBEDB-API.md: finalizer `kubedb.com`, phase
 Provisioning then Ready with the documented conditions and `observedGeneration`, the
 `<name>-auth` Secret and `<name>` Service, deletion by `deletionPolicy` (Halt/Delete keep
@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from services.sim import errors, kubedb, objects, offshoots, patching
-from services.sim.cluster import Cluster
+from services.sim.apiserver import ApiServer
 from services.sim.faults import Faults
 from services.sim.kubestash import restores
 from services.sim.resources import ResourceType
@@ -87,7 +87,7 @@ class Tasks:
 class Operator:
     def __init__(
         self,
-        cluster: Cluster,
+        cluster: ApiServer,
         faults: Faults,
         *,
         provision_delay: float,

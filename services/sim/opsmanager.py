@@ -16,7 +16,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from services.sim import admission, kubedb, offshoots, opsplans, store
+from services.sim import kubedb, offshoots, opsplans, store, webhooks
 
 if TYPE_CHECKING:
     from services.sim.operator import Operator
@@ -234,7 +234,7 @@ class OpsManager:
             self._fail(engine, op, None, f"database {namespace}/{db_name} not found")
             return
         try:
-            change = opsplans.plan(spec, op, db, admission.catalog_of(self.cluster, spec))
+            change = opsplans.plan(spec, op, db, webhooks.catalog_of(self.cluster, spec))
         except opsplans.OpsFailure as failure:
             self._fail(engine, op, db, str(failure))
             return

@@ -7,10 +7,10 @@ mean replacing its core. So the simulator is a small Starlette app served by Hyp
 (already our stack for the REST API), speaking the subset of the Kubernetes API the
 official `kubernetes` client and kubectl use, unchanged, through a kubeconfig.
 
-Layout: `store` (etcd: objects, resourceVersion, history), `cluster` (API semantics),
+Layout: `store` (etcd: objects, resourceVersion, history), `apiserver` (API semantics),
 `watching` (watch fan-out), `handlers` + `routing` + `discovery` + `tables` (HTTP),
-`admission` (KubeDB webhooks), `operator` + `opsmanager` + `opsplans` + `offshoots`
-(the KubeDB operator), `faults` + `admin` (fault injection and counters), `simulator`
+`webhooks` (KubeDB's admission webhooks), `operator` + `opsmanager` + `opsplans` + `offshoots`
+(the KubeDB operator), `faults` + `steering` (fault injection and counters), `simulator`
 (wiring), `schemas` + `schemapack` + `catalog` (CRD validation, the packaged schemas,
 preloaded catalog).
 
@@ -34,7 +34,16 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from services.sim import admin, catalog, discovery, handlers, openapi, routing, schemapack, schemas
+from services.sim import (
+    catalog,
+    discovery,
+    handlers,
+    openapi,
+    routing,
+    schemapack,
+    schemas,
+    steering,
+)
 from services.sim.kubestash import catalog as kubestash_catalog
 from services.sim.simulator import Options, Simulator
 
@@ -130,7 +139,7 @@ def build_app(sim: Simulator, *, on_started: Callable[[], None] | None = None) -
             await sim.stop()
 
     routes = [
-        *admin.Admin(sim).routes(),
+        *steering.Steering(sim).routes(),
         Route("/version", version, methods=["GET"]),
         Route("/healthz", ok, methods=["GET"]),
         Route("/livez", ok, methods=["GET"]),

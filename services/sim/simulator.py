@@ -5,7 +5,7 @@ bootstrap (namespaces `default` and `kube-system`, the preloaded version catalog
 and stop of the operator and the periodic watch-drop fault, and `reset()` — everything but
 the catalog and the bootstrap namespaces cleared, faults and counters zeroed, history
 compacted and open watches closed (clients must relist, as after an etcd restore). It
-never speaks HTTP (`handlers.py`, `admin.py` do).
+never speaks HTTP (`handlers.py`, `steering.py` do).
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from services.sim import (
-    admission,
-    cluster,
+    apiserver,
     errors,
     faults,
     openapi,
@@ -28,6 +27,7 @@ from services.sim import (
     resources,
     store,
     watching,
+    webhooks,
 )
 from services.sim.kubestash.controller import StashController
 from services.sim.operator import Operator
@@ -62,7 +62,7 @@ class Simulator:
     def __init__(
         self,
         *,
-        validator: cluster.Validator | None,
+        validator: apiserver.Validator | None,
         schemas: openapi.Schemas | None = None,
         crds: Iterable[resources.CrdDescription],
         catalog: list[dict[str, Any]],
@@ -74,8 +74,8 @@ class Simulator:
         self.resources = resources.build_table(crds)
         self.store = store.Store(history=options.history)
         self.hub = watching.WatchHub(self.store)
-        self.cluster = cluster.Cluster(self.resources, self.store, validator=validator)
-        self.cluster.admission.append(admission.KubeDBWebhooks())
+        self.cluster = apiserver.ApiServer(self.resources, self.store, validator=validator)
+        self.cluster.admission.append(webhooks.KubeDBWebhooks())
         self.faults = faults.Faults()
         self.stats = faults.Stats()
         self.validation = validator is not None

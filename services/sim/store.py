@@ -8,7 +8,7 @@ is encoded to JSON once; lists and watch streams splice those bytes instead of r
 
 Stored dicts are immutable by convention: writers hand over a fresh dict and never touch it
 again; readers that want to mutate take a deep copy. This module knows nothing of HTTP,
-validation or KubeDB; it never decides whether a write is allowed (that is `cluster.py`).
+validation or KubeDB; it never decides whether a write is allowed (that is `apiserver.py`).
 All methods run on the event loop thread, so no locks are needed.
 """
 

@@ -6,7 +6,7 @@ labels, the `kubedb.com/db-version` annotation, owned by the Repository), runs f
 then Succeeds (or Fails / hangs by fault), then retention runs per Repository
 (`retention`). Also the names and labels the other halves share.
 
-Writes go through `Cluster` as trusted operator writes; every function re-reads what it
+Writes go through `ApiServer` as trusted operator writes; every function re-reads what it
 acts on. The controller calls these; this module never schedules anything but its own step.
 """
 

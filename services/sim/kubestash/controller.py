@@ -19,7 +19,7 @@ from typing import Any
 from croniter import croniter
 
 from services.sim import errors, objects, patching
-from services.sim.cluster import Cluster
+from services.sim.apiserver import ApiServer
 from services.sim.faults import Faults
 from services.sim.kubestash import archivers, backups, configurations, restores
 from services.sim.kubestash.clock import SimClock
@@ -48,7 +48,7 @@ Item = tuple[str, str, str]
 
 
 class StashController:
-    def __init__(self, cluster: Cluster, faults: Faults, *, step_delay: float) -> None:
+    def __init__(self, cluster: ApiServer, faults: Faults, *, step_delay: float) -> None:
         self.cluster = cluster
         self.faults = faults
         self.step_delay = step_delay

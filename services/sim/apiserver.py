@@ -40,21 +40,23 @@ class Admission(Protocol):
     """A simulated admission webhook: mutate, then validate (after schema validation)."""
 
     def mutate(
-        self, cluster: Cluster, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
+        self, cluster: ApiServer, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
     ) -> None: ...
 
     def validate(
-        self, cluster: Cluster, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
+        self, cluster: ApiServer, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
     ) -> None: ...
 
-    def validate_delete(self, cluster: Cluster, rt: ResourceType, obj: dict[str, Any]) -> None: ...
+    def validate_delete(
+        self, cluster: ApiServer, rt: ResourceType, obj: dict[str, Any]
+    ) -> None: ...
 
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-class Cluster:
+class ApiServer:
     def __init__(
         self,
         resources: ResourceTable,

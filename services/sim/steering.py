@@ -1,4 +1,5 @@
-"""The admin endpoint `/sim/...`: faults, counters, forced phases, out-of-band edits, reset.
+"""Steering `/sim/...` (what `dbaas sim faults|phase|edit|...` calls): faults, counters,
+forced phases, out-of-band edits, reset.
 
 JSON in, JSON out; errors as Kubernetes `Status` bodies like the rest of the server.
 
@@ -17,7 +18,7 @@ JSON in, JSON out; errors as Kubernetes `Status` bodies like the rest of the ser
                                         finalizers and webhooks ignored
     POST   /sim/reset                   everything but the catalog cleared, faults off
 
-It changes the cluster only through `Simulator`, `Cluster` and `Operator` methods.
+It changes the cluster only through `Simulator`, `ApiServer` and `Operator` methods.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def _target(sim: Simulator, body: dict[str, Any]) -> tuple[ResourceType, str | N
     return rt, namespace, name
 
 
-class Admin:
+class Steering:
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
 

@@ -19,7 +19,7 @@ from services.sim import errors, kubedb
 from services.sim.resources import ResourceType
 
 if TYPE_CHECKING:
-    from services.sim.cluster import Cluster
+    from services.sim.apiserver import ApiServer
 
 DEFAULT_RESOURCES = {
     "requests": {"cpu": "500m", "memory": "1024Mi"},
@@ -51,13 +51,15 @@ def _engine(rt: ResourceType) -> kubedb.EngineSpec | None:
     return kubedb.by_kind(rt.kind)
 
 
-def catalog_of(cluster: Cluster, engine: kubedb.EngineSpec) -> dict[str, dict[str, Any]]:
+def catalog_of(cluster: ApiServer, engine: kubedb.EngineSpec) -> dict[str, dict[str, Any]]:
     """The engine's catalog objects by name."""
     collection = cluster.store.collection(f"{engine.catalog_plural}.{kubedb.CATALOG_GROUP}")
     return {key[1]: entry.obj for key, entry in collection.entries.items()}
 
 
-def catalog_entry(cluster: Cluster, engine: kubedb.EngineSpec, name: str) -> dict[str, Any] | None:
+def catalog_entry(
+    cluster: ApiServer, engine: kubedb.EngineSpec, name: str
+) -> dict[str, Any] | None:
     entry = cluster.store.get(f"{engine.catalog_plural}.{kubedb.CATALOG_GROUP}", ("", name))
     return entry.obj if entry else None
 
@@ -102,7 +104,7 @@ class KubeDBWebhooks:
     """Mutating + validating webhooks of kubedb-webhook-server, for the four engines."""
 
     def mutate(
-        self, cluster: Cluster, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
+        self, cluster: ApiServer, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
     ) -> None:
         engine = _engine(rt)
         if engine is None or rt.group != kubedb.DB_GROUP:
@@ -119,7 +121,7 @@ class KubeDBWebhooks:
             _default_resources(engine, spec)
 
     def validate(
-        self, cluster: Cluster, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
+        self, cluster: ApiServer, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
     ) -> None:
         engine = _engine(rt)
         if engine is None:
@@ -131,7 +133,7 @@ class KubeDBWebhooks:
 
     def _validate_database(
         self,
-        cluster: Cluster,
+        cluster: ApiServer,
         rt: ResourceType,
         engine: kubedb.EngineSpec,
         obj: dict[str, Any],
@@ -179,7 +181,7 @@ class KubeDBWebhooks:
 
     def _validate_ops(
         self,
-        cluster: Cluster,
+        cluster: ApiServer,
         rt: ResourceType,
         engine: kubedb.EngineSpec,
         obj: dict[str, Any],
@@ -205,7 +207,7 @@ class KubeDBWebhooks:
         if field and not spec.get(field):
             raise _deny(rt, obj, f"spec.{field} nil not supported in {op_type} type")
 
-    def validate_delete(self, cluster: Cluster, rt: ResourceType, obj: dict[str, Any]) -> None:
+    def validate_delete(self, cluster: ApiServer, rt: ResourceType, obj: dict[str, Any]) -> None:
         engine = _engine(rt)
         if engine is None or rt.group != kubedb.DB_GROUP:
             return
