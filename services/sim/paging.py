@@ -2,8 +2,10 @@
 
 The continue token is what the real server's is, base64 JSON of the list's resourceVersion
 and the last key returned; a token older than the history window answers 410 Expired.
-Later pages report the first page's resourceVersion but show objects as they are now
-(etcd would serve a snapshot). `remainingItemCount` is given only without selectors.
+Later pages are a consistent snapshot at the first page's resourceVersion, as etcd serves
+them: objects changed since are shown as they were (rebuilt from the event history),
+objects created since are left out, objects deleted since still appear. `remainingItemCount`
+is given only without selectors (and counts the current keys).
 Reads only; never writes the store.
 """
 
@@ -13,7 +15,9 @@ import base64
 import binascii
 import bisect
 import dataclasses
+import heapq
 import json
+from collections.abc import Iterator
 
 from services.sim import errors, store
 from services.sim.selectors import Predicate
@@ -69,11 +73,14 @@ def page(
     entries: list[store.Entry] = []
     last: store.Key | None = None
     more = False
-    for key in collection.scan(namespace, after):
+    then = _as_of(object_store, resource, rv) if continue_token else {}
+    for key in _scan(collection, namespace, after, then):
+        entry = then[key] if key in then else collection.entries[key]
+        if entry is None:
+            continue  # created after the snapshot
         if limit and len(entries) >= limit:
             more = True
             break
-        entry = collection.entries[key]
         last = key
         if predicate is None or predicate(entry.obj):
             entries.append(entry)
@@ -88,3 +95,41 @@ def page(
         )
         remaining = end - bisect.bisect_right(collection.keys, last)
     return Page(entries, rv, encode_continue(rv, last), remaining)
+
+
+def _as_of(
+    object_store: store.Store, resource: str, rv: int
+) -> dict[store.Key, store.Entry | None]:
+    """The objects of `resource` changed after `rv`, as they were at `rv` (None: absent)."""
+    then: dict[store.Key, store.Entry | None] = {}
+    for event in object_store.events_after(rv, resource):
+        if event.key in then:
+            continue  # the earliest change after rv tells what the object was at rv
+        old = event.old
+        if old is None:
+            then[event.key] = None
+        else:
+            then[event.key] = store.Entry(
+                old, store.encode(old), int(old["metadata"]["resourceVersion"])
+            )
+    return then
+
+
+def _scan(
+    collection: store.Collection,
+    namespace: str | None,
+    after: store.Key | None,
+    then: dict[store.Key, store.Entry | None],
+) -> Iterator[store.Key]:
+    """The current keys in order, merged with the keys only the snapshot still has."""
+    extra = sorted(
+        key
+        for key in then
+        if key not in collection.entries
+        and (namespace is None or key[0] == namespace)
+        and (after is None or key > after)
+    )
+    if not extra:
+        yield from collection.scan(namespace, after)
+        return
+    yield from heapq.merge(collection.scan(namespace, after), extra)

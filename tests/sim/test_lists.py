@@ -150,3 +150,26 @@ def test_custom_object_lists_have_the_list_kind_and_metadata(kube: Kube) -> None
     assert len(listed["items"]) == 3
     assert listed["metadata"]["continue"]
     assert int(listed["metadata"]["resourceVersion"]) > 0
+
+
+def test_later_pages_are_a_snapshot_of_the_first_pages_resource_version(kube: Kube) -> None:
+    _secrets(kube, {f"s{i:02d}": {"batch": "x"} for i in range(6)})
+    first = kube.core.list_namespaced_secret(NS, limit=2)
+    token = first.metadata._continue
+    # Between pages: one object changes, one is deleted, one is created after the snapshot.
+    kube.core.patch_namespaced_secret("s03", NS, {"metadata": {"labels": {"batch": "changed"}}})
+    kube.core.delete_namespaced_secret("s04", NS)
+    kube.core.create_namespaced_secret(NS, {"metadata": {"name": "s02a", "labels": {"batch": "x"}}})
+    rest = []
+    while token:
+        page = kube.core.list_namespaced_secret(NS, limit=2, _continue=token)
+        assert page.metadata.resource_version == first.metadata.resource_version
+        rest += page.items
+        token = page.metadata._continue
+    names = [s.metadata.name for s in first.items + rest]
+    assert names == ["s00", "s01", "s02", "s03", "s04", "s05"]  # s04 still, no s02a
+    s03 = next(s for s in rest if s.metadata.name == "s03")
+    assert s03.metadata.labels == {"batch": "x"}  # as it was at the snapshot
+    # A fresh list sees the present.
+    now = [s.metadata.name for s in kube.core.list_namespaced_secret(NS).items]
+    assert now == ["s00", "s01", "s02", "s02a", "s03", "s05"]
