@@ -17,7 +17,16 @@ import yaml
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from services.sim import discovery, errors, patching, routing, store, tables, watching
+from services.sim import (
+    discovery,
+    errors,
+    patching,
+    protobuf,
+    routing,
+    store,
+    tables,
+    watching,
+)
 from services.sim.resources import ResourceType
 
 if TYPE_CHECKING:
@@ -63,8 +72,14 @@ async def _body(request: Request) -> Any:
     if not raw:
         return None
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if request.method != "PATCH" and media == protobuf.MEDIA_TYPE:
+        try:
+            return protobuf.decode(raw)  # kubectl's typed writes of Secrets and Namespaces
+        except protobuf.Undecodable as exc:
+            log.info("sim: protobuf body refused: %s", exc)
+            raise errors.unsupported_media_type(media, [JSON]) from exc
     if request.method != "PATCH" and media and not media.endswith("json"):
-        # Protobuf and CBOR are not spoken here; 415 is how a server says so.
+        # CBOR and other kinds' protobuf are not spoken here; 415 is how a server says so.
         raise errors.unsupported_media_type(media, [JSON])
     try:
         return store.decode(raw)

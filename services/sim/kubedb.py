@@ -1,8 +1,9 @@
 """The KubeDB facts the simulated operator works with: groups, versions, and per-engine names.
 
 Written from KUBEDB-API.md (§1.1, §2, §3, §4) and owned by the sim: nothing here comes from
-the product's `services.domain` (an import rule keeps it so), so a wrong fact in dbaas cannot
-be agreed with by construction. Names only; the rules are in `rules.py`.
+the product's `services.domain` (an import-linter contract in pyproject.toml keeps it so),
+so a wrong fact in dbaas cannot be agreed with by construction. Names only; the rules are in
+`rules.py`.
 """
 
 from __future__ import annotations

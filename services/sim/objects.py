@@ -122,7 +122,8 @@ def apply_core_defaults(rt: ResourceType, obj: dict[str, Any], *, creating: bool
     if rt.group != "":
         return
     if rt.plural == "secrets":
-        obj.setdefault("type", "Opaque")
+        if not obj.get("type"):  # SetDefaults_Secret: an empty type is Opaque too
+            obj["type"] = "Opaque"
         string_data = obj.pop("stringData", None)
         if string_data:
             data = dict(obj.get("data") or {})

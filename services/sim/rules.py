@@ -1,7 +1,7 @@
 """KubeDB's own rules that the simulated webhooks and ops-manager enforce, written for the sim.
 
 From KUBEDB-API.md and the code it cites, never from the product's domain rules (an import
-rule forbids that), so a test through the sim can catch a wrong rule in dbaas:
+contract forbids that), so a test through the sim can catch a wrong rule in dbaas:
 
 - Quantities compare by value, as apimachinery's `resource.Quantity.Cmp` (`1Gi` == `1024Mi`).
 - Update constraints (§2.3; apimachinery `IsUpgradable`): the target must be one of the
