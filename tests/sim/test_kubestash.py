@@ -12,8 +12,10 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from services.domain import backup_manifests as bm
+from services.domain import backup_readings as readings
 from services.domain import manifests
-from services.domain.backups import BackupPolicy, Retention
+from services.domain.backup_readings import RestoreOutcome
+from services.domain.backups import BackupPolicy, BackupState, Retention
 from services.domain.specs import DatabaseSpec
 from services.sim import schemapack, schemas
 from tests.sim.kube import NS, Kube, conditions, postgres
@@ -175,6 +177,9 @@ def test_a_backup_configuration_becomes_ready_and_backs_up_at_once(kube: Kube) -
     assert finished["status"]["snapshots"][0]["name"] == snapshot["metadata"]["name"]
     assert finished["status"]["retentionPolicy"][0]["phase"] == "Applied"
     assert conditions(finished)["MetricsPushed"] == "True"
+    seen = readings.observe_backup(finished, {snapshot["metadata"]["name"]: snapshot})
+    assert seen.state is BackupState.SUCCEEDED
+    assert seen.size_bytes == readings.parse_size(snapshot["status"]["size"]) > 0
     repo = kube.sim.wait_for(
         lambda: (
             (r := get(kube, STORAGE, "repositories", names.repository))["status"].get(
@@ -230,6 +235,8 @@ def test_a_failing_backup_fails_its_session_and_snapshot(kube: Kube) -> None:
     snapshot = get(kube, STORAGE, "snapshots", failed["status"]["snapshots"][0]["name"])
     assert phase_of(snapshot) == "Failed"
     assert snapshot["status"]["components"]["dump"]["error"] == "disk quota exceeded"
+    seen = readings.observe_backup(failed, {snapshot["metadata"]["name"]: snapshot})
+    assert (seen.state, seen.error) == (BackupState.FAILED, "disk quota exceeded")
 
 
 def test_a_failed_retention_fails_the_session_while_the_snapshot_succeeds(kube: Kube) -> None:
@@ -246,6 +253,9 @@ def test_a_failed_retention_fails_the_session_while_the_snapshot_succeeds(kube: 
     }
     snapshot = get(kube, STORAGE, "snapshots", failed["status"]["snapshots"][0]["name"])
     assert phase_of(snapshot) == "Succeeded"
+    # The backup succeeded: its Snapshot is restorable although the session failed.
+    seen = readings.observe_backup(failed, {snapshot["metadata"]["name"]: snapshot})
+    assert seen.state is BackupState.SUCCEEDED
 
 
 def test_a_hanging_backup_stays_running_and_the_next_one_is_skipped(kube: Kube) -> None:
@@ -256,7 +266,14 @@ def test_a_hanging_backup_stays_running_and_the_next_one_is_skipped(kube: Kube) 
     wait_phase(kube, CORE, "backupsessions", hanging, "Running")
     skipped = wait_phase(kube, CORE, "backupsessions", on_demand(kube, names), "Skipped")
     assert skipped["status"]["conditions"][0]["reason"] == "PreRequisitesNotSatisfied"
-    assert phase_of(get(kube, CORE, "backupsessions", hanging)) == "Running"
+    running = get(kube, CORE, "backupsessions", hanging)
+    assert phase_of(running) == "Running"
+    snapshot = get(kube, STORAGE, "snapshots", running["status"]["snapshots"][0]["name"])
+    assert readings.observe_backup(running, {snapshot["metadata"]["name"]: snapshot}).state is (
+        BackupState.RUNNING
+    )
+    seen = readings.observe_backup(skipped, {})
+    assert seen.state is BackupState.FAILED and "another backup was running" in str(seen.error)
 
 
 def restore_into_new_database(
@@ -290,6 +307,7 @@ def test_a_restore_into_a_waiting_database_makes_it_ready(kube: Kube) -> None:
     restored = next(c for c in db["status"]["conditions"] if c["type"] == "DataRestored")
     assert (restored["status"], restored["reason"]) == ("True", "SuccessfullyDataRestored")
     assert "DataRestoreStarted" not in conditions(db)
+    assert readings.restore_outcome(db) == (RestoreOutcome.RESTORED, None)
 
 
 def test_a_waiting_database_stays_provisioning_then_restoring(kube: Kube) -> None:
@@ -299,6 +317,7 @@ def test_a_waiting_database_stays_provisioning_then_restoring(kube: Kube) -> Non
     restore = restore_into_new_database(kube, names)
     wait_phase(kube, CORE, "restoresessions", restore, "Running")
     db = kube.wait_db_phase("copy", "DataRestoring")
+    assert readings.restore_outcome(db)[0] is RestoreOutcome.RESTORING
     started = next(c for c in db["status"]["conditions"] if c["type"] == "DataRestoreStarted")
     assert (started["status"], started["reason"]) == (
         "True",
@@ -321,6 +340,7 @@ def test_a_failing_restore_leaves_the_database_not_ready(kube: Kube) -> None:
     db = kube.wait_db_phase("copy", "NotReady")
     restored = next(c for c in db["status"]["conditions"] if c["type"] == "DataRestored")
     assert (restored["status"], restored["reason"]) == ("False", "FailedToRestoreData")
+    assert readings.restore_outcome(db)[0] is RestoreOutcome.FAILED
 
 
 def test_a_restore_of_a_missing_snapshot_is_invalid(kube: Kube) -> None:
@@ -445,6 +465,10 @@ def test_an_archived_database_is_backed_up_and_its_window_grows(kube: Kube) -> N
         lambda: (w := window_of(kube, "orders")) is not None and w[1] > first[1] and w
     )
     assert later[0] == first[0] and first[0] <= first[1]
+    full = items(kube, STORAGE, "snapshots", label_selector=f"{bm.LABEL_REPO_NAME}=orders-full")
+    window = readings.restorable_window(full)
+    assert window is not None and window[0] == readings.parse_time(later[0])
+    assert window[1] >= readings.parse_time(later[1])
 
 
 def recover(kube: Kube, names: bm.BackupNames, when: str) -> None:
