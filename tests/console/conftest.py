@@ -108,17 +108,33 @@ class Console:
         self.page.set_viewport_size(DESKTOP)
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[FAILED] = report.failed
+    return report
+
+
+FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def console_page(browser: Browser) -> Iterator[Any]:
+def console_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A factory: `console_page(base_url)` opens a fresh browser context (its own
-    sessionStorage) at 1280x800."""
-    contexts = []
+    sessionStorage) at 1280x800. A failed test leaves a screenshot of each of its pages."""
+    consoles: list[Console] = []
 
     def open_console(base_url: str) -> Console:
         context = browser.new_context(viewport=DESKTOP)
-        contexts.append(context)
-        return Console(context.new_page(), base_url)
+        console = Console(context.new_page(), base_url)
+        consoles.append(console)
+        return console
 
     yield open_console
-    for context in contexts:
-        context.close()
+    for index, console in enumerate(consoles):
+        if request.node.stash.get(FAILED, False):
+            path = screenshot_dir() / f"FAILED-{request.node.name}-{index}.png"
+            console.page.screenshot(path=str(path), full_page=True)
+            SHOTS.append(path)
+        console.page.context.close()

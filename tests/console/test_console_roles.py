@@ -141,3 +141,29 @@ def test_a_key_revoked_while_signed_in_returns_to_sign_in_with_the_apis_problem(
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     expect(page.get_by_role("alert")).to_contain_text("the API key is unknown or revoked")
     assert page.evaluate("sessionStorage.length") == 0
+
+
+def test_a_pending_operation_is_cancelled_from_the_timeline_after_confirmation(
+    api: LiveApi, console_page: OpenConsole
+) -> None:
+    key = api.key(role="operator")
+    with api.client(key) as client:
+        database = create(client, "orders")  # no worker here: its operations stay pending
+        queued = client.patch(f"/v1/databases/{database['id']}", json={"replicas": 3})
+        assert queued.status_code == 202, queued.text
+    console = console_page(api.url)
+    page = console.page
+    console.sign_in(key)
+    page.get_by_role("link", name="orders").click()
+    scale = page.locator(".timeline li[data-type=scale]")
+    expect(scale.locator(".badge")).to_have_text("pending")
+    scale.get_by_role("button", name="Cancel scale").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Cancel the scale?")
+    dialog.get_by_role("button", name="Cancel scale").click()
+    expect(scale.locator(".badge")).to_have_text("cancelled")
+    expect(scale.get_by_role("button")).to_have_count(0)
+    with api.client(key) as client:
+        after = client.get(f"/v1/databases/{database['id']}").json()
+    assert after["replicas"] == 1  # the cancelled change rolled back
+    assert console.errors == []
