@@ -215,6 +215,13 @@ class ApiServer:
                 causes = []
             if status is not _ABSENT:
                 obj["status"] = status
+            unknown = [c["message"] for c in causes if c["message"].startswith("unknown field ")]
+            if unknown:
+                # Strict decoding fails before validation: 400, as kube-apiserver answers.
+                raise errors.bad_request(
+                    f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                    f"strict decoding error: {', '.join(unknown)}"
+                )
             if causes:
                 raise errors.invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), causes)
         if hooks:

@@ -156,7 +156,7 @@ def test_unknown_fields_are_pruned_or_refused_under_strict_field_validation(kube
     strict = copy.deepcopy(body)
     strict["metadata"]["name"] = "strict"
     status = expect_error(
-        422,
+        400,
         kube.custom.create_namespaced_custom_object,
         DB_GROUP,
         DB_VERSION,
@@ -165,7 +165,11 @@ def test_unknown_fields_are_pruned_or_refused_under_strict_field_validation(kube
         strict,
         field_validation="Strict",
     )
-    assert "spec.flavour" in [cause["field"] for cause in status["details"]["causes"]]
+    assert status["reason"] == "BadRequest"
+    assert status["message"] == (
+        'Postgres in version "v1" cannot be handled as a Postgres: '
+        'strict decoding error: unknown field "spec.flavour"'
+    )
 
 
 def test_schema_defaults_are_applied_on_create(kube: Kube) -> None:
