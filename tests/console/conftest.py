@@ -97,6 +97,18 @@ class Console:
         self.page.get_by_role("button", name="Sign in").click()
         expect(self.page.get_by_role("heading", name="Databases", level=1)).to_be_visible()
 
+    def assert_controls_are_labelled(self) -> None:
+        """Every input and select has a <label>; every button and link has a name."""
+        unlabelled = self.page.evaluate(
+            """() => [
+                ...[...document.querySelectorAll("input, select")]
+                    .filter((e) => e.labels.length === 0).map((e) => e.outerHTML),
+                ...[...document.querySelectorAll("button, a")]
+                    .filter((e) => !e.textContent.trim()).map((e) => e.outerHTML),
+            ]"""
+        )
+        assert unlabelled == []
+
     def shoot(self, name: str) -> None:
         """The page as it is, at 1280x800 and at 390x844 (full page), then back."""
         folder = screenshot_dir()

@@ -45,6 +45,7 @@ def test_an_operator_creates_scales_reveals_and_deletes_a_database(
     page.get_by_label("Version").select_option("16.13")
     page.get_by_label("Replicas").fill("1")
     page.get_by_label("Storage").fill("10Gi")
+    console.assert_controls_are_labelled()
     console.shoot("create")
     page.get_by_role("button", name="Create database").click()
 
@@ -63,6 +64,7 @@ def test_an_operator_creates_scales_reveals_and_deletes_a_database(
     row.get_by_role("link", name="orders").click()
     expect(page.get_by_role("heading", name="orders", level=1)).to_be_visible()
     expect(page.get_by_role("spinbutton", name="Replicas")).to_have_value("1")
+    console.assert_controls_are_labelled()
 
     # Scale, confirmed in the dialog; the operation appears in the timeline and succeeds.
     page.get_by_role("spinbutton", name="Replicas").fill("3")
