@@ -109,6 +109,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     faults.add_argument("--ops-database", metavar="NS/NAME", help="only for this database")
     faults.add_argument("--ops-count", type=int, default=1, help="how many OpsRequests (1)")
     faults.add_argument(
+        "--kubestash",
+        metavar="JSON",
+        help='KubeStash faults and clock, e.g. \'{"clock_speed": 3600, "backups": [{"mode": '
+        '"fail"}], "restores": [{"mode": "hang"}]}\' (services/sim/kubestash/faults.py)',
+    )
+    faults.add_argument(
         "--seed", type=int, help="seed the injected errors' draws (replays a run's errors)"
     )
 
@@ -266,6 +272,11 @@ def _fault_document(args: argparse.Namespace) -> dict[str, Any]:
         if args.ops_database:
             fault["database"] = args.ops_database
         document["ops"] = [fault]
+    if args.kubestash is not None:
+        try:
+            document["kubestash"] = json.loads(args.kubestash)
+        except ValueError as exc:
+            raise SystemExit(f"dbaas sim faults: --kubestash is not JSON: {exc}") from None
     return document
 
 

@@ -4,9 +4,11 @@ The fault state is plain data, set through the admin endpoint (`/sim/faults`) or
 (`dbaas sim faults`): injected error answers per verb and resource (500, 503, 429 with
 Retry-After), added latency (before the request is handled, or after it: the change is made
 and its answer held back), periodic dropping of watch connections, and the next
-OpsRequest(s) failing or hanging. The draws of the injected errors (which request fails,
-with which code) come from one generator, seeded by the document's `seed`: a given seed and
-the same order of requests give the same errors, so a fault test can be replayed. Database
+OpsRequest(s) failing or hanging; under the key `kubestash` (services/sim/kubestash/faults.py)
+backups and restores failing or hanging, and the KubeStash clock's speed. The draws of the
+injected errors (which request fails, with which code) come from one generator, seeded by the
+document's `seed`: a given seed and the same order of requests give the same errors, so a
+fault test can be replayed. Database
 phases (Critical/NotReady) are faults too but live with the operator, which owns status.
 `Stats` counts requests per verb and resource and OpsRequest creations per name (surviving
 the OpsRequest's deletion), so tests of other components can assert how the cluster was

@@ -555,3 +555,39 @@ def test_kubestash_objects_survive_a_restart_and_running_backups_resume(tmp_path
         assert len(addons["items"]) == 4  # preloaded from code, not from the state file
     finally:
         assert stop_server(second) == 0
+
+
+def test_kubestash_faults_are_set_from_the_command_line(kube: Kube) -> None:
+    import json
+    import sys
+
+    from tests.fixtures_sim import REPO
+
+    def dbaas_sim(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "services.cli",
+                "sim",
+                "faults",
+                "--server",
+                kube.sim.url,
+                *args,
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    done = dbaas_sim("--kubestash", '{"clock_speed": 60, "backups": [{"mode": "hang"}]}')
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)["kubestash"]
+    assert document["clock_speed"] == 60.0
+    assert document["backups"] == [
+        {"mode": "hang", "reason": "injected failure", "database": None, "count": 1}
+    ]
+    refused = dbaas_sim("--kubestash", "{not json")
+    assert refused.returncode != 0 and "--kubestash is not JSON" in refused.stderr
