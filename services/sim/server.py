@@ -25,7 +25,7 @@ import logging
 import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
@@ -72,9 +72,17 @@ def load(
         validator=registry,
         schemas=registry,
         crds=registry.resources() if registry else [],
-        catalog=[*catalog.catalog_objects(), *kubestash_catalog.catalog_objects()],
+        catalog=[*catalog.catalog_objects(), *_kubestash_catalog(registry)],
         options=options or Options(),
     )
+
+
+def _kubestash_catalog(registry: schemas.SchemaRegistry | None) -> list[dict[str, Any]]:
+    """KubeDB's Addons and Functions, when the schemas serve them (not with `--crds DIR`
+    of KubeDB CRDs alone, nor `--no-crds`: the KubeStash simulation is off then)."""
+    if registry is None or registry.lookup("addons.kubestash.com/v1alpha1", "Addon") is None:
+        return []
+    return kubestash_catalog.catalog_objects()
 
 
 def schema_registry(
