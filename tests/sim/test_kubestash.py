@@ -591,3 +591,45 @@ def test_kubestash_faults_are_set_from_the_command_line(kube: Kube) -> None:
     ]
     refused = dbaas_sim("--kubestash", "{not json")
     assert refused.returncode != 0 and "--kubestash is not JSON" in refused.stderr
+
+
+def test_a_configuration_waits_not_ready_until_its_database_exists(kube: Kube) -> None:
+    names = bm.names_for(SOURCE, namespace=NS, database_id=DB_ID)
+    storage(kube)
+    create(
+        kube,
+        STORAGE,
+        "retentionpolicies",
+        bm.render_retention_policy(Retention(), names, project_id="p"),
+    )
+    create(
+        kube,
+        CORE,
+        "backupconfigurations",
+        bm.render_backup_configuration(
+            SOURCE, None, names, storage=bm.ObjectRef(NS, "local"), project_id="p"
+        ),
+    )
+    waiting = wait_phase(kube, CORE, "backupconfigurations", names.backup_configuration, "NotReady")
+    assert waiting["status"]["targetFound"] is False
+    assert waiting["status"]["repositories"] == [{"name": names.repository, "phase": "NotReady"}]
+    kube.ready_db(postgres("orders"))
+    ready = wait_phase(kube, CORE, "backupconfigurations", names.backup_configuration, "Ready")
+    assert ready["status"]["targetFound"] is True
+    # Without a policy the CronJob is suspended, but the first backup still runs (§5.4).
+    session = ready["spec"]["sessions"][0]
+    assert session["scheduler"]["suspend"] is True
+    kube.sim.wait_for(lambda: any(phase_of(s) == "Succeeded" for s in snapshots_of(kube, names)))
+
+
+def test_the_reverse_index_follows_moves_and_removals() -> None:
+    from services.sim.kubestash.indexes import Index
+
+    index = Index()
+    index.put(("ns", "a"), ("ns", "repo-1"))
+    index.put(("ns", "b"), ("ns", "repo-1"))
+    index.put(("ns", "a"), ("ns", "repo-2"))  # a label changed
+    assert index.keys(("ns", "repo-1")) == [("ns", "b")]
+    assert index.keys(("ns", "repo-2")) == [("ns", "a")]
+    index.put(("ns", "b"), None)  # deleted
+    assert index.keys(("ns", "repo-1")) == [] and len(index) == 1

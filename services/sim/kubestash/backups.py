@@ -407,17 +407,14 @@ def _retention_ref(
 def repository_snapshots(
     ctl: StashController, namespace: str, repository: str
 ) -> list[dict[str, Any]]:
-    return [
-        entry.copy()
-        for entry in ctl.cluster.iterate(
-            ctl.rt("snapshots"),
-            namespace,
-            lambda obj: (
-                (obj["metadata"].get("labels") or {}).get(LABEL_REPO) == repository
-                and not obj["metadata"].get("deletionTimestamp")
-            ),
-        )
-    ]
+    """The Snapshots of one Repository not being deleted (through the controller's index:
+    no scan of the namespace)."""
+    found = []
+    for snapshot_namespace, name in ctl.snapshots_by_repository.keys((namespace, repository)):
+        snapshot = ctl.cluster.find(ctl.rt("snapshots"), snapshot_namespace, name)
+        if snapshot is not None and not snapshot["metadata"].get("deletionTimestamp"):
+            found.append(snapshot)
+    return found
 
 
 # -- BackupSession ---------------------------------------------------------------------

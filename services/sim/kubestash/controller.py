@@ -23,6 +23,7 @@ from services.sim.apiserver import ApiServer
 from services.sim.faults import Faults
 from services.sim.kubestash import archivers, backups, configurations, restores
 from services.sim.kubestash.clock import SimClock
+from services.sim.kubestash.indexes import Index
 from services.sim.operator import Tasks
 from services.sim.resources import ResourceType
 from services.sim.store import Event
@@ -68,6 +69,12 @@ class StashController:
         self._archiver_keys = {rt.key: rt for rt in self.archiver_types.values()}
         self.archived: dict[tuple[str, str], tuple[str, bool]] = {}
         """(namespace, database) -> (kind, paused) of the databases being archived."""
+        self.configuration_targets = Index()
+        """BackupConfigurations by (namespace, kind, name) of their target."""
+        self.restore_targets = Index()
+        """RestoreSessions by (namespace, kind, name) of their kubedb.com target."""
+        self.snapshots_by_repository = Index()
+        """Snapshots not being deleted, by (namespace, repository label)."""
         self.recovering: set[str] = set()
         """uids of databases whose archiver recovery step is scheduled or hanging."""
         self._keys = {rt.key: plural for plural, rt in self.types.items()}
@@ -140,6 +147,7 @@ class StashController:
         plural = self._keys.get(event.resource)
         namespace, name = event.key
         if plural is not None:
+            self._index(plural, event.key, None if event.type == "DELETED" else event.entry.obj)
             if plural == "snapshots":
                 if event.entry.obj["metadata"].get("deletionTimestamp"):
                     self.mark(("snapshots", namespace, name))
@@ -149,15 +157,9 @@ class StashController:
                 self._mark_all("backupconfigurations")
                 return
             if plural == "restoresessions":
-                target = (event.entry.obj.get("spec") or {}).get("target") or {}
-                if target.get("apiGroup") == restores.KUBEDB_GROUP and target.get("kind"):
-                    self.mark(
-                        (
-                            f"db:{target['kind']}",
-                            target.get("namespace") or namespace,
-                            str(target.get("name", "")),
-                        )
-                    )
+                target = _target_of(event.entry.obj, namespace)
+                if target is not None and target[0] == restores.KUBEDB_GROUP:
+                    self.mark((f"db:{target[1]}", target[2], target[3]))
             if plural in ("backupconfigurations", "backupsessions", "restoresessions"):
                 self.mark((plural, namespace, name))
             return
@@ -169,10 +171,41 @@ class StashController:
             kind = event.entry.obj.get("kind")
             if kind:
                 self.mark((f"db:{kind}", namespace, name))
-                # A database appearing or going changes its BackupConfigurations' targetFound.
+                # A database appearing or going changes its BackupConfigurations' targetFound
+                # and lets a RestoreSession waiting for it start.
                 if event.type != "MODIFIED":
-                    self._mark_all("backupconfigurations", namespace)
-                    self._mark_all("restoresessions", namespace)
+                    for index, plural in (
+                        (self.configuration_targets, "backupconfigurations"),
+                        (self.restore_targets, "restoresessions"),
+                    ):
+                        for key in index.keys((namespace, kind, name)):
+                            self.mark((plural, *key))
+
+    def _index(self, plural: str, key: tuple[str, str], obj: dict[str, Any] | None) -> None:
+        if plural == "snapshots":
+            meta = (obj or {}).get("metadata") or {}
+            repo = (meta.get("labels") or {}).get(backups.LABEL_REPO)
+            live = obj is not None and repo and not meta.get("deletionTimestamp")
+            self.snapshots_by_repository.put(key, (key[0], repo) if live else None)
+        elif plural in ("backupconfigurations", "restoresessions"):
+            target = _target_of(obj, key[0])
+            if plural == "backupconfigurations":
+                self.configuration_targets.put(key, _db_key(target))
+            else:
+                kubedb = target is not None and target[0] == restores.KUBEDB_GROUP
+                self.restore_targets.put(key, _db_key(target) if kubedb else None)
+
+    def _reindex(self) -> None:
+        for index in (
+            self.configuration_targets,
+            self.restore_targets,
+            self.snapshots_by_repository,
+        ):
+            index.clear()
+        for plural in ("snapshots", "backupconfigurations", "restoresessions"):
+            for entry in self.cluster.iterate(self.rt(plural)):
+                meta = entry.obj["metadata"]
+                self._index(plural, (meta.get("namespace", ""), meta["name"]), entry.obj)
 
     def _mark_dbs(self, kind: str) -> None:
         rt = self.cluster.resources.by_kind("kubedb.com/v1", kind)
@@ -203,7 +236,8 @@ class StashController:
 
     def resync(self) -> None:
         """Mark every object: after a start from `--state`, what only lived in memory is
-        rebuilt (running sessions get their step again, schedules their next time)."""
+        rebuilt (indexes, running sessions' steps, schedules' next times)."""
+        self._reindex()
         for plural in (
             "backupstorages",
             "backupconfigurations",
@@ -230,6 +264,12 @@ class StashController:
         self.next_runs.clear()
         self.archived.clear()
         self.recovering.clear()
+        for index in (
+            self.configuration_targets,
+            self.restore_targets,
+            self.snapshots_by_repository,
+        ):
+            index.clear()
         self.clock = SimClock(self.cluster.clock)
 
     async def _run(self) -> None:
@@ -361,3 +401,21 @@ class StashController:
                 datetime.datetime
             )
             self.mark(("backupconfigurations", namespace, name))
+
+
+def _target_of(obj: dict[str, Any] | None, namespace: str) -> tuple[str, str, str, str] | None:
+    """(apiGroup, kind, namespace, name) of an object's spec.target, None without one."""
+    target = ((obj or {}).get("spec") or {}).get("target") or {}
+    if not target.get("kind") or not target.get("name"):
+        return None
+    return (
+        str(target.get("apiGroup") or ""),
+        str(target["kind"]),
+        str(target.get("namespace") or namespace),
+        str(target["name"]),
+    )
+
+
+def _db_key(target: tuple[str, str, str, str] | None) -> tuple[str, str, str] | None:
+    """(namespace, kind, name): how a database event looks its dependents up."""
+    return None if target is None else (target[2], target[1], target[3])

@@ -309,19 +309,12 @@ def reconcile_database(ctl: StashController, kind: str, namespace: str, name: st
         archivers.reconcile_recovery(ctl, kind, db)
         return
     conditions = list(old.get("conditions") or [])
+    found = (
+        ctl.cluster.find(ctl.rt("restoresessions"), key[0], key[1])
+        for key in ctl.restore_targets.keys((namespace, kind, name))
+    )
     restores = sorted(
-        (
-            e.copy()
-            for e in ctl.cluster.iterate(
-                ctl.rt("restoresessions"),
-                namespace,
-                lambda o: (
-                    ((o.get("spec") or {}).get("target") or {}).get("apiGroup") == KUBEDB_GROUP
-                    and (o["spec"]["target"].get("kind"), o["spec"]["target"].get("name"))
-                    == (kind, name)
-                ),
-            )
-        ),
+        (restore for restore in found if restore is not None),
         key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]),
     )
     now = ctl.wall_now()
