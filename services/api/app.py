@@ -56,6 +56,7 @@ def by_method(**handlers: Endpoint) -> Endpoint:
         return await table[request.method](request)
 
     dispatch.__name__ = dispatch.__qualname__ = "_".join(h.__name__ for h in handlers.values())
+    dispatch.handlers = table  # type: ignore[attr-defined]  # openapi.py documents each
     return dispatch
 
 

@@ -1,13 +1,17 @@
-"""The OpenAPI 3.1 document of the API, maintained by hand next to the routes it describes.
+"""The OpenAPI 3.1 document of the API, generated from the route table and the body schemas.
 
-Hand-written rather than generated so the contract is reviewed as a contract. Tests hold it
-to the implementation: every route of `app.routes()` is here and nothing else, the document
-is valid OpenAPI 3.1, and real responses validate against its schemas.
+The paths come from `app.routes()`: each route's handlers, each described once in
+`DESCRIBED` by what the route table cannot say (summary, success schema, the facts that
+decide its error answers, which are derived); the schemas are `openapi_schemas`, the
+examples `openapi_examples`. Tests hold it to the implementation: every handler of
+`app.routes()` is described and nothing else, the document is valid OpenAPI 3.1, real
+responses validate against its schemas, and a generated client drives a whole flow.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 from typing import Any
 
@@ -202,269 +206,284 @@ OPS = "operations"
 SYS = "system"
 
 
-def _paths() -> Doc:
-    accepted = _ok(
-        "Accepted: the desired spec is recorded and its operations queued",
-        "DatabaseAccepted",
-        headers=ACCEPTED_HEADERS,
-    )
-    page = [_param("Limit"), _param("Cursor")]
-    return {
-        "/healthz": {
-            "get": _operation(
-                "healthz",
-                "Liveness: the process serves requests (no I/O)",
-                tag=SYS,
-                success=(200, _ok("Alive", "Health")),
-                errors=(),
-                public=True,
-            )
-        },
-        "/readyz": {
-            "get": {
-                **_operation(
-                    "readyz",
-                    "Readiness: PostgreSQL, Redis and every supervised program are up",
-                    tag=SYS,
-                    success=(200, _ok("Ready", "Readiness")),
-                    errors=(),
-                    public=True,
-                ),
-                "responses": {
-                    "200": _ok("Ready", "Readiness"),
-                    "503": {
-                        "description": "Not ready; `checks` says what fails",
-                        "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}},
-                        "content": {
-                            PROBLEM_JSON: {
-                                "schema": ref("NotReadyProblem"),
-                                "examples": {"not-ready": {"value": openapi_examples.NOT_READY}},
-                            }
-                        },
-                    },
+@dataclasses.dataclass(frozen=True)
+class Described:
+    """What the route table cannot say about one endpoint; the rest is derived from it.
+
+    Errors follow from the facts: every /v1 endpoint may answer 401 and 503; a path with
+    `{id}` 404; `role` 403; a body 400, 413, 415 and 422; `query` or `paged` 400;
+    `idempotent` (Idempotency-Key) 400 and 422; `if_match` 412; `conflicts` 409.
+    """
+
+    summary: str
+    tag: str
+    ok: tuple[int, str, str]
+    """Status, description and schema name of the success answer."""
+    description: str = ""
+    operation_id: str | None = None
+    """Default: the handler's name in camelCase (`get_database` → `getDatabase`)."""
+    headers: tuple[str, ...] = ()
+    query: tuple[str, ...] = ()
+    paged: bool = False
+    body: str | None = None
+    merge_patch: bool = False
+    role: bool = False
+    idempotent: bool = False
+    if_match: bool = False
+    conflicts: bool = False
+    public: bool = False
+    media: str = JSON
+    """The success answer's media type; a schema of "" means a plain string."""
+    answers: dict[str, Doc] = dataclasses.field(default_factory=dict)
+    """Answers beyond the derived ones (readyz's 503)."""
+
+
+ACCEPTED = (202, "Accepted: the desired spec is recorded and its operations queued", "")
+OPERATOR = "Requires role operator."
+
+# One entry per endpoint of `app.routes()`, keyed by the handler's name; a unit test holds
+# the two equal in both directions.
+DESCRIBED: dict[str, Described] = {
+    "healthz": Described(
+        "Liveness: the process serves requests (no I/O)",
+        SYS,
+        (200, "Alive", "Health"),
+        public=True,
+    ),
+    "readyz": Described(
+        "Readiness: PostgreSQL, Redis and every supervised program are up",
+        SYS,
+        (200, "Ready", "Readiness"),
+        public=True,
+        answers={
+            "503": {
+                "description": "Not ready; `checks` says what fails",
+                "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}},
+                "content": {
+                    PROBLEM_JSON: {
+                        "schema": ref("NotReadyProblem"),
+                        "examples": {"not-ready": {"value": openapi_examples.NOT_READY}},
+                    }
                 },
             }
         },
-        "/metrics": {
-            "get": _operation(
-                "metrics",
-                "Prometheus metrics (text exposition format)",
-                tag=SYS,
-                success=(
-                    200,
-                    {
-                        "description": "Metrics of every API worker process",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    },
-                ),
-                errors=(),
-                public=True,
-            )
-        },
-        "/openapi.json": {
-            "get": _operation(
-                "openapi",
-                "This document",
-                tag=SYS,
-                success=(
-                    200,
-                    {
-                        "description": "OpenAPI 3.1",
-                        "content": {JSON: {"schema": {"type": "object"}}},
-                    },
-                ),
-                errors=(),
-                public=True,
-            )
-        },
-        "/docs": {
-            "get": _operation(
-                "docs",
-                "Human-readable documentation of this API (HTML)",
-                tag=SYS,
-                success=(
-                    200,
-                    {
-                        "description": "HTML page",
-                        "content": {"text/html": {"schema": {"type": "string"}}},
-                    },
-                ),
-                errors=(),
-                public=True,
-            )
-        },
-        "/v1/databases": {
-            "get": _operation(
-                "listDatabases",
-                "List the project's databases, oldest first",
-                tag=DB,
-                parameters=[*page, _param("Engine"), _param("DatabaseState"), _param("Name")],
-                success=(200, _ok("A page of databases", "DatabaseList")),
-                errors=(400, 401, 503),
-            ),
-            "post": _operation(
-                "createDatabase",
-                "Ask for a new database",
-                tag=DB,
-                description="Requires role operator. Names are unique per project (409).",
-                parameters=[_param("IdempotencyKey")],
-                body=("DatabaseCreate", (JSON,)),
-                success=(202, accepted),
-                errors=(400, 401, 403, 409, 413, 415, 422, 503),
-            ),
-        },
-        "/v1/databases/{id}": {
-            "parameters": [_param("Id")],
-            "get": _operation(
-                "getDatabase",
-                "One database: desired spec and observed status",
-                tag=DB,
-                description="A deleted database is gone (404); its operations stay readable.",
-                success=(200, _ok("The database", "Database", headers=("ETag",))),
-                errors=(401, 404, 503),
-            ),
-            "patch": _operation(
-                "updateDatabase",
-                "Change the desired spec (JSON merge patch)",
-                tag=DB,
-                description=(
-                    "Requires role operator. Queues one operation per kind of change "
-                    "(expand, resize, scale, upgrade, configure)."
-                ),
-                parameters=[_param("IfMatch")],
-                body=("DatabasePatch", (JSON, "application/merge-patch+json")),
-                success=(202, accepted),
-                errors=(400, 401, 403, 404, 409, 412, 413, 415, 422, 503),
-            ),
-            "delete": _operation(
-                "deleteDatabase",
-                "Delete the database, honouring its deletion_policy",
-                tag=DB,
-                description=(
-                    "Requires role operator. DoNotTerminate refuses (409); pending changes "
-                    "queued before the deletion are cancelled."
-                ),
-                parameters=[_param("IfMatch")],
-                success=(202, accepted),
-                errors=(401, 403, 404, 409, 412, 503),
-            ),
-        },
-        "/v1/databases/{id}/restart": {
-            "parameters": [_param("Id")],
-            "post": _operation(
-                "restartDatabase",
-                "Restart the database's pods",
-                tag=DB,
-                description="Requires role operator.",
-                parameters=[_param("IdempotencyKey")],
-                success=(202, accepted),
-                errors=(400, 401, 403, 404, 409, 422, 503),
-            ),
-        },
-        "/v1/databases/{id}/operations": {
-            "parameters": [_param("Id")],
-            "get": _operation(
-                "listDatabaseOperations",
-                "The database's operations, oldest first",
-                tag=OPS,
-                parameters=[*page, _param("OperationState")],
-                success=(200, _ok("A page of operations", "OperationList")),
-                errors=(400, 401, 404, 503),
-            ),
-        },
-        "/v1/databases/{id}/events": {
-            "parameters": [_param("Id")],
-            "get": _operation(
-                "listDatabaseEvents",
-                "The database's audit trail: who asked what, what the system did",
-                tag=DB,
-                parameters=page,
-                success=(200, _ok("A page of events", "EventList")),
-                errors=(400, 401, 404, 503),
-            ),
-        },
-        "/v1/databases/{id}/credentials": {
-            "parameters": [_param("Id")],
-            "get": _operation(
-                "getCredentials",
-                "Connection credentials (from the database's auth Secret)",
-                tag=DB,
-                description=(
-                    "Requires role operator. Every read is audited (event credentials.read). "
-                    "409 credentials-not-ready until KubeDB has created the Secret."
-                ),
-                success=(200, _ok("Credentials", "Credentials")),
-                errors=(401, 403, 404, 409, 503),
-            ),
-        },
-        "/v1/operations": {
-            "get": _operation(
-                "listOperations",
-                "The project's operations, oldest first",
-                tag=OPS,
-                parameters=[*page, _param("OperationState"), _param("DatabaseFilter")],
-                success=(200, _ok("A page of operations", "OperationList")),
-                errors=(400, 401, 503),
-            ),
-        },
-        "/v1/operations/{id}": {
-            "parameters": [_param("Id")],
-            "get": _operation(
-                "getOperation",
-                "One operation",
-                tag=OPS,
-                success=(200, _ok("The operation", "Operation")),
-                errors=(401, 404, 503),
-            ),
-        },
-        "/v1/operations/{id}/cancel": {
-            "parameters": [_param("Id")],
-            "post": _operation(
-                "cancelOperation",
-                "Cancel a pending operation",
-                tag=OPS,
-                description=(
-                    "Requires role operator. Only pending operations can be cancelled (409); "
-                    "the fields it would have changed roll back."
-                ),
-                success=(200, _ok("The cancelled operation", "Operation")),
-                errors=(401, 403, 404, 409, 503),
-            ),
-        },
-        "/v1/engines": {
-            "get": _operation(
-                "listEngines",
-                "Engines and the catalog versions a new database may use",
-                tag="engines",
-                description="Versions come from the cluster's KubeDB catalog; deprecated ones "
-                "are hidden. 503 while the cluster is unreachable.",
-                success=(200, _ok("Engines", "EngineList")),
-                errors=(401, 503),
-            ),
-        },
-        "/v1/quota": {
-            "get": _operation(
-                "getQuota",
-                "The project's quotas: each limit and what the project uses of it",
-                tag="quota",
-                description="A create or a change past a limit is 403 quota-exceeded, naming "
-                "the quota, its limit, the use and what the request would make it.",
-                success=(200, _ok("Limits and use", "Quota")),
-                errors=(401, 503),
-            ),
-        },
-        "/v1/whoami": {
-            "get": _operation(
-                "whoami",
-                "The project and role of the calling key",
-                tag="keys",
-                description="Any live key may ask; clients use it to offer only what the "
-                "role allows.",
-                success=(200, _ok("The key's identity", "Whoami")),
-                errors=(401, 503),
-            ),
-        },
-    }
+    ),
+    "endpoint": Described(
+        "Prometheus metrics (text exposition format)",
+        SYS,
+        (200, "Metrics of every API worker process", ""),
+        operation_id="metrics",
+        media="text/plain",
+        public=True,
+    ),
+    "openapi_json": Described(
+        "This document",
+        SYS,
+        (200, "OpenAPI 3.1", "object"),
+        operation_id="openapi",
+        public=True,
+    ),
+    "docs_page": Described(
+        "Human-readable documentation of this API (HTML)",
+        SYS,
+        (200, "HTML page", ""),
+        operation_id="docs",
+        media="text/html",
+        public=True,
+    ),
+    "list_databases": Described(
+        "List the project's databases, oldest first",
+        DB,
+        (200, "A page of databases", "DatabaseList"),
+        paged=True,
+        query=("Engine", "DatabaseState", "Name"),
+    ),
+    "create_database": Described(
+        "Ask for a new database",
+        DB,
+        ACCEPTED,
+        description=f"{OPERATOR} Names are unique per project (409).",
+        body="DatabaseCreate",
+        role=True,
+        idempotent=True,
+        conflicts=True,
+    ),
+    "get_database": Described(
+        "One database: desired spec and observed status",
+        DB,
+        (200, "The database", "Database"),
+        description="A deleted database is gone (404); its operations stay readable.",
+        headers=("ETag",),
+    ),
+    "update_database": Described(
+        "Change the desired spec (JSON merge patch)",
+        DB,
+        ACCEPTED,
+        description=f"{OPERATOR} Queues one operation per kind of change "
+        "(expand, resize, scale, upgrade, configure).",
+        body="DatabasePatch",
+        merge_patch=True,
+        role=True,
+        if_match=True,
+        conflicts=True,
+    ),
+    "delete_database": Described(
+        "Delete the database, honouring its deletion_policy",
+        DB,
+        ACCEPTED,
+        description=f"{OPERATOR} DoNotTerminate refuses (409); pending changes "
+        "queued before the deletion are cancelled.",
+        role=True,
+        if_match=True,
+        conflicts=True,
+    ),
+    "restart_database": Described(
+        "Restart the database's pods",
+        DB,
+        ACCEPTED,
+        description=OPERATOR,
+        role=True,
+        idempotent=True,
+        conflicts=True,
+    ),
+    "list_database_operations": Described(
+        "The database's operations, oldest first",
+        OPS,
+        (200, "A page of operations", "OperationList"),
+        paged=True,
+        query=("OperationState",),
+    ),
+    "list_database_events": Described(
+        "The database's audit trail: who asked what, what the system did",
+        DB,
+        (200, "A page of events", "EventList"),
+        paged=True,
+    ),
+    "get_credentials": Described(
+        "Connection credentials (from the database's auth Secret)",
+        DB,
+        (200, "Credentials", "Credentials"),
+        description=f"{OPERATOR} Every read is audited (event credentials.read). "
+        "409 credentials-not-ready until KubeDB has created the Secret.",
+        role=True,
+        conflicts=True,
+    ),
+    "list_operations": Described(
+        "The project's operations, oldest first",
+        OPS,
+        (200, "A page of operations", "OperationList"),
+        paged=True,
+        query=("OperationState", "DatabaseFilter"),
+    ),
+    "get_operation": Described("One operation", OPS, (200, "The operation", "Operation")),
+    "cancel_operation": Described(
+        "Cancel a pending operation",
+        OPS,
+        (200, "The cancelled operation", "Operation"),
+        description=f"{OPERATOR} Only pending operations can be cancelled (409); "
+        "the fields it would have changed roll back.",
+        role=True,
+        conflicts=True,
+    ),
+    "list_engines": Described(
+        "Engines and the catalog versions a new database may use",
+        "engines",
+        (200, "Engines", "EngineList"),
+        description="Versions come from the cluster's KubeDB catalog; deprecated ones "
+        "are hidden. 503 while the cluster is unreachable.",
+    ),
+    "get_quota": Described(
+        "The project's quotas: each limit and what the project uses of it",
+        "quota",
+        (200, "Limits and use", "Quota"),
+        description="A create or a change past a limit is 403 quota-exceeded, naming "
+        "the quota, its limit, the use and what the request would make it.",
+    ),
+    "whoami": Described(
+        "The project and role of the calling key",
+        "keys",
+        (200, "The key's identity", "Whoami"),
+        description="Any live key may ask; clients use it to offer only what the role allows.",
+    ),
+}
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
+def _errors(path: str, described: Described) -> tuple[int, ...]:
+    if described.public:
+        return ()
+    codes = {401, 503}
+    if "{id}" in path:
+        codes.add(404)
+    if described.role:
+        codes.add(403)
+    if described.body is not None:
+        codes |= {400, 413, 415, 422}
+    if described.paged or described.query:
+        codes.add(400)
+    if described.idempotent:
+        codes |= {400, 422}
+    if described.if_match:
+        codes.add(412)
+    if described.conflicts:
+        codes.add(409)
+    return tuple(sorted(codes))
+
+
+def _success(described: Described) -> Doc:
+    status, text, schema = described.ok
+    if status == 202:
+        return _ok(ACCEPTED[1], "DatabaseAccepted", headers=ACCEPTED_HEADERS)
+    if described.media != JSON or schema == "object":
+        kind = "object" if schema == "object" else "string"
+        return {"description": text, "content": {described.media: {"schema": {"type": kind}}}}
+    return _ok(text, schema, headers=described.headers)
+
+
+def described_operation(path: str, handler_name: str) -> Doc:
+    """The OpenAPI operation of one handler on one path."""
+    described = DESCRIBED[handler_name]
+    parameters = [_param("Limit"), _param("Cursor")] if described.paged else []
+    parameters += [_param(name) for name in described.query]
+    if described.idempotent:
+        parameters.append(_param("IdempotencyKey"))
+    if described.if_match:
+        parameters.append(_param("IfMatch"))
+    media = (JSON, "application/merge-patch+json") if described.merge_patch else (JSON,)
+    operation = _operation(
+        described.operation_id or _camel(handler_name),
+        described.summary,
+        tag=described.tag,
+        description=described.description,
+        parameters=parameters or None,
+        body=(described.body, media) if described.body is not None else None,
+        success=(described.ok[0], _success(described)),
+        errors=_errors(path, described),
+        public=described.public,
+    )
+    operation["responses"] |= described.answers
+    return operation
+
+
+def _paths() -> Doc:
+    """Every route of `app.routes()`: the public system paths first, then /v1."""
+    from services.api import app  # the app imports this module's users: import when built
+
+    paths: Doc = {}
+    for route in sorted(app.routes(), key=lambda r: r.path.startswith("/v1")):
+        handlers = getattr(route.endpoint, "handlers", None) or {
+            method: route.endpoint for method in route.methods or ()
+        }
+        item: Doc = {"parameters": [_param("Id")]} if "{id}" in route.path else {}
+        for method in ("GET", "POST", "PATCH", "DELETE", "PUT"):
+            if method in handlers:
+                item[method.lower()] = described_operation(route.path, handlers[method].__name__)
+        paths[route.path] = item
+    return paths
 
 
 # Markdown: /docs renders it as HTML, and generated clients and other viewers show it too.

@@ -161,3 +161,35 @@ def test_the_docs_page_renders_its_introduction_as_html_with_a_first_session() -
     assert '<pre><code class="language-sh">export DBAAS_API_KEY=$(cat .dbaas/dev-api-key)' in intro
     assert "<code>status.observed_generation &gt;= generation</code>" in intro
     assert "<details><summary>Example answer</summary><pre>" in page
+
+
+def test_every_handler_of_the_route_table_is_described_once_and_nothing_else() -> None:
+    handlers = set()
+    for route in routes():
+        table = getattr(route.endpoint, "handlers", {"": route.endpoint})
+        handlers |= {handler.__name__ for handler in table.values()}
+    assert handlers == set(openapi.DESCRIBED)
+    ids = [
+        operation["operationId"]
+        for item in openapi.document()["paths"].values()
+        for method, operation in item.items()
+        if method in METHODS
+    ]
+    assert len(ids) == len(set(ids)) == len(handlers)
+
+
+def test_error_answers_follow_from_what_an_endpoint_does() -> None:
+    paths = openapi.document()["paths"]
+    create = paths["/v1/databases"]["post"]["responses"]
+    assert sorted(create) == ["202", "400", "401", "403", "409", "413", "415", "422", "503"]
+    assert create["422"]["content"]["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/UnprocessableProblem"
+    }
+    patch = paths["/v1/databases/{id}"]["patch"]
+    assert "412" in patch["responses"] and "404" in patch["responses"]
+    assert list(patch["requestBody"]["content"]) == [
+        "application/json",
+        "application/merge-patch+json",
+    ]
+    assert sorted(paths["/v1/operations/{id}"]["get"]["responses"]) == ["200", "401", "404", "503"]
+    assert sorted(paths["/healthz"]["get"]["responses"]) == ["200"]
