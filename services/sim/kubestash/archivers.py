@@ -298,7 +298,7 @@ def window(
 
 def reconcile_recovery(ctl: StashController, kind: str, db: dict[str, Any]) -> None:
     """A database created with spec.init.archiver: recover it, or say why not."""
-    from services.sim.kubestash import restores
+    from services.sim.kubestash import restores  # restores calls this module: import late
 
     meta = db["metadata"]
     namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]

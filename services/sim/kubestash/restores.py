@@ -17,6 +17,7 @@ makes a database with `spec.init.waitForInitialRestore` Ready.
 from __future__ import annotations
 
 import contextlib
+import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -167,8 +168,6 @@ def reconcile_restore(ctl: StashController, namespace: str, name: str) -> None:
     }
     timeout = backups.period_seconds(str(spec.get("restoreTimeout") or ""))
     if timeout:
-        import datetime
-
         new["restoreDeadline"] = objects.timestamp(ctl.wall() + datetime.timedelta(seconds=timeout))
     ctl.write_status(rt, namespace, name, new)
     uid = meta["uid"]
