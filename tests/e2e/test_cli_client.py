@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import re
+import select
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -55,6 +58,39 @@ def dbaas(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
     )
+
+
+def on_a_terminal(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    """`dbaas ...` with stderr on a pseudo-terminal (stdout captured)."""
+    controller, terminal = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "services.cli", *argv],
+            cwd=REPO,
+            env=env | {"TERM": "xterm", "COLUMNS": "120"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            text=True,
+            timeout=120,
+        )
+        os.close(terminal)
+        terminal = -1
+        drawn = b""
+        while select.select([controller], [], [], 1)[0]:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: the terminal side is closed and drained
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(controller)
+        if terminal != -1:
+            os.close(terminal)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn.decode())  # colours, cursor moves
+    return subprocess.CompletedProcess(done.args, done.returncode, done.stdout, text)
 
 
 def ok(env: dict[str, str], *argv: str) -> str:
@@ -171,6 +207,12 @@ def test_a_database_life_through_the_cli(
     code, out, err = run("ops", "list")
     assert code == 0, err
     assert len(out.splitlines()) == 2 + 3  # header, rule, and the three operations
+
+    # On a terminal, --wait draws a rich spinner on stderr and ends with a tick per step.
+    spinner = on_a_terminal(env, "db", "restart", "ledger", "--wait")
+    assert spinner.returncode == 0, spinner.stderr
+    assert "✓ restart succeeded" in spinner.stderr and "✓ ledger ready" in spinner.stderr
+    assert "phase:" in spinner.stdout  # the result still goes to stdout
 
     deleted = dbaas(env, "db", "delete", "ledger", "--wait")
     assert deleted.returncode == 0, deleted.stderr
