@@ -2,17 +2,21 @@
 
 Roles are ordered: viewer (read) < operator (mutate, read credentials) < admin (everything).
 Successful authentications are cached in-process for `ttl` seconds (default 5) so a busy
-client does not cost a PostgreSQL round trip per request; the price is that a revoked key
-keeps working for at most `ttl` seconds in each API worker process. Failures are never
-cached, so a new key works at once. The cache is keyed by a digest of the key: the key
-itself is never stored, logged or put into an error.
+client does not cost a PostgreSQL round trip per request. A revocation is announced over
+Redis and drops the key from every process's cache at once (`clients.revocations`); the
+`ttl` is only the bound when that announcement cannot arrive (Redis down), and an entry
+never outlives its key's expiry. Failures are never cached,
+so a new key works at once. The cache is keyed by a digest of the key: the key itself is
+never stored, logged or put into an error.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import threading
 import time
+import uuid
 from collections.abc import Callable
 
 from starlette.requests import Request
@@ -57,6 +61,7 @@ class KeyCache:
         self.ttl = ttl
         self._clock = clock
         self._entries: dict[bytes, tuple[Principal, float]] = {}
+        self._revoked: set[uuid.UUID] = set()  # never cached again by this process
         self._lock = threading.Lock()
 
     @staticmethod
@@ -74,10 +79,31 @@ class KeyCache:
     def put(self, token: str, principal: Principal) -> None:
         if self.ttl <= 0:
             return
+        lifetime = self.ttl
+        if principal.expires_at is not None:
+            left = (principal.expires_at - dt.datetime.now(dt.UTC)).total_seconds()
+            lifetime = min(lifetime, left)
         with self._lock:
+            if principal.key_id in self._revoked or lifetime <= 0:
+                return  # read from PostgreSQL just before its revocation committed
             if len(self._entries) >= MAX_CACHED_KEYS:
                 self._entries.clear()  # crude but bounded; a refill costs one query per key
-            self._entries[self._digest(token)] = (principal, self._clock() + self.ttl)
+            self._entries[self._digest(token)] = (principal, self._clock() + lifetime)
+
+    def revoke(self, key_id: uuid.UUID) -> int:
+        """Forget every entry of `key_id`, now and later; how many there were."""
+        with self._lock:
+            if len(self._revoked) >= MAX_CACHED_KEYS:
+                self._revoked.clear()  # bounded; PostgreSQL refuses the key anyway
+            self._revoked.add(key_id)
+            doomed = [d for d, (p, _) in self._entries.items() if p.key_id == key_id]
+            for digest in doomed:
+                del self._entries[digest]
+        return len(doomed)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
 
 
 def authenticate(conn: Connection, token: str, cache: KeyCache) -> Principal:

@@ -28,7 +28,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from services.api import auth
 from services.api.cluster_access import CatalogCache, ClusterAccess
-from services.clients import postgres, queue, rate_limits
+from services.clients import postgres, queue, rate_limits, revocations
 from services.clients.postgres import AsyncConnection, Connection
 from services.control import quotas
 from services.domain.records import Principal
@@ -51,6 +51,8 @@ Kubernetes or Redis call), so under load a connection frees up within millisecon
 pool that has none opens one in a few. A request waits longer only when PostgreSQL is
 down: then each request would otherwise sit out the pool's default (5 s) for the same 503.
 """
+REVOCATION_WAIT_SECONDS = 1.0
+"""How long a revocation waits for every API process to confirm it forgot the key."""
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -90,11 +92,16 @@ class Backends:
         self.keys = auth.KeyCache(auth_ttl)
         self.quota = quotas.defaults_from(settings)
         self.rate_limiter = rate_limits.RateLimiter(settings.redis_url)
+        self.revocations = revocations.Listener(
+            settings.redis_url, on_revoked=self._forget_key, on_gap=self.keys.clear
+        )
         self.store_threads = ThreadPoolExecutor(POOL_MAX_SIZE, thread_name_prefix="api-store")
 
     async def open(self) -> None:
-        """Open what needs the running event loop (the asyncio pool)."""
+        """Open what needs the running event loop (the asyncio pool), start listening for
+        key revocations."""
         await self.async_pool.open(wait=False)
+        self.revocations.start()
 
     async def aclose(self) -> None:
         """Close the asyncio pool, then everything else (`close`)."""
@@ -103,6 +110,7 @@ class Backends:
         self.close()
 
     def close(self) -> None:
+        self.revocations.stop()
         self.store_threads.shutdown()  # the work in flight ends first: it holds connections
         self.pool.close()
         self.redis.close()
@@ -168,6 +176,27 @@ class Backends:
             auth.require(cached, role)
             return cached
         return await self.call(token, role, _principal)
+
+    def _forget_key(self, key_id: str) -> None:
+        try:
+            self.keys.revoke(uuid.UUID(key_id))
+        except ValueError:
+            log.warning("key revocations: ignored a malformed key id %r", key_id)
+
+    def announce_revocation(self, key_id: uuid.UUID) -> tuple[int, int]:
+        """Tell every API process (this one too) to forget the key, and wait for them:
+        (processes reached, processes that confirmed). Blocking; (0, 0) when Redis is down:
+        the caches' expiry then bounds the key's life."""
+        self.keys.revoke(key_id)
+        try:
+            reached = revocations.publish(self.redis, str(key_id))
+            confirmed = revocations.wait_for_acks(
+                self.redis, str(key_id), expected=reached, timeout=REVOCATION_WAIT_SECONDS
+            )
+        except revocations.UNAVAILABLE as exc:
+            log.warning("key %s: revocation not announced (Redis): %s", key_id, exc)
+            return 0, 0
+        return reached, confirmed
 
     def enqueue(self, operation_ids: list[uuid.UUID]) -> None:
         """Enqueue after commit; a failure only delays the work (the sweeper re-dispatches)."""

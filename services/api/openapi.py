@@ -399,6 +399,31 @@ DESCRIBED: dict[str, Described] = {
         description="A create or a change past a limit is 403 quota-exceeded, naming "
         "the quota, its limit, the use and what the request would make it.",
     ),
+    "list_keys": Described(
+        "The project's API keys (never their secrets)",
+        "keys",
+        (200, "Keys", "KeyList"),
+        description="Requires role admin.",
+        role=True,
+    ),
+    "create_key": Described(
+        "Issue an API key of the project",
+        "keys",
+        (201, "The key, shown once", "KeyCreated"),
+        description="Requires role admin. The key is in this answer only; a role above "
+        "the caller's is 403. Audited as event key.created.",
+        body="KeyCreate",
+        role=True,
+    ),
+    "revoke_key": Described(
+        "Revoke an API key of the project",
+        "keys",
+        (200, "The revoked key", "KeyRevoked"),
+        description="Requires role admin. Answers once every API process confirmed it "
+        "forgot the key (revocation.confirmed of revocation.processes). Audited as event "
+        "key.revoked.",
+        role=True,
+    ),
     "whoami": Described(
         "The project and role of the calling key",
         "keys",

@@ -47,6 +47,20 @@ def closed(properties: dict[str, Schema], *, required: list[str] | None = None) 
     }
 
 
+TIME_OR_NULL: Schema = {"type": ["string", "null"], "format": "date-time"}
+KEY: dict[str, Schema] = {
+    "id": {"type": "string", "format": "uuid"},
+    "name": {"type": "string"},
+    "prefix": {"type": "string"},
+    "role": {"type": "string", "enum": ["viewer", "operator", "admin"]},
+    "state": {"type": "string", "enum": ["active", "revoked"]},
+    "created_at": {"type": "string", "format": "date-time"},
+    "expires_at": TIME_OR_NULL,
+    "last_used_at": TIME_OR_NULL,
+    "revoked_at": TIME_OR_NULL,
+}
+
+
 TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
 NULLABLE_TIMESTAMP: Schema = nullable("string", format="date-time")
 UUID: Schema = {"type": "string", "format": "uuid"}
@@ -409,6 +423,25 @@ def schemas() -> dict[str, Schema]:
             }
         ),
         "EngineList": closed({"items": {"type": "array", "items": ref("Engine")}}),
+        "KeyCreate": closed(
+            {
+                "name": {"type": "string", "minLength": 1, "maxLength": 100},
+                "role": {"type": "string", "enum": ["viewer", "operator", "admin"]},
+                "expires_at": {"type": ["string", "null"], "format": "date-time"},
+            },
+            required=["name", "role"],
+        ),
+        "Key": closed(KEY),
+        "KeyList": closed({"items": {"type": "array", "items": ref("Key")}}),
+        "KeyCreated": closed(KEY | {"key": {"type": "string"}}),
+        "KeyRevoked": closed(
+            KEY
+            | {
+                "revocation": closed(
+                    {"processes": {"type": "integer"}, "confirmed": {"type": "integer"}}
+                )
+            }
+        ),
         "Quota": closed(
             {
                 "project": {"type": "string"},

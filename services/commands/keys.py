@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import uuid
 
 from services import settings
-from services.clients import postgres
+from services.clients import postgres, queue, revocations
 from services.store import keys, projects
 
 
@@ -49,9 +50,24 @@ def run(args: argparse.Namespace) -> int:
                     f"{info.role:8}  {status}"
                 )
             return 0
-        if not keys.revoke(conn, args.key):
+        revoked = keys.revoke(conn, args.key)
+        if revoked is None:
             print(f"dbaas keys: no active key matches {args.key!r}", file=sys.stderr)
             return 1
         conn.commit()
         print(f"revoked {args.key}")
+        _announce(config.redis_url, revoked)
         return 0
+
+
+def _announce(redis_url: str, key_id: uuid.UUID) -> None:
+    """Tell the running API processes to forget the key now (best effort: without Redis
+    their caches forget it within seconds anyway)."""
+    try:
+        client = queue.connect(redis_url)
+        try:
+            revocations.publish(client, str(key_id))
+        finally:
+            client.close()
+    except revocations.UNAVAILABLE as exc:
+        print(f"dbaas keys: revocation not announced (Redis: {exc})", file=sys.stderr)

@@ -140,6 +140,8 @@ class Principal:
     key_id: uuid.UUID
     project_id: str
     role: str
+    expires_at: dt.datetime | None = None
+    """When the key stops working (None: never); bounds how long a cache may keep it."""
 
     @property
     def actor(self) -> str:

@@ -16,6 +16,8 @@ import httpx
 import pytest
 
 from services.api.app import routes
+from services.clients import postgres
+from services.store import keys as store_keys
 from tests.integration.test_api_harness import (  # noqa: F401  (fixtures)
     LiveApi,
     api_fixture,
@@ -61,6 +63,10 @@ CALLS = [
     Call("POST", "/v1/operations/{operation}/cancel", "operator"),
     Call("GET", "/v1/engines", "viewer"),
     Call("GET", "/v1/whoami", "viewer"),
+    Call("GET", "/v1/quota", "viewer"),
+    Call("GET", "/v1/keys", "admin"),
+    Call("POST", "/v1/keys", "admin", {"name": "spare", "role": "viewer"}),
+    Call("DELETE", "/v1/keys/{key}", "admin"),
 ]
 IDS = [f"{call.method} {call.template}" for call in CALLS]
 RANK = {"viewer": 0, "operator": 1, "admin": 2}
@@ -79,7 +85,13 @@ def world(api: LiveApi) -> Iterator[World]:
     keys["other"] = api.key(role="admin", project="beta")
     with api.client(keys["admin"]) as client:
         created = create(client, "orders")
-    ids = {"database": created["id"], "operation": created["operations"][0]["id"]}
+    with postgres.connect(api.database_url) as conn:
+        _, spare = store_keys.issue(conn, project_id="alpha", role="viewer")
+    ids = {
+        "database": created["id"],
+        "operation": created["operations"][0]["id"],
+        "key": str(spare.id),
+    }
     yield World(api, ids, keys)
 
 
@@ -92,7 +104,12 @@ def test_the_route_table_covers_every_v1_route_of_the_app() -> None:
         if method != "HEAD"
     }
     tested = {
-        (call.method, call.template.replace("{database}", "{x}").replace("{operation}", "{x}"))
+        (
+            call.method,
+            call.template.replace("{database}", "{x}")
+            .replace("{operation}", "{x}")
+            .replace("{key}", "{x}"),
+        )
         for call in CALLS
     }
     assert tested == app_routes
@@ -133,7 +150,7 @@ def test_a_viewer_may_not_mutate_or_read_credentials(world: World, call: Call) -
         response = call.send(client, world.ids)
         after = client.get(f"/v1/databases/{world.ids['database']}").json()
     problem = assert_problem(response, 403, "forbidden")
-    assert "operator" in problem["detail"]
+    assert call.role in problem["detail"]
     assert after["generation"] == 1
     assert after["state"] == "creating"
 
@@ -148,7 +165,7 @@ def test_each_role_may_call_what_its_rank_allows(world: World, call: Call, role:
     with world.api.client(world.keys[role]) as client:
         response = call.send(client, world.ids)
     # credentials: 409 until KubeDB has made the Secret; everything else succeeds.
-    expected = {409} if call.template.endswith("credentials") else {200, 202}
+    expected = {409} if call.template.endswith("credentials") else {200, 201, 202}
     assert response.status_code in expected, response.text
 
 
