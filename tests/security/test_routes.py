@@ -25,6 +25,8 @@ import httpx
 import pytest
 
 from services.api.app import routes
+from services.clients import postgres
+from services.store import keys as store_keys
 from tests.integration.test_api_auth import CALLS, RANK, Call
 from tests.integration.test_api_harness import (  # noqa: F401  (fixtures)
     LiveApi,
@@ -55,7 +57,13 @@ def world_fixture(api: LiveApi) -> Iterator[World]:
     keys = {role: api.key(role=role) for role in RANK}
     with api.client(keys["admin"]) as client:
         created = create(client, "orders")
-    ids = {"database": created["id"], "operation": created["operations"][0]["id"]}
+    with postgres.connect(api.database_url) as conn:
+        _, spare = store_keys.issue(conn, project_id="alpha", role="viewer")
+    ids = {
+        "database": created["id"],
+        "operation": created["operations"][0]["id"],
+        "key": str(spare.id),
+    }
     yield World(api, ids, keys)
 
 
@@ -64,7 +72,7 @@ def _fill(template: str, value: str) -> str:
 
 
 def test_the_routes_under_test_are_the_apps_v1_routes() -> None:
-    assert len(V1_ROUTES) == 11
+    assert len(V1_ROUTES) == 14
     assert all("HEAD" in methods for path, methods in V1_ROUTES if "GET" in methods)
 
 
@@ -142,7 +150,7 @@ def test_another_projects_resource_answers_exactly_like_one_that_exists_nowhere(
     with world.api.client(other) as client:
         elsewhere = call.send(client, world.ids)
         missing = call.send(client, nowhere)
-    target = "operation" if "{operation}" in call.template else "database"
+    target = next(name for name in world.ids if "{" + name + "}" in call.template)
     seen = _comparable(elsewhere, world.ids[target])
     assert seen == _comparable(missing, nowhere[target])
     assert seen["status"] in (403, 404)  # a role refusal (before any lookup) or not found
