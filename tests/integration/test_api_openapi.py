@@ -133,6 +133,9 @@ def test_every_answer_of_a_full_scenario_conforms_to_the_document(api: LiveApi, 
         c.get("/v1/engines")
         c.get("/v1/whoami")
         c.get("/v1/quota")
+        issued = c.post("/v1/keys", json={"name": "doc", "role": "viewer"}).json()
+        c.get("/v1/keys")
+        c.delete(f"/v1/keys/{issued['id']}")
         c.delete(db)
         c.delete(db)  # 409 deleting
 
