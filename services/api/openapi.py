@@ -42,7 +42,7 @@ def _header(description: str, schema: dict[str, Any] | None = None) -> Doc:
 
 
 HEADERS: Doc = {
-    "ETag": _header("version of the desired spec; send it back in If-Match"),
+    "ETag": _header("version of the desired spec, a quoted string; send it back as is in If-Match"),
     "Location": _header("where to follow up: the new database, or the last queued operation"),
     "IdempotentReplayed": _header("`true` when this is the stored answer of an earlier request"),
     "RetryAfter": _header("seconds to wait before retrying", {"type": "integer"}),
@@ -186,7 +186,8 @@ PARAMETERS: Doc = {
     "IfMatch": {
         "name": "If-Match",
         "in": "header",
-        "description": "apply only if the database's ETag is one of these (412 otherwise)",
+        "description": "apply only if the database's ETag is one of these (412 otherwise); "
+        'ETags are quoted: send the ETag header as given, quotes included ("6f1c2a4e-2")',
         "schema": {"type": "string", "minLength": 1},
     },
     "IdempotencyKey": {
