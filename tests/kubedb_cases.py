@@ -5,7 +5,7 @@ are its own, `services/sim/rules.py`, from KUBEDB-API.md) and
 `tests/integration/test_api_kubedb_cases.py` against dbaas's API. Where the two disagree
 the case says which way and why, and the API test asserts that dbaas's behaviour is the
 intended one: dbaas is stricter than KubeDB on purpose (a narrower offering), and refuses at
-the request what KubeDB would only fail later in an OpsRequest.
+the request what KubeDB refuses at its OpsRequest webhook or fails later in the OpsRequest.
 
 A case starts from one database (`start`, in API terms: a create request) and makes one
 change (`change`: `replicas`, `storage`, `version`, or `delete`), or none (the create itself

@@ -27,7 +27,9 @@ from typing import Any, Protocol
 
 from services.sim.resources import ResourceTable, ResourceType
 
-V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+"""The Content-Type kube-apiserver answers with (clients ask with `...spec.v2@v1.0+protobuf`,
+but Go's mime parser refuses an `@` in a response's media type)."""
 GVK = "x-kubernetes-group-version-kind"
 
 

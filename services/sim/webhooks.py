@@ -6,7 +6,8 @@ Mirrors what KUBEDB-API.md §1.5, §2.1 and §1.6 record of the real webhooks:
   entry; `spec.storageType` is immutable; `halted` is refused with DoNotTerminate; a delete
   is refused while `deletionPolicy: DoNotTerminate`.
 - OpsRequests: the database in `spec.databaseRef` must exist; the sub-spec of the type must
-  be there; the spec is immutable after creation.
+  be there; an UpdateVersion target must be upgradable and a VolumeExpansion must grow the
+  volume (`opsplans`); the spec is immutable after creation.
 Denials are controller-runtime's `Denied`: 403 Forbidden, message prefixed with
 `admission webhook "<name>" denied the request: `. Only the KubeDB groups are touched.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from services.sim import errors, kubedb
+from services.sim import errors, kubedb, opsplans
 from services.sim.resources import ResourceType
 
 if TYPE_CHECKING:
@@ -31,6 +32,12 @@ OPS_SUBSPEC = {
     "VolumeExpansion": "volumeExpansion",
     "UpdateVersion": "updateVersion",
 }
+
+
+CHECKED_AT_CREATE = frozenset({"UpdateVersion", "VolumeExpansion"})
+"""Types whose target the OpsRequest webhook checks against the database at create
+(KUBEDB-API.md §2.3, §5: a version not upgradable, a volume not larger); the ops-manager
+checks again when it runs them, as the database may have changed meanwhile."""
 
 
 def webhook_name(rt: ResourceType) -> str:
@@ -206,6 +213,13 @@ class KubeDBWebhooks:
         field = OPS_SUBSPEC.get(str(op_type))
         if field and not spec.get(field):
             raise _deny(rt, obj, f"spec.{field} nil not supported in {op_type} type")
+        if op_type in CHECKED_AT_CREATE:
+            db = cluster.store.get(db_key, (namespace, db_name))
+            assert db is not None
+            try:
+                opsplans.plan(engine, obj, db.obj, catalog_of(cluster, engine))
+            except opsplans.OpsFailure as failure:
+                raise _deny(rt, obj, str(failure)) from failure
 
     def validate_delete(self, cluster: ApiServer, rt: ResourceType, obj: dict[str, Any]) -> None:
         engine = _engine(rt)

@@ -74,6 +74,10 @@ def test_create_validates_against_the_schemas_through_openapi(sim: SimCluster, k
     assert 'unknown field "spec.replicaz"' in refused.stderr
     explained = kubectl(sim, "explain", "postgres.spec.deletionPolicy")
     assert "DoNotTerminate" in explained.stdout
+    # The protobuf /openapi/v2 document, decoded by kubectl's own Go code.
+    from_v2 = kubectl(sim, "explain", "postgres.spec.storage", "--output=plaintext-openapiv2")
+    assert "VERSION:  kubedb.com/v1" in from_v2.stdout
+    assert "accessModes\t<[]string>" in from_v2.stdout
 
 
 def test_openapi_documents_are_served(sim: SimCluster) -> None:

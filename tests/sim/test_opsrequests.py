@@ -143,13 +143,16 @@ def test_volume_expansion_grows_storage(kube: Kube) -> None:
 
 
 @pytest.mark.parametrize("size", ["1Gi", "1024Mi", "512Mi"])
-def test_volume_expansion_that_does_not_grow_fails(kube: Kube, size: str) -> None:
+def test_volume_expansion_that_does_not_grow_is_refused_by_the_webhook(
+    kube: Kube, size: str
+) -> None:
     kube.ready_db(postgres("orders", storage="1Gi"))
-    kube.create_ops(
-        _pg_ops("shrink", "VolumeExpansion", volumeExpansion={"mode": "Offline", "postgres": size})
+    shrink = _pg_ops(
+        "shrink", "VolumeExpansion", volumeExpansion={"mode": "Offline", "postgres": size}
     )
-    failed = kube.wait_ops_phase("shrink", "Failed")
-    assert "desired storage size must be greater than current storage" in _failure(failed)
+    status = expect_error(403, kube.create_ops, shrink)
+    assert "desired storage size must be greater than current storage" in status["message"]
+    assert 'admission webhook "postgresopsrequest.validators.ops.kubedb.com"' in status["message"]
     db = kube.get_db("orders")
     assert db["spec"]["storage"]["resources"]["requests"]["storage"] == "1Gi"
     assert "Paused" not in conditions(db)
@@ -173,14 +176,27 @@ def test_update_version_to_an_allowed_target_succeeds(kube: Kube) -> None:
         ("16.4-bookworm", "spec.db.baseOS of 16.4-bookworm (bookworm) differs"),
     ],
 )
-def test_update_version_to_a_disallowed_target_fails_with_the_reason(
+def test_update_version_to_a_disallowed_target_is_refused_with_the_reason(
     kube: Kube, target: str, reason: str
 ) -> None:
     kube.ready_db(postgres("orders", version="16.4"))
-    kube.create_ops(_pg_ops("up", "UpdateVersion", updateVersion={"targetVersion": target}))
-    failed = kube.wait_ops_phase("up", "Failed")
-    assert reason in _failure(failed)
+    up = _pg_ops("up", "UpdateVersion", updateVersion={"targetVersion": target})
+    status = expect_error(403, kube.create_ops, up)
+    assert reason in status["message"]
     assert kube.get_db("orders")["spec"]["version"] == "16.4"
+
+
+def test_a_version_check_that_passed_at_create_is_made_again_when_the_request_runs(
+    kube: Kube,
+) -> None:
+    kube.ready_db(postgres("orders", version="16.4"))
+    kube.create_ops(_pg_ops("scale", "HorizontalScaling", horizontalScaling={"replicas": 2}))
+    kube.create_ops(_pg_ops("up", "UpdateVersion", updateVersion={"targetVersion": "17.2"}))
+    # While `up` waits behind `scale`, the database moves on by another way.
+    kube.wait_ops_phase("scale", "Successful")
+    kube.sim.vanish("postgresversions.catalog.kubedb.com", "", "17.2")
+    failed = kube.wait_ops_phase("up", "Failed")
+    assert 'postgresversions.catalog.kubedb.com "17.2" not found' in _failure(failed)
 
 
 def test_restart_succeeds_without_touching_the_spec(kube: Kube) -> None:
