@@ -80,8 +80,14 @@ def system_postgres_directory() -> Path | None:
         if result.returncode == 0 and result.stdout.strip():
             candidates.append(Path(result.stdout.strip()))
     if shutil.which("pg_ctlcluster"):  # Debian's layout: the programs are off PATH
-        candidates.extend(Path(d) for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"))[::-1])
+        installed = [Path(d) for d in glob.glob("/usr/lib/postgresql/*/bin")]
+        candidates.extend(sorted(installed, key=_major_version, reverse=True))  # newest first
     return next((c for c in candidates if _has_postgres_programs(c)), None)
+
+
+def _major_version(bin_dir: Path) -> list[int]:
+    """/usr/lib/postgresql/15/bin -> [15] (so 15 sorts after 9.6)."""
+    return [int(part) for part in re.findall(r"\d+", bin_dir.parent.name)]
 
 
 def _wheel_path(module: str, relative: str) -> Path | None:
