@@ -118,6 +118,7 @@ def start_sim(kubeconfig: Path, children: Children, env: dict[str, str]) -> None
             "-m",
             "services.cli",
             "sim",
+            "--require-token",  # its kubeconfig carries the token; nothing else gets in
             "--kubeconfig",
             str(kubeconfig),
             "--state",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
 import signal
 import sys
 import urllib.error
@@ -47,6 +48,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "(default: the schema pack shipped in the package, generated from the real KubeDB CRDs)",
     )
     parser.add_argument("--no-crds", action="store_true", help="run without schema validation")
+    parser.add_argument(
+        "--require-token",
+        action="store_true",
+        help="refuse Kubernetes requests without the bearer token of the kubeconfig it writes",
+    )
     parser.add_argument(
         "--crd-cache",
         type=Path,
@@ -186,24 +192,34 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     sock = server.bind(args.host, args.port)
     url = server.url_of(sock)
-    config_path = kubeconfig.write(_kubeconfig(args), url)
+    token = secrets.token_urlsafe(32) if args.require_token else None
+    config_path = kubeconfig.write(_kubeconfig(args), url, token=token or kubeconfig.TOKEN)
+    access = "token" if token else "open"
     print(f"dbaas sim: serving the simulated cluster at {url}", flush=True)
     print(f"dbaas sim: kubeconfig written to {config_path}", flush=True)
     print(f"dbaas sim: {server.describe_schemas(crds)}", flush=True)
+    if token is None:
+        print(
+            "dbaas sim: running OPEN: any local process may read and change the cluster, "
+            "database passwords included (--require-token to require the kubeconfig's token)",
+            flush=True,
+        )
+    else:
+        print("dbaas sim: Kubernetes requests need the kubeconfig's bearer token", flush=True)
     if args.state is not None:
         print(
             f"dbaas sim: state kept in {args.state} ({sim.restored} objects restored)", flush=True
         )
 
     def ready() -> None:
-        print(f"{READY_LINE} url={url} kubeconfig={config_path}", flush=True)
+        print(f"{READY_LINE} url={url} kubeconfig={config_path} access={access}", flush=True)
 
     async def main() -> None:
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stopping.set)
-        await server.serve(sim, sock, stopping=stopping, on_ready=ready)
+        await server.serve(sim, sock, stopping=stopping, on_ready=ready, token=token)
 
     asyncio.run(main())
     print("dbaas sim: stopped", flush=True)

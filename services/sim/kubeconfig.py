@@ -1,6 +1,7 @@
 """The kubeconfig that points the official client and kubectl at the simulated cluster.
 
-Plain http on loopback with a dummy bearer token (the simulator checks no credentials).
+Plain http on loopback with a bearer token: a dummy one when the simulator checks none, its
+own when it runs with `--require-token`.
 Written atomically with mode 0600, as kubectl itself does; `server_of` reads a
 kubeconfig's current server back for the admin CLI.
 """
@@ -17,13 +18,13 @@ CONTEXT = "dbaas-sim"
 TOKEN = "dbaas-sim-token"
 
 
-def render(server: str, *, namespace: str = "default") -> dict[str, Any]:
+def render(server: str, *, namespace: str = "default", token: str = TOKEN) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Config",
         "preferences": {},
         "clusters": [{"name": CONTEXT, "cluster": {"server": server}}],
-        "users": [{"name": CONTEXT, "user": {"token": TOKEN}}],
+        "users": [{"name": CONTEXT, "user": {"token": token}}],
         "contexts": [
             {
                 "name": CONTEXT,
@@ -34,12 +35,12 @@ def render(server: str, *, namespace: str = "default") -> dict[str, Any]:
     }
 
 
-def write(path: Path, server: str) -> Path:
+def write(path: Path, server: str, *, token: str = TOKEN) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(render(server), handle, sort_keys=False)
+        yaml.safe_dump(render(server, token=token), handle, sort_keys=False)
     os.replace(scratch, path)
     return path
 

@@ -35,6 +35,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from services.sim import (
+    bearer,
     catalog,
     discovery,
     handlers,
@@ -184,6 +185,7 @@ async def serve(
     *,
     stopping: asyncio.Event,
     on_ready: Callable[[], None] | None = None,
+    token: str | None = None,
 ) -> None:
     """Serve until `stopping` is set; open watches are closed first so shutdown is quick."""
     config = Config()
@@ -198,5 +200,7 @@ async def serve(
         await stopping.wait()
         sim.hub.drop_all()
 
-    app = build_app(sim, on_started=on_ready)
+    app: Any = build_app(sim, on_started=on_ready)
+    if token is not None:
+        app = bearer.RequireToken(app, token=token)
     await hypercorn_serve(cast("Framework", app), config, shutdown_trigger=shutdown_trigger)
