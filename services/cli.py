@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("services.commands.worker", "run the RQ operation worker"),
     "status-sync": ("services.commands.status_sync", "run the status-sync reconciler"),
     "drift": ("services.commands.drift", "run the drift reconciler"),
+    "health": ("services.commands.health", "exit 0 if a program's heartbeat is recent (probes)"),
 }
 
 

@@ -122,8 +122,24 @@ class Settings:
 
     Must be unique among running workers: a worker removes a stale registration of its own
     name at startup."""
-    metrics_port: int = 0
-    """Port of a reconciler's own Prometheus /metrics (`DBAAS_METRICS_PORT`); 0 = off."""
+    heartbeat_interval_seconds: float = 1.0
+    """How often worker, status-sync and drift beat (`DBAAS_HEARTBEAT_INTERVAL_SECONDS`),
+    seconds: a file under `$DBAAS_HOME/heartbeats/`, and the worker's row in PostgreSQL."""
+    heartbeat_timeout_seconds: float = 10.0
+    """A program whose heartbeat is older than this is frozen (`DBAAS_HEARTBEAT_TIMEOUT_SECONDS`),
+    seconds: supervisord kills it so that it starts again, /readyz reports it, and the
+    operations a silent worker had claimed are handed to another worker."""
+    leader_give_up_seconds: float = 10.0
+    """A leader whose cycles have failed for this long (the cluster unreachable from this pod,
+    say) gives leadership up and stands back as long again, so that another instance can
+    lead (`DBAAS_LEADER_GIVE_UP_SECONDS`), seconds."""
+    migrate_on_start: bool = True
+    """Apply pending migrations before the pod's programs start (`DBAAS_MIGRATE_ON_START`;
+    `false` where an init container or a release job migrates instead)."""
+    migrate_wait_seconds: float = 15.0
+    """How long the pod's launcher retries a failing migration before it starts the programs
+    anyway (`DBAAS_MIGRATE_WAIT_SECONDS`), seconds; /readyz stays 503 until the schema is
+    current."""
 
     def __repr__(self) -> str:
         fields = []
@@ -156,6 +172,8 @@ class Settings:
 
 def _parse(name: str, raw: str, type_name: str) -> Any:
     try:
+        if type_name.startswith("bool"):
+            return _parse_bool(raw)
         if type_name.startswith("int"):
             return int(raw)
         if type_name.startswith("float"):
@@ -165,3 +183,14 @@ def _parse(name: str, raw: str, type_name: str) -> Any:
         return raw
     except ValueError as exc:
         raise SettingsError(f"DBAAS_{name.upper()}={raw!r} is not a valid {type_name}") from exc
+
+
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def _parse_bool(raw: str) -> bool:
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise ValueError(raw)

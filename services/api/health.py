@@ -1,9 +1,11 @@
 """Liveness and readiness: /healthz says the process serves; /readyz that it can do work.
 
-/readyz checks PostgreSQL, Redis and (when supervisord runs us) that every supervised program
-is RUNNING, concurrently and each with a short timeout, so a wedged dependency makes it
-answer 503 quickly instead of hanging. Outside supervisord (no socket: tests, a bare
-`dbaas api`) programs are reported "unsupervised" and do not fail readiness.
+/readyz checks PostgreSQL, that its schema is current (no migration pending), Redis and
+(when supervisord runs us) that every supervised program is RUNNING and, for those that
+beat, has beaten within DBAAS_HEARTBEAT_TIMEOUT_SECONDS, concurrently and each
+with a short timeout, so a wedged dependency makes it answer 503 quickly instead of hanging.
+Outside supervisord (no socket: tests, a bare `dbaas api`) programs are reported
+"unsupervised" and do not fail readiness.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from services.api import problems
 from services.api.backends import Backends
 from services.api.encoding import JSONResponse
 from services.api.replies import backends_of
-from services.supervision import states
+from services.store import migrating
+from services.supervision import heartbeats, states
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,16 @@ def check_postgres(backends: Backends) -> dict[str, Any]:
     return {"status": "ok"}
 
 
+def check_schema(backends: Backends) -> dict[str, Any]:
+    """The database's schema is the one this code needs: no migration left to apply (the
+    launcher applies them before the programs start; a failed or disabled step shows here)."""
+    with backends.pool.connection(timeout=CHECK_TIMEOUT_SECONDS) as conn:
+        behind = migrating.pending(conn)
+    if behind:
+        return {"status": "failed", "detail": f"migrations not applied: {', '.join(behind)}"}
+    return {"status": "ok"}
+
+
 def check_redis(backends: Backends) -> dict[str, Any]:
     backends.redis.ping()
     return {"status": "ok"}
@@ -52,11 +65,29 @@ def check_programs(backends: Backends) -> dict[str, Any]:
     if failing:
         listed = ", ".join(f"{name} {state}" for name, state in sorted(failing.items()))
         return {"status": "failed", "detail": f"not running: {listed}", "programs": programs}
+    frozen = _not_progressing(backends, programs)
+    if frozen:
+        listed = ", ".join(f"{name} (heartbeat {age:.0f}s old)" for name, age in frozen.items())
+        return {"status": "failed", "detail": f"not progressing: {listed}", "programs": programs}
     return {"status": "ok", "programs": programs}
+
+
+def _not_progressing(backends: Backends, programs: dict[str, str]) -> dict[str, float]:
+    """RUNNING programs whose heartbeat is older than the timeout: up, but frozen (until
+    supervisord's watchdog has restarted them)."""
+    settings = backends.settings
+    beats = heartbeats.read_all(settings.home)
+    frozen = {}
+    for name in sorted(programs):
+        beat = beats.get(name)
+        if beat is not None and beat.age() > settings.heartbeat_timeout_seconds:
+            frozen[name] = beat.age()
+    return frozen
 
 
 CHECKS: dict[str, Check] = {
     "postgres": check_postgres,
+    "schema": check_schema,
     "redis": check_redis,
     "programs": check_programs,
 }

@@ -1,4 +1,5 @@
-"""Prometheus metrics of the API: request counts and latencies by route template.
+"""Prometheus metrics of the API: request counts and latencies by route template, followed
+by the pod's dbaas_* series (`pod_metrics`: operations, queue, programs, leaders, ...).
 
 Several Hypercorn worker processes serve one port, so a scrape reaches one of them at
 random. `dbaas api` therefore runs prometheus_client in multiprocess mode: it points
@@ -13,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anyio
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -24,6 +26,10 @@ from prometheus_client import (
 )
 from starlette.requests import Request
 from starlette.responses import Response
+
+from services.api import pod_metrics
+from services.api.backends import Backends
+from services.api.replies import backends_of
 
 REQUESTS = Counter(
     "dbaas_api_requests_total", "HTTP requests answered", ("method", "route", "status")
@@ -58,6 +64,16 @@ def render(multiprocess_dir: Path | None) -> bytes:
     return generate_latest(registry)
 
 
+def render_pod(backends: Backends) -> bytes:
+    """The pod's dbaas_* series (`pod_metrics`), read from their sources now."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(pod_metrics.PodCollector(backends))
+    return generate_latest(registry)
+
+
 async def endpoint(request: Request) -> Response:
     directory: Path | None = request.app.state.metrics_dir
-    return Response(render(directory), media_type=CONTENT_TYPE_LATEST)
+    backends = backends_of(request)
+    # blocking reads (PostgreSQL, supervisord's socket, files): off the event loop
+    pod = await anyio.to_thread.run_sync(render_pod, backends)
+    return Response(render(directory) + pod, media_type=CONTENT_TYPE_LATEST)

@@ -7,10 +7,12 @@ whether a retry can help. Never retries by itself: callers own their retry polic
 
 from __future__ import annotations
 
+import collections
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
@@ -93,10 +95,75 @@ def _pin_proxy(configuration: client.Configuration) -> None:
     configuration.proxy = configuration.proxy
 
 
+_requests: collections.Counter[tuple[str, str]] = collections.Counter()
+_requests_lock = threading.Lock()
+
+
+def request_counts() -> dict[str, float]:
+    """Kubernetes requests this process made, by "<verb> <code>" (code "error" when no
+    answer came): what its heartbeat reports as dbaas_kube_requests_total."""
+    with _requests_lock:
+        return {f"{verb} {code}": float(n) for (verb, code), n in _requests.items()}
+
+
+def verb_of(method: str, url: str) -> str:
+    """The Kubernetes verb of a request: the method, and for GET and DELETE whether the path
+    names one object or a collection (a named path has a name after the plural)."""
+    parts = urlsplit(url)
+    segments = [s for s in parts.path.split("/") if s]
+    if segments[:1] == ["api"]:
+        rest = segments[2:]  # /api/v1/...
+    elif segments[:1] == ["apis"]:
+        rest = segments[3:]  # /apis/<group>/<version>/...
+    else:
+        return method.lower()
+    if rest[:1] == ["namespaces"] and len(rest) >= 3:
+        rest = rest[2:]  # namespaced: /namespaces/<ns>/<plural>[/<name>]
+    collection = len(rest) <= 1
+    method = method.upper()
+    if method == "GET":
+        if collection:
+            return "watch" if "watch=true" in parts.query.lower() else "list"
+        return "get"
+    if method == "DELETE":
+        return "deletecollection" if collection else "delete"
+    return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
+
+
+class _CountingRESTClient:
+    """The client's REST layer, counting each request by verb and answer code."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        verb = verb_of(method, url)
+        try:
+            reply = self._inner.request(method, url, *args, **kwargs)
+        except ApiException as exc:
+            _count(verb, str(exc.status or "error"))
+            raise
+        except Exception:
+            _count(verb, "error")
+            raise
+        _count(verb, str(reply.status))
+        return reply
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _count(verb: str, code: str) -> None:
+    with _requests_lock:
+        _requests[verb, code] += 1
+
+
 class KubeClient:
     """The calls dbaas makes, over one ApiClient (thread-safe for concurrent requests)."""
 
     def __init__(self, api_client: client.ApiClient, *, request_timeout: float = 10.0):
+        if not isinstance(api_client.rest_client, _CountingRESTClient):
+            api_client.rest_client = _CountingRESTClient(api_client.rest_client)  # type: ignore[assignment]
         self.api_client = api_client
         # Typed as Any: the generated client's annotations say `object` for custom objects.
         self.custom: Any = client.CustomObjectsApi(api_client)

@@ -26,8 +26,10 @@ from typing import Any
 
 from rq import SimpleWorker, Worker  # the one rq import outside clients: see queue.py
 
-from services.clients import postgres, queue
+from services.clients import kube, postgres, queue
 from services.settings import Settings
+from services.store import heartbeats as stored_heartbeats
+from services.supervision import heartbeats
 from services.worker import context, jobs
 
 log = logging.getLogger(__name__)
@@ -135,6 +137,70 @@ def _clear_stale_registration(worker: Worker) -> None:
         worker.register_death()  # type: ignore[no-untyped-call]
 
 
+class _StoredBeat:
+    """The worker's heartbeat row, on a connection of its own (reopened after a failure)."""
+
+    def __init__(self, database_url: str, name: str) -> None:
+        self.database_url = database_url
+        self.name = name
+        self._conn: postgres.Connection | None = None
+
+    def __call__(self) -> None:
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = postgres.connect(self.database_url, autocommit=True)
+            stored_heartbeats.beat(self._conn, self.name)
+        except Exception as exc:  # PostgreSQL away: the next beat tries again
+            log.debug("worker %s: heartbeat row not written: %s", self.name, exc)
+            self.close()
+
+    def forget(self) -> None:
+        try:
+            with postgres.connect(self.database_url, autocommit=True) as conn:
+                stored_heartbeats.forget(conn, self.name)
+        except Exception as exc:
+            log.debug("worker %s: heartbeat row not removed: %s", self.name, exc)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+
+
+class WorkerHeartbeat:
+    """Beats from a thread: the file supervisord's watchdog and the probes read, and the row
+    status-sync reads to hand a dead worker's operations over (`store.heartbeats`). A thread,
+    because a job runs in the main thread for as long as its step takes; a killed or frozen
+    (SIGSTOP) process stops every thread."""
+
+    def __init__(self, config: Settings, name: str) -> None:
+        program = config.program if config.program != Settings.program else "worker"
+        self.interval = config.heartbeat_interval_seconds
+        self.file = heartbeats.Heartbeater(
+            config.home, program, counters=lambda: {"kube_requests": kube.request_counts()}
+        )
+        self.row = _StoredBeat(config.database_url, name)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{program}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop beating and remove the row: a worker that stopped cleanly holds nothing."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.row.forget()
+
+    def _loop(self) -> None:
+        while True:
+            self.file.beat()
+            self.row()
+            if self._stop.wait(self.interval):
+                self.row.close()
+                return
+
+
 def run(args: argparse.Namespace) -> int:
     config = Settings.from_env()
     name = worker_name(config)
@@ -155,6 +221,8 @@ def run(args: argparse.Namespace) -> int:
         and wait_for("Redis", connection.ping, stop=stop)
     ):
         return 0
+    heartbeat = WorkerHeartbeat(config, name)
+    heartbeat.start()
     jobs.configure(lambda: context.build(config, worker_name=name))
     if not args.fork:
         jobs.current_context()  # build now: a broken kubeconfig shows at startup, not per job
@@ -179,5 +247,6 @@ def run(args: argparse.Namespace) -> int:
         delay = min(MAX_DELAY, delay * 2)
         wait_for("Redis", connection.ping, stop=stop)
     jobs.shutdown()
+    heartbeat.stop()
     log.info("worker %s: stopped", name)
     return 0

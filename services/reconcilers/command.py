@@ -13,8 +13,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--metrics-port",
         type=int,
-        default=None,
-        help="serve Prometheus /metrics on this port (default: DBAAS_METRICS_PORT; 0 = off)",
+        default=0,
+        help="also serve this process's own Prometheus registry on this port (0 = off, the "
+        "default; the pod's series are on the API's /metrics)",
     )
     parser.add_argument(
         "--standby-seconds",
@@ -32,7 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(program: str, args: argparse.Namespace) -> int:
     config = Settings.from_env()
-    port = config.metrics_port if args.metrics_port is None else args.metrics_port
+    port = args.metrics_port  # a flag per process, never a pod-wide setting: see metrics.py
     process = wiring.build(
         program, config, watch_timeout=args.watch_timeout, standby_seconds=args.standby_seconds
     )

@@ -7,6 +7,13 @@ cycle finishes, the program is demoted (its threads stopped) and leadership rele
 standby takes over at once. A failing cycle (PostgreSQL, Redis or Kubernetes unreachable)
 is logged and retried with exponential backoff; the daemon never exits because of one.
 
+Progress: with a `heartbeat`, every turn and every second of a wait beats (the watchdog in
+supervisord restarts a program whose beats stop: frozen, or stuck in one call), and each
+leader cycle that succeeds records its time. A leader whose cycles fail, or whose program
+says it cannot work (`failing_since`: status-sync with every watch failing), for
+`give_up_seconds` releases leadership and stands back as long, so that another instance,
+one that can reach the cluster, takes over.
+
 Clock and sleep are injectable so tests drive the loop without wall time. This module knows
 nothing about what a program does.
 """
@@ -55,6 +62,15 @@ class Program(Protocol):
         ...
 
 
+class Heartbeat(Protocol):
+    leader: bool | None
+    gauges: dict[str, dict[str, float]]
+
+    def succeeded(self) -> None: ...
+
+    def beat(self) -> None: ...
+
+
 class Elector(Protocol):
     def check(self) -> bool: ...
 
@@ -72,10 +88,22 @@ class Daemon:
         sleep: Callable[[float], object] | None = None,
         backoff: Backoff | None = None,
         stop: threading.Event | None = None,
+        heartbeat: Heartbeat | None = None,
+        beat_every: float = 1.0,
+        give_up_seconds: float | None = None,
     ) -> None:
         self.program = program
         self.elector = elector
         self.standby_seconds = standby_seconds
+        self.heartbeat = heartbeat
+        """Beaten after every turn and, while the loop waits, every `beat_every` seconds."""
+        self.beat_every = beat_every
+        self.give_up_seconds = give_up_seconds
+        """A leader failing for this long gives up leadership and stands back as long."""
+        self._failing_since: float | None = None
+        self._standing_back_until = 0.0
+        if hasattr(program, "keepalive"):  # a program that waits inside a step beats there
+            program.keepalive = self._beat
         self.clock = clock
         self._wake = stop if stop is not None else threading.Event()
         """Set on a stop request: wakes the sleep, and a program that shares it (status-sync
@@ -100,6 +128,9 @@ class Daemon:
     def step(self) -> tuple[str, float]:
         """One turn: leadership, then a cycle if leading; the outcome and the pause after it."""
         name = self.program.name
+        if self.clock() < self._standing_back_until:
+            metrics.CYCLES.labels(program=name, result="standby").inc()
+            return f"{name}: {STANDBY} (gave leadership up; standing back)", self.standby_seconds
         leading = self.elector.check()
         metrics.LEADER.labels(program=name).set(1 if leading else 0)
         if leading and not self.leading:
@@ -113,6 +144,7 @@ class Daemon:
             self.leading = False
             self.program.on_demoted()
         if not leading:
+            self._failing_since = None
             metrics.CYCLES.labels(program=name, result="standby").inc()
             why = getattr(self.elector, "why_not", None) or "another instance leads"
             return f"{name}: {STANDBY} ({why})", self.standby_seconds
@@ -121,11 +153,74 @@ class Daemon:
         metrics.CYCLE_SECONDS.labels(program=name).observe(self.clock() - started)
         result = "idle" if outcome.endswith(IDLE_SUFFIX) else "ok"
         metrics.CYCLES.labels(program=name, result=result).inc()
+        self._note_progress(self.program_failing_since())
         return outcome, self.program.pause()
+
+    def program_failing_since(self) -> float | None:
+        """Since when the program cannot do its work although its cycles run (status-sync
+        whose watches all fail); None when it can, or cannot tell."""
+        failing_since = getattr(self.program, "failing_since", None)
+        return failing_since() if failing_since is not None else None
+
+    def _note_progress(self, failing_since: float | None) -> None:
+        if failing_since is None:
+            self._failing_since = None
+            if self.heartbeat is not None:
+                self.heartbeat.succeeded()
+        elif self._failing_since is None or failing_since < self._failing_since:
+            self._failing_since = failing_since
+
+    def _give_up_if_failing(self) -> bool:
+        """A leader that has failed for `give_up_seconds` releases leadership and stands back
+        as long, so that an instance that can work (another pod) takes over. Alone, it takes
+        leadership back after that and tries again."""
+        if self.give_up_seconds is None or not self.leading or self._failing_since is None:
+            return False
+        failing_for = self.clock() - self._failing_since
+        if failing_for < self.give_up_seconds:
+            return False
+        name = self.program.name
+        log.warning(
+            "%s: failing for %.0fs as the leader: giving leadership up for %.0fs",
+            name,
+            failing_for,
+            self.give_up_seconds,
+        )
+        self.leading = False
+        self._failing_since = None
+        self._standing_back_until = self.clock() + self.give_up_seconds
+        metrics.LEADER.labels(program=name).set(0)
+        try:
+            self.program.on_demoted()
+        finally:
+            self.elector.release()
+        return True
+
+    def _beat(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.leader = self.leading
+            gauges = getattr(self.program, "gauges", None)
+            if gauges is not None:  # what the program reports of its last cycle
+                self.heartbeat.gauges = gauges()
+            self.heartbeat.beat()
+
+    def _wait(self, seconds: float) -> None:
+        """Sleep `seconds`, beating every `beat_every` seconds while waiting."""
+        if self.heartbeat is None:
+            self.sleep(seconds)
+            return
+        end = self.clock() + seconds
+        while not self.stopping:
+            left = end - self.clock()
+            if left <= 0:
+                return
+            self.sleep(min(left, self.beat_every))
+            self._beat()
 
     def run(self, *, once: bool = False) -> str:
         """Loop until stopped (or one turn when `once`); return the last outcome."""
         outcome = ""
+        self._beat()  # before the first turn, which may wait (a new leader's first lists)
         try:
             while not self.stopping:
                 try:
@@ -136,13 +231,18 @@ class Daemon:
                     outcome = f"{self.program.name}: error: {type(error).__name__}: {error}"
                     metrics.CYCLES.labels(program=self.program.name, result="error").inc()
                     log.warning("%s (retrying in %.1fs)", outcome, pause, exc_info=True)
+                    self._note_progress(self.clock())
                 else:
                     self._log(outcome)
+                if self._give_up_if_failing():
+                    pause = self.standby_seconds  # stand back at the standby's pace
+                    self.backoff.reset()
+                self._beat()
                 self.outcomes.append(outcome)
                 del self.outcomes[:-100]
                 if once or self.stopping:
                     break
-                self.sleep(pause)
+                self._wait(pause)
         finally:
             self.shutdown()
         return outcome

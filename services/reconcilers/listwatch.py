@@ -107,6 +107,8 @@ class WatchStats:
     events: int = 0
     gone: int = 0
     errors: int = 0
+    failing_since: float | None = None
+    """Since when every attempt failed (clock of the watcher); None after a success."""
 
 
 class ResourceWatcher:
@@ -160,6 +162,7 @@ class ResourceWatcher:
                     relist_at = self.clock() + self.resync_seconds
                 version = self._watch(version, relist_at)
                 self.backoff.reset()
+                self.stats.failing_since = None
             except KubeError as error:
                 if error.gone:
                     self.stats.gone += 1
@@ -225,6 +228,8 @@ class ResourceWatcher:
 
     def _pause(self, error: Exception) -> None:
         self.stats.errors += 1
+        if self.stats.failing_since is None:
+            self.stats.failing_since = self.clock()
         delay = self.backoff.next_delay()
         log.warning(
             "watch %s: %s: %s; retrying in %.1fs",
@@ -284,3 +289,12 @@ class Watchers:
 
     def stats(self) -> dict[str, WatchStats]:
         return {w.resource.plural: w.stats for w in self.watchers}
+
+    def failing_since(self) -> float | None:
+        """Since when every watcher has been failing (the cluster out of reach); None while
+        any of them works: one kind that cannot be listed (its CRD missing) is not an
+        outage of the cluster."""
+        since = [w.stats.failing_since for w in self.watchers]
+        if not since or any(moment is None for moment in since):
+            return None
+        return max(moment for moment in since if moment is not None)

@@ -1,9 +1,10 @@
 """Prometheus metrics of the reconcilers, labelled by program.
 
-Exposure: each reconciler process serves its own registry with prometheus_client's
-`start_http_server` on `Settings.metrics_port` (`DBAAS_METRICS_PORT`, or `--metrics-port`),
-off when 0 (the default, and in tests). Under supervisord give status-sync and drift
-different ports (e.g. 9101 and 9102) in their `environment=` lines; Prometheus scrapes both.
+Exposure: the pod's series (leadership, last successes, Kubernetes requests, drift
+findings) reach the API's /metrics through the heartbeat files (services/api/metrics.py);
+these per-process ones only with `--metrics-port` on one program's command line, off by
+default. It used to be DBAAS_METRICS_PORT, which both reconcilers read: set pod-wide, the
+second one failed to bind and took the pod down.
 
 Series:
 - dbaas_reconciler_cycle_seconds{program}            histogram of cycle durations

@@ -19,6 +19,7 @@ from services.reconcilers.drift.loop import DriftDetector
 from services.reconcilers.leader import AdvisoryLockElector
 from services.reconcilers.status_sync.loop import StatusSync, SyncConfig
 from services.settings import Settings
+from services.supervision import heartbeats
 
 
 @dataclasses.dataclass
@@ -59,6 +60,7 @@ def build(
             queue=queue,
             config=SyncConfig(
                 pending_redispatch_seconds=config.pending_redispatch_seconds,
+                silent_worker_seconds=config.heartbeat_timeout_seconds,
                 opsrequest_retention_seconds=config.opsrequest_retention_seconds,
                 resync_interval_seconds=config.resync_interval_seconds,
                 operation_timeout_seconds=config.operation_timeout_seconds,
@@ -74,5 +76,16 @@ def build(
     else:
         raise ValueError(f"unknown reconciler {program_name!r}")
     elector = elector_for(config, program_name)
-    daemon = Daemon(program, elector, standby_seconds=standby_seconds, stop=stop)
+    heartbeat = heartbeats.Heartbeater(
+        config.home, program_name, counters=lambda: {"kube_requests": kube.request_counts()}
+    )
+    daemon = Daemon(
+        program,
+        elector,
+        standby_seconds=standby_seconds,
+        stop=stop,
+        heartbeat=heartbeat,
+        beat_every=config.heartbeat_interval_seconds,
+        give_up_seconds=config.leader_give_up_seconds,
+    )
     return Process(daemon, program, elector, pool, cluster)

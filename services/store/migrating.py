@@ -6,10 +6,13 @@ the second migrator waits, then finds every file recorded and applies nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 from importlib import resources
+from typing import Any
 
 import psycopg
+import psycopg.rows
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,22 @@ def available() -> list[tuple[str, str]]:
         key=lambda entry: entry.name,
     )
     return [(entry.name, entry.read_text(encoding="utf-8")) for entry in files]
+
+
+@functools.cache
+def names() -> tuple[str, ...]:
+    """Names of the migrations this code carries, in order (read once per process)."""
+    return tuple(name for name, _ in available())
+
+
+def pending(conn: psycopg.Connection[Any]) -> list[str]:
+    """The migrations this code carries that the database has not applied, in order."""
+    with conn.cursor(row_factory=psycopg.rows.tuple_row) as cur:
+        exists = cur.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+        applied: set[str] = set()
+        if exists is not None and exists[0]:
+            applied = {str(row[0]) for row in cur.execute("SELECT name FROM schema_migrations")}
+    return [name for name in names() if name not in applied]
 
 
 def apply(database_url: str) -> list[str]:

@@ -9,6 +9,9 @@ sets supervisord's mood to SHUTDOWN, which is all supervisord's own SIGTERM hand
 its main loop then stops every program in priority order and returns, and the launcher
 (`supervise`) exits 1.
 
+The same factory subscribes the heartbeat `watchdog` to supervisord's TICK_5 events: it
+kills a program that stopped beating, and supervisord starts it again.
+
 Events are delivered synchronously from supervisord's main loop, so the handler must never
 raise (an exception would escape that loop and end supervisord with its programs left
 running), never block, never restart a program, and never import the programs.
@@ -17,12 +20,15 @@ running), never block, never restart a program, and never import the programs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from supervisor import events
 from supervisor.states import SupervisorStates, getProcessStateDescription
 
-from services.supervision import marker
+from services.settings import Settings
+from services.supervision import marker, watchdog
+
+_T = TypeVar("_T")
 
 
 def describe(event: events.ProcessStateFatalEvent) -> str:
@@ -68,12 +74,17 @@ class FatalHandler:
 class RPCInterface:
     """`dbaas.*` on supervisord's control socket; read-only."""
 
-    def __init__(self, handler: FatalHandler) -> None:
+    def __init__(self, handler: FatalHandler, dog: watchdog.Watchdog) -> None:
         self._handler = handler
+        self._watchdog = dog
 
     def getFatalReason(self) -> str:  # camelCase like supervisord's own XML-RPC methods
         """The first program that went FATAL in this run, as the marker says; "" if none."""
         return self._handler.reason or ""
+
+    def getWatchdogRestarts(self) -> list[str]:
+        """The programs the heartbeat watchdog killed in this run, in order."""
+        return list(self._watchdog.restarts)
 
 
 def make_rpcinterface(supervisord: Any, *, home: str) -> RPCInterface:
@@ -83,15 +94,20 @@ def make_rpcinterface(supervisord: Any, *, home: str) -> RPCInterface:
     so the subscription is made once per run; it calls it again after a SIGHUP reload, once
     its event subscriptions were cleared.
     """
-    handler = _subscribed_handler(supervisord)
+    handler = _subscribed(supervisord, FatalHandler)
     if handler is None:
         handler = FatalHandler(supervisord, home=Path(home))
         events.subscribe(events.ProcessStateFatalEvent, handler)
-    return RPCInterface(handler)
+    dog = _subscribed(supervisord, watchdog.Watchdog)
+    if dog is None:
+        timeout = Settings.from_env().heartbeat_timeout_seconds
+        dog = watchdog.Watchdog(supervisord, home=Path(home), timeout=timeout)
+        events.subscribe(events.Tick5Event, dog)
+    return RPCInterface(handler, dog)
 
 
-def _subscribed_handler(supervisord: Any) -> FatalHandler | None:
+def _subscribed(supervisord: Any, kind: type[_T]) -> _T | None:
     for _, callback in events.callbacks:
-        if isinstance(callback, FatalHandler) and callback.supervisord is supervisord:
+        if isinstance(callback, kind) and getattr(callback, "supervisord", None) is supervisord:
             return callback
     return None

@@ -18,15 +18,16 @@ import sys
 from pathlib import Path
 
 from services.settings import Settings, SettingsError
-from services.supervision import marker
+from services.supervision import marker, migration
 
 EXIT_PROGRAM_FATAL = 1
 EXIT_BAD_SETTINGS = 2
 USAGE = """\
 usage: python -m services.supervision.supervise -c supervisord.conf [supervisord options]
 
-Runs supervisord (in this process) with the given options and the four dbaas programs of
-its config; exits 1 when a program went FATAL, 2 on a malformed DBAAS_* setting.
+Applies pending migrations first (DBAAS_MIGRATE_ON_START=false: not), then runs
+supervisord (in this process) with the given options and the four dbaas programs of its
+config; exits 1 when a program went FATAL, 2 on a malformed DBAAS_* setting.
 supervisord's own options: supervisord -h (or python -E -m supervisor.supervisord -h)."""
 # A literal, not this module's docstring: the image runs with PYTHONOPTIMIZE=2, which drops
 # docstrings (and supervisord's own -h, which prints one, fails there).
@@ -79,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         # every program would fail on the same variable; say so once instead of four FATALs
         print(f"supervise: {exc}", file=sys.stderr, flush=True)
         return EXIT_BAD_SETTINGS
+    if migration.migrate_before_start(config) is migration.Outcome.STOPPED:
+        return 0
     return supervise(args, home=config.home)
 
 

@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 import redis
 import yaml
 
+from services.store import migrating
 from tests.conftest import REDIS_TEST_DB, SessionServers
 from tests.container import supervisord_conf
 
@@ -219,12 +221,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def container_database_url(
-    session_servers: SessionServers, migrated_template: str
-) -> Iterator[str]:
+def container_database_url(session_servers: SessionServers) -> Iterator[str]:
+    """An empty database, as a plain `docker run` meets it: the container migrates it."""
     name = f"dbaas_c_{uuid.uuid4().hex[:12]}"
     try:
-        yield session_servers.create_database(name, template=migrated_template)
+        yield session_servers.create_database(name)
     finally:
         session_servers.drop_database(name)
 
@@ -396,6 +397,21 @@ def test_the_image_serves_the_web_console_from_its_package_data(running: Running
             served = client.get(f"/ui/{path.name}")
             assert served.status_code == 200, path.name
             assert served.content == path.read_bytes(), path.name
+
+
+def test_the_container_migrated_its_empty_database_before_starting_the_programs(
+    running: Running,
+) -> None:
+    with psycopg.connect(running.database_url) as conn:
+        applied = [row[0] for row in conn.execute("SELECT name FROM schema_migrations")]
+    assert applied == list(migrating.names())
+    # `dbaas migrate` prints its summary and supervisord logs its spawns, both on stdout
+    output = docker("logs", running.container).stdout
+    line = f"applied {len(applied)} migration(s)"
+    assert line in output, output
+    assert output.index(line) < output.index("spawned: 'status-sync'")
+    response = httpx.get(f"{running.base_url}/readyz", timeout=5)
+    assert response.json()["checks"]["schema"] == {"status": "ok"}
 
 
 def test_the_container_is_ready_quickly_and_idles_within_its_memory_limit(

@@ -82,7 +82,9 @@ def test_every_rendered_object_validates_strictly_against_the_kubernetes_schema(
     target: str, version: str
 ) -> None:
     objects = rendered(target)
-    assert len(objects) >= 10
+    assert (
+        len(objects) >= 9
+    )  # the base renders 9 (no Lease Role since leader election is in PostgreSQL)
     for obj in objects:
         try:
             kubernetes_validate.validate(obj, version, strict=True)
@@ -172,6 +174,22 @@ def test_the_split_overlay_runs_the_api_alone_and_the_other_programs_as_containe
     assert not service["spec"]["selector"].items() <= worker_labels["labels"].items()
 
 
+def test_every_split_container_has_startup_liveness_and_readiness_probes() -> None:
+    for name, pod in pod_specs(rendered("split")):
+        for container in pod["containers"]:
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                assert probe in container, (name, container["name"], probe)
+            if container["command"] == ["dbaas", "api"]:
+                continue  # HTTP probes: /healthz, /readyz
+            # the others serve no HTTP: their heartbeat, read by `dbaas health <program>`
+            program = container["command"][1]
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                assert container[probe]["exec"]["command"] == ["dbaas", "health", program]
+            # the liveness probe gives up later than the heartbeat timeout (10 s)
+            liveness = container["livenessProbe"]
+            assert liveness["periodSeconds"] * liveness["failureThreshold"] > 10
+
+
 def test_split_grace_periods_cover_each_programs_own_stop_time() -> None:
     # each container stops in parallel, on its own: its own stopwaitsecs is the bound
     sections = supervisord_conf.process_sections(supervisord_conf.load())
@@ -222,15 +240,9 @@ def test_rbac_grants_only_what_the_programs_use() -> None:
         }
         expected[("catalog.kubedb.com", f"{engine}versions")] = {"get", "list", "watch"}
     assert granted == expected
-    role = one(objects, "Role", "dbaas-leader-election")
-    assert role["metadata"]["namespace"] == "dbaas-system"
-    assert role["rules"] == [
-        {
-            "apiGroups": ["coordination.k8s.io"],
-            "resources": ["leases"],
-            "verbs": ["get", "create", "update"],
-        }
-    ]
+    # leader election is PostgreSQL advisory locks (services/reconcilers/leader.py): no
+    # Role on Leases, nor any namespaced Role
+    assert find(objects, "Role") == [] and find(objects, "RoleBinding") == []
     for binding in [*find(objects, "ClusterRoleBinding"), *find(objects, "RoleBinding")]:
         assert binding["subjects"] == [
             {"kind": "ServiceAccount", "name": "dbaas", "namespace": "dbaas-system"}

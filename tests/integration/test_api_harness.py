@@ -36,8 +36,8 @@ from services.api import backends
 from services.api.app import create_app
 from services.clients import postgres
 from services.settings import Settings
-from services.store import keys
-from services.supervision import states
+from services.store import keys, migrating
+from services.supervision import heartbeats, states
 
 DEADLINE_SECONDS = 10.0
 
@@ -331,6 +331,25 @@ def test_readyz_is_503_naming_redis_when_redis_is_down(database_url: str, tmp_pa
     assert problem["checks"]["postgres"]["status"] == "ok"
 
 
+def test_readyz_is_503_while_the_schema_is_behind_the_code(
+    empty_database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    settings = api_settings(empty_database_url, redis_url, tmp_path)
+    with running_api(settings) as live, live.client() as client:
+        behind = client.get("/readyz")
+        migrating.apply(empty_database_url)
+        current = client.get("/readyz")
+    assert behind.status_code == 503
+    checks = behind.json()["checks"]
+    assert checks["schema"] == {
+        "status": "failed",
+        "detail": f"migrations not applied: {', '.join(migrating.names())}",
+    }
+    assert checks["postgres"]["status"] == "ok"
+    assert current.status_code == 200, current.text
+    assert current.json()["checks"]["schema"] == {"status": "ok"}
+
+
 SUPERVISOR_CONF = """
 [unix_http_server]
 file={home}/s.sock
@@ -404,6 +423,26 @@ def test_readyz_requires_every_supervised_program_to_be_running(
     programs = not_ready.json()["checks"]["programs"]
     assert programs["status"] == "failed"
     assert programs["detail"] == "not running: worker STOPPED"
+
+
+def test_readyz_reports_a_running_program_whose_heartbeat_stopped(
+    supervisord: Path, database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    socket_path = supervisord.parent / "s.sock"
+    settings = api_settings(database_url, redis_url, tmp_path, supervisor_socket=socket_path)
+    now = time.time()
+    with running_api(settings) as live, live.client() as client:
+        heartbeats.write(settings.home, heartbeats.Beat("worker", 1, now))
+        beating = client.get("/readyz")
+        stale = now - settings.heartbeat_timeout_seconds - 20
+        heartbeats.write(settings.home, heartbeats.Beat("worker", 1, stale))
+        frozen = client.get("/readyz")
+    assert beating.status_code == 200, beating.text
+    assert frozen.status_code == 503
+    programs = frozen.json()["checks"]["programs"]
+    assert programs["status"] == "failed"
+    assert programs["detail"].startswith("not progressing: worker (heartbeat ")
+    assert programs["programs"] == {"api": "RUNNING", "worker": "RUNNING"}
 
 
 def test_postgres_outage_is_a_503_and_the_api_recovers_when_it_returns(

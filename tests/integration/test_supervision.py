@@ -321,7 +321,8 @@ def _start(base: Path, programs: dict[str, dict[str, str]], *, launcher: bool = 
         process = subprocess.Popen(
             command,
             cwd=supervisord_conf.REPO_ROOT,
-            env=os.environ | {"DBAAS_HOME": str(home)},
+            # stand-in programs, no database: the launcher's migration step is off
+            env=os.environ | {"DBAAS_HOME": str(home), "DBAAS_MIGRATE_ON_START": "false"},
             stdout=sink,
             stderr=subprocess.STDOUT,
         )

@@ -73,6 +73,20 @@ class DriftDetector:
     def pause(self) -> float:
         return self.interval_seconds
 
+    def gauges(self) -> dict[str, dict[str, float]]:
+        """The last pass's findings by kind (dbaas_drift_findings): databases whose CR is
+        missing, whose spec differs, and CRs no database owns; empty before the first."""
+        if self.last is None:
+            return {}
+        missing = sum(1 for found in self.last.drifts if found.missing)
+        return {
+            "drift_findings": {
+                "missing": float(missing),
+                "spec": float(len(self.last.drifts) - missing),
+                "orphan": float(len(self.last.orphans)),
+            }
+        }
+
     def run_cycle(self) -> str:
         with self.pool.connection() as conn:
             conn.autocommit = True

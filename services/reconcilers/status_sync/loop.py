@@ -41,7 +41,7 @@ from services.reconcilers.cr_readings import Item, Listed
 from services.reconcilers.listwatch import Watchers
 from services.reconcilers.status_sync import rules
 from services.reconcilers.status_sync.cluster_view import ClusterView
-from services.store import observed, operations
+from services.store import heartbeats, observed, operations
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,9 @@ ACTOR = "status-sync"
 @dataclasses.dataclass(frozen=True)
 class SyncConfig:
     pending_redispatch_seconds: float = 30.0
+    silent_worker_seconds: float = 10.0
+    """A running operation whose worker has not beaten for this long is handed over at the
+    next sweep instead of waiting out its lease (`store.heartbeats`)."""
     opsrequest_retention_seconds: float = 300.0
     resync_interval_seconds: float = 300.0
     watch_timeout_seconds: int = 8
@@ -127,6 +130,8 @@ class StatusSync:
         self.config = config
         self.clock = clock
         self.stop = stop if stop is not None else threading.Event()
+        self.keepalive: Callable[[], None] = lambda: None
+        """Called while on_promoted waits for the initial lists (the daemon beats there)."""
         """Set when the process is asked to stop (the daemon's): ends the initial wait."""
         self.resources = {r.plural: r for r in database_resources() + ops_request_resources()}
         self.watchers: Watchers | None = None
@@ -160,6 +165,9 @@ class StatusSync:
         deadline = self.clock() + self.config.sync_timeout_seconds
         while not self.mirror.synced and not self.stop.is_set() and self.clock() < deadline:
             self._drain(wait=min(0.5, max(0.0, deadline - self.clock())))
+            self.keepalive()
+            if self.failing_since() is not None:
+                break  # every watch fails (the cluster out of reach): no use waiting longer
         if not self.mirror.synced and not self.stop.is_set():
             log.warning("%s: initial lists incomplete; deletions wait for them", PROGRAM)
 
@@ -171,6 +179,10 @@ class StatusSync:
 
     def pause(self) -> float:
         return 0.0  # each cycle already waits up to poll_seconds for watch events
+
+    def failing_since(self) -> float | None:
+        """Since when no watch has worked: the daemon's leader gives up after a bound."""
+        return None if self.watchers is None else self.watchers.failing_since()
 
     # -- the cycle -----------------------------------------------------------------------
 
@@ -333,6 +345,16 @@ class StatusSync:
         return self._enqueue(conn, heads)
 
     def _sweep(self, conn: Connection) -> int:
+        handed_over = heartbeats.expire_leases_of_silent_workers(
+            conn, silent_for=self.config.silent_worker_seconds
+        )
+        if handed_over:
+            log.warning(
+                "%s: %d operation(s) of workers silent for %.0fs handed to another worker",
+                PROGRAM,
+                len(handed_over),
+                self.config.silent_worker_seconds,
+            )
         stuck = operations.dispatchable(
             conn, pending_older_than=self.config.pending_redispatch_seconds
         )

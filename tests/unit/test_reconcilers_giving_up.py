@@ -1,0 +1,129 @@
+"""A leader that cannot work gives leadership up; every turn and every second of a wait beats.
+
+Driven by a fake clock that the injected sleep advances: no wall time.
+"""
+
+from __future__ import annotations
+
+from services.reconcilers.backoff import Backoff
+from services.reconcilers.daemon import Daemon
+from tests.unit.test_reconcilers_daemon import Elector, Program
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Beats:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.leader: bool | None = None
+        self.gauges: dict[str, dict[str, float]] = {}
+        self.at: list[tuple[float, bool | None]] = []
+        self.successes: list[float] = []
+
+    def succeeded(self) -> None:
+        self.successes.append(self.clock())
+
+    def beat(self) -> None:
+        self.at.append((self.clock(), self.leader))
+
+
+def _daemon(
+    program: Program, elector: Elector, *, turns: int, give_up: float | None = 10.0
+) -> tuple[Daemon, Clock, Beats, list[float]]:
+    clock = Clock()
+    beats = Beats(clock)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+        if len(slept) >= turns:
+            daemon.request_stop()
+
+    daemon = Daemon(
+        program,
+        elector,
+        standby_seconds=2.0,
+        clock=clock,
+        sleep=sleep,
+        backoff=Backoff(initial=1.0, maximum=30.0),
+        heartbeat=beats,
+        beat_every=1.0,
+        give_up_seconds=give_up,
+    )
+    return daemon, clock, beats, slept
+
+
+def test_a_leader_whose_cycles_keep_failing_gives_leadership_up_and_stands_back() -> None:
+    failures: list[object] = [RuntimeError("cluster unreachable")] * 20
+    program = Program(failures)
+    elector = Elector([True])
+    daemon, _, beats, _ = _daemon(program, elector, turns=40)
+    daemon.run()
+    # failed at 0, 1, 3, 7, 15 s (backoff 1, 2, 4, 8): at the fifth, 15 s after the first,
+    # past the 10 s bound: demoted, lock released, standby for 10 s, then leads again
+    assert program.calls[:7] == ["promoted", *["cycle"] * 5, "demoted"]
+    assert elector.released
+    assert any("gave leadership up" in outcome for outcome in daemon.outcomes)
+    assert program.calls.count("promoted") >= 2  # alone, it takes leadership back later
+    assert beats.successes == []
+
+
+def test_a_leader_that_recovers_within_the_bound_keeps_leading() -> None:
+    program = Program([RuntimeError("blip"), RuntimeError("blip"), *["test-program: idle"] * 30])
+    elector = Elector([True])
+    daemon, _, beats, _ = _daemon(program, elector, turns=30)
+    daemon.run()
+    assert program.calls.count("demoted") == 1  # only at shutdown
+    assert program.calls.count("promoted") == 1
+    assert len(beats.successes) >= 1
+
+
+def test_a_program_that_says_it_cannot_work_makes_its_leader_give_up() -> None:
+    # status-sync: cycles succeed (they drain an empty feed) while every watch fails
+    program = Program(["test-program: idle"] * 50)
+    failing_since: list[float | None] = [None]
+    program.failing_since = lambda: failing_since[0]  # type: ignore[attr-defined]
+    program.pause = lambda: 1.0  # type: ignore[method-assign]
+    elector = Elector([True])
+    daemon, clock, beats, _ = _daemon(program, elector, turns=30)
+    failing_since[0] = clock.now  # the watches fail from the start
+    daemon.run()
+    # cycles every second from 0 s; at 10 s the leader gives up, before the
+    # shutdown (which demotes once more after it leads again)
+    assert program.calls[:13] == ["promoted", *["cycle"] * 11, "demoted"]
+    assert any("gave leadership up" in outcome for outcome in daemon.outcomes)
+    assert beats.successes == []
+
+
+def test_without_a_bound_a_failing_leader_keeps_leading() -> None:
+    program = Program([RuntimeError("down")] * 20)
+    daemon, _, _, _ = _daemon(program, Elector([True]), turns=15, give_up=None)
+    daemon.run()
+    assert program.calls.count("demoted") == 1  # at shutdown only
+
+
+def test_the_loop_beats_every_second_while_it_waits_and_says_whether_it_leads() -> None:
+    program = Program(["test-program: done", "test-program: done"])
+    program.pause = lambda: 5.0  # type: ignore[method-assign]
+    daemon, _, beats, slept = _daemon(program, Elector([True]), turns=5)
+    daemon.run()
+    assert slept == [1.0] * 5  # a 5 s pause waited in 1 s steps, each followed by a beat
+    # one beat before the first turn (not leading yet), one after it, one per second waited
+    assert beats.at[0] == (1000.0, False)
+    times = [at for at, _ in beats.at[1:]]
+    assert times == [1000.0, 1001.0, 1002.0, 1003.0, 1004.0, 1005.0]
+    assert all(leader for _, leader in beats.at[1:])
+    assert beats.successes == [1000.0]
+
+
+def test_a_standby_beats_as_a_standby() -> None:
+    daemon, _, beats, _ = _daemon(Program([]), Elector([False]), turns=4)
+    daemon.run()
+    assert beats.at and all(leader is False for _, leader in beats.at)
