@@ -87,8 +87,9 @@ class RPCInterface:
         return list(self._watchdog.restarts)
 
 
-def make_rpcinterface(supervisord: Any, *, home: str) -> RPCInterface:
-    """The factory `[rpcinterface:dbaas]` names; `home` is `%(ENV_DBAAS_HOME)s` there.
+def make_rpcinterface(supervisord: Any, *, home: str, programs: str = "") -> RPCInterface:
+    """The factory `[rpcinterface:dbaas]` names; `home` is `%(ENV_DBAAS_HOME)s` there,
+    `programs` the programs that beat (space-separated), which the watchdog watches.
 
     supervisord calls it once per control server ([unix_http_server], [inet_http_server]),
     so the subscription is made once per run; it calls it again after a SIGHUP reload, once
@@ -101,7 +102,9 @@ def make_rpcinterface(supervisord: Any, *, home: str) -> RPCInterface:
     dog = _subscribed(supervisord, watchdog.Watchdog)
     if dog is None:
         timeout = Settings.from_env().heartbeat_timeout_seconds
-        dog = watchdog.Watchdog(supervisord, home=Path(home), timeout=timeout)
+        dog = watchdog.Watchdog(
+            supervisord, home=Path(home), timeout=timeout, beating=frozenset(programs.split())
+        )
         events.subscribe(events.Tick5Event, dog)
     return RPCInterface(handler, dog)
 

@@ -7,8 +7,9 @@ it the leader, so no standby can take over. The programs that beat (`heartbeats`
 status-sync, drift) therefore get a watchdog: every 5 s (supervisord's TICK_5 event) it
 reads their heartbeat files, and a RUNNING program whose last beat, written by this very
 process (same pid), is older than DBAAS_HEARTBEAT_TIMEOUT_SECONDS gets SIGKILL; so does one
-that has run that long since its start without beating once (a program that has never
-had a heartbeat file, the api, is not judged). That is an
+that has run three times that long since its start without beating once. Only the programs
+named in supervisord.conf ([rpcinterface:dbaas] `programs`) are judged: the api does not
+beat. That is an
 unexpected exit, so supervisord starts it again (autorestart), and the killed process's
 sessions close, which frees a leader's lock at once.
 
@@ -32,6 +33,11 @@ from supervisor.states import ProcessStates
 
 from services.supervision import heartbeats
 
+STARTUP_GRACE_FACTOR = 3
+"""A beating program that has not beaten once since its start gets this many heartbeat
+timeouts (30 s by default): its imports and first connections come before its first beat,
+and a loaded host must not turn a slow start into a restart loop."""
+
 
 class Watchdog:
     """Called by supervisord with every TickEvent (TICK_5) of one supervisord run."""
@@ -42,12 +48,16 @@ class Watchdog:
         *,
         home: Path,
         timeout: float,
+        beating: frozenset[str],
         clock: Callable[[], float] = time.time,
         kill: Callable[[int, int], None] = os.kill,
     ) -> None:
         self.supervisord = supervisord
         self.home = home
         self.timeout = timeout
+        self.beating = beating
+        """The programs that beat (supervisord.conf: `programs =` of [rpcinterface:dbaas])."""
+        self.startup_grace = STARTUP_GRACE_FACTOR * timeout
         self.clock = clock
         self.kill = kill
         self.restarts: list[str] = []
@@ -63,24 +73,25 @@ class Watchdog:
         now = self.clock()
         for group in list(self.supervisord.process_groups.values()):
             for process in list(group.processes.values()):
+                name = process.config.name
+                if name not in self.beating:
+                    continue  # does not beat (the api)
                 if process.get_state() != ProcessStates.RUNNING or not process.pid:
                     continue
-                beat = heartbeats.read(self.home, process.config.name)
-                if beat is None:
-                    continue  # does not beat (the api)
-                if beat.pid == process.pid:
-                    age = beat.age(now)
-                else:  # a beating program that has not beaten since this start
-                    age = now - process.laststart
-                if age <= self.timeout:
+                beat = heartbeats.read(self.home, name)
+                if beat is not None and beat.pid == process.pid:
+                    age, limit = beat.age(now), self.timeout
+                else:  # not beaten since this start: still importing, or frozen early
+                    age, limit = now - process.laststart, self.startup_grace
+                if age <= limit:
                     continue
                 self.supervisord.options.logger.warn(
                     "dbaas: program %(name)s (pid %(pid)s) has not beaten for %(age).0f s "
                     "(limit %(limit).0f s): killing it so that it starts again",
-                    name=process.config.name,
+                    name=name,
                     pid=process.pid,
                     age=age,
-                    limit=self.timeout,
+                    limit=limit,
                 )
-                self.restarts.append(process.config.name)
+                self.restarts.append(name)
                 self.kill(process.pid, signal.SIGKILL)

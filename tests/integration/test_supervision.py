@@ -129,6 +129,8 @@ def test_the_fatal_handler_is_loaded_into_supervisord_with_the_marker_under_dbaa
     assert dict(section) == {
         "supervisor.rpcinterface_factory": "services.supervision.fatal:make_rpcinterface",
         "home": "%(ENV_DBAAS_HOME)s",
+        # the heartbeat watchdog's programs: every program but the api, which does not beat
+        "programs": "worker status-sync drift",
     }
     # supervisord calls rpcinterface factories only while making its control servers
     assert CONF.has_section("unix_http_server")
@@ -321,8 +323,14 @@ def _start(base: Path, programs: dict[str, dict[str, str]], *, launcher: bool = 
         process = subprocess.Popen(
             command,
             cwd=supervisord_conf.REPO_ROOT,
-            # stand-in programs, no database: the launcher's migration step is off
-            env=os.environ | {"DBAAS_HOME": str(home), "DBAAS_MIGRATE_ON_START": "false"},
+            # stand-in programs: no database (the launcher's migration step is off), and no
+            # heartbeat (the watchdog would restart them after its startup grace)
+            env=os.environ
+            | {
+                "DBAAS_HOME": str(home),
+                "DBAAS_MIGRATE_ON_START": "false",
+                "DBAAS_HEARTBEAT_TIMEOUT_SECONDS": "3600",
+            },
             stdout=sink,
             stderr=subprocess.STDOUT,
         )

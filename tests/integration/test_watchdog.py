@@ -44,6 +44,7 @@ supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 [rpcinterface:dbaas]
 supervisor.rpcinterface_factory = services.supervision.fatal:make_rpcinterface
 home = {home}
+programs = beater
 [program:beater]
 command={python} {home}/beater.py
 autorestart=true
