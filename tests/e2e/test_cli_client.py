@@ -162,6 +162,10 @@ def test_a_database_life_through_the_cli(
     assert rows["ledger"][1:6] == ["postgres", "16.13", "1", "10Gi", "ready"]
     assert rows["ledger"][7] == ledger["id"]
 
+    # Shell completion of a database name asks the API for the names.
+    completion = env | {"_DBAAS_COMPLETE": "bash_complete", "COMP_WORDS": "dbaas db get le"}
+    assert ok(completion | {"COMP_CWORD": "3"}).split() == ["plain,ledger"]
+
     by_name = yaml.safe_load(ok(env, "db", "get", "ledger", "-o", "yaml"))
     by_id = json.loads(ok(env, "db", "get", ledger["id"], "-o", "json"))
     assert by_name["id"] == by_id["id"] == ledger["id"]
