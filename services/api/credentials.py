@@ -15,9 +15,9 @@ from typing import Any
 from services.api import problems, reads
 from services.api.backends import Backends
 from services.clients.postgres import Connection
+from services.control import audits
 from services.domain import engines, naming
 from services.domain.records import DatabaseRecord, Principal
-from services.store import events
 
 log = logging.getLogger(__name__)
 
@@ -49,23 +49,12 @@ def disclose(backends: Backends, principal: Principal, record: DatabaseRecord) -
             ) from None
         log.warning("database %s: cannot read Secret %s/%s: %s", record.id, namespace, name, exc)
         raise problems.Problem("cluster-unavailable", "cannot read the credentials") from None
-    except Exception as exc:  # urllib3 connection errors: the cluster is unreachable
-        log.warning("database %s: cannot read Secret %s/%s: %s", record.id, namespace, name, exc)
-        raise problems.Problem("cluster-unavailable", "cannot read the credentials") from None
     if "password" not in data:
         raise problems.Problem(
             "credentials-not-ready", f"the Secret of {record.name!r} holds no password yet"
         )
     with backends.connection() as conn:
-        events.record(
-            conn,
-            project_id=record.project_id,
-            database_id=record.id,
-            actor=principal.actor,
-            kind="credentials.read",
-            message=f"credentials of {record.name} read",
-            details={"secret": f"{namespace}/{name}"},
-        )
+        audits.credentials_read(conn, principal, record, secret=f"{namespace}/{name}")
     spec = engines.spec_for(record.engine)
     return {
         "database_id": str(record.id),

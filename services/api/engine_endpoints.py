@@ -11,11 +11,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.api import auth, query_params
+from services.api import auth, replies
 from services.api.cluster_access import Catalog
 from services.api.database_endpoints import catalog_of
 from services.api.encoding import JSONResponse
-from services.api.replies import backends_of
 from services.domain import engines
 
 
@@ -52,8 +51,6 @@ def engine_list(catalog: Catalog) -> dict[str, Any]:
 
 
 async def list_engines(request: Request) -> Response:
-    backends = backends_of(request)
-    token = auth.bearer_token(request)
-    query_params.check_known(request)
-    await backends.principal(token, auth.VIEWER)
-    return JSONResponse(engine_list(await catalog_of(backends)))
+    caller = replies.begin(request)
+    await caller.backends.principal(caller.token, auth.VIEWER)
+    return JSONResponse(engine_list(await catalog_of(caller.backends)))

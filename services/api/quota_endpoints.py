@@ -5,9 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.api import auth, query_params
+from services.api import auth, replies
 from services.api.encoding import JSONResponse
-from services.api.replies import backends_of
 from services.clients.postgres import Connection
 from services.control import quotas
 from services.domain import quotas as rules
@@ -19,8 +18,6 @@ def _report(conn: Connection, principal: Principal, defaults: rules.Limits) -> d
 
 
 async def get_quota(request: Request) -> Response:
-    backends = backends_of(request)
-    token = auth.bearer_token(request)
-    query_params.check_known(request)
-    body = await backends.call(token, auth.VIEWER, _report, backends.quota)
+    caller = replies.begin(request)
+    body = await caller.backends.call(caller.token, auth.VIEWER, _report, caller.backends.quota)
     return JSONResponse(body)

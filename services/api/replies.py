@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Iterable
 from typing import Any, cast
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
-from services.api import problems
+from services.api import auth, problems, query_params
 from services.api.backends import Backends
 from services.api.encoding import SortedJSONResponse
 
@@ -58,3 +60,34 @@ def idempotency_key(request: Request) -> str | None:
             f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable characters",
         )
     return key
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Caller:
+    """What an endpoint checks before any I/O, in the order of its refusals: the bearer
+    token (401 when missing), the path id (404 when malformed), the Idempotency-Key (400)
+    and the query string (400 on a parameter not in `allowed`)."""
+
+    backends: Backends
+    token: str
+    params: QueryParams
+    key: str | None
+
+
+def begin(request: Request, *, allowed: Iterable[str] = (), idempotent: bool = False) -> Caller:
+    """The preamble of an endpoint without a path id."""
+    backends = backends_of(request)
+    token = auth.bearer_token(request)
+    key = idempotency_key(request) if idempotent else None
+    return Caller(backends, token, query_params.check_known(request, allowed), key)
+
+
+def begin_on(
+    request: Request, *, allowed: Iterable[str] = (), idempotent: bool = False
+) -> tuple[Caller, uuid.UUID]:
+    """The preamble of an endpoint on one resource: the call and the resource's id."""
+    backends = backends_of(request)
+    token = auth.bearer_token(request)
+    resource_id = path_id(request)
+    key = idempotency_key(request) if idempotent else None
+    return Caller(backends, token, query_params.check_known(request, allowed), key), resource_id

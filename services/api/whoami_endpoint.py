@@ -10,16 +10,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.api import auth, query_params
+from services.api import auth, replies
 from services.api.encoding import JSONResponse
-from services.api.replies import backends_of
 
 
 async def whoami(request: Request) -> Response:
-    backends = backends_of(request)
-    token = auth.bearer_token(request)
-    query_params.check_known(request)
-    principal = await backends.principal(token, auth.VIEWER)
+    caller = replies.begin(request)
+    principal = await caller.backends.principal(caller.token, auth.VIEWER)
     return JSONResponse(
         {"project": principal.project_id, "role": principal.role, "key_id": principal.key_id}
     )

@@ -100,11 +100,9 @@ def create_database(
             params=desired_of(spec),
             requested_by=principal.actor,
         )
-        events.record(
+        events.record_for_operation(
             conn,
-            project_id=record.project_id,
-            database_id=record.id,
-            operation_id=operation.id,
+            operation,
             actor=principal.actor,
             kind="database.create-requested",
             message=f"{spec.engine} {spec.name} {spec.version} requested",
@@ -250,11 +248,9 @@ def delete_database(
             requested_by=principal.actor,
         )
         databases.set_state(conn, record.id, "deleting")
-        events.record(
+        events.record_for_operation(
             conn,
-            project_id=record.project_id,
-            database_id=record.id,
-            operation_id=operation.id,
+            operation,
             actor=principal.actor,
             kind="database.delete-requested",
             message=f"delete {record.name} (deletion_policy {record.deletion_policy})",
@@ -286,11 +282,9 @@ def restart_database(
             generation=record.generation,
             requested_by=principal.actor,
         )
-        events.record(
+        events.record_for_operation(
             conn,
-            project_id=record.project_id,
-            database_id=record.id,
-            operation_id=operation.id,
+            operation,
             actor=principal.actor,
             kind="database.restart-requested",
             message=f"restart {record.name}",

@@ -91,17 +91,40 @@ def fail_operation(
         else:
             state = _settled_state(conn, failed.database_id)
         databases.set_state(conn, failed.database_id, state)
-        events.record(
+        events.record_for_operation(
             conn,
-            project_id=failed.project_id,
-            database_id=failed.database_id,
-            operation_id=failed.id,
+            failed,
             actor=actor,
             kind="operation.failed",
             message=f"{failed.type} failed: {problem.get('detail', problem.get('title', ''))}",
             details={"problem": problem, "cancelled": [str(op.id) for op in queued]},
         )
     return failed
+
+
+def release_operation(
+    conn: Connection,
+    op: OperationRecord,
+    *,
+    owner: str,
+    actor: str,
+    reason: str,
+    details: dict[str, Any],
+) -> bool:
+    """running → pending, to be retried by a later job (the cluster was unavailable), with
+    its `operation.released` event; False when `owner` no longer holds the lease."""
+    with conn.transaction():
+        if not operations.release(conn, op.id, owner=owner):
+            return False
+        events.record_for_operation(
+            conn,
+            op,
+            actor=actor,
+            kind="operation.released",
+            message=f"{op.type}: Kubernetes unavailable, will retry ({reason})",
+            details=details,
+        )
+    return True
 
 
 def succeed_operation(
@@ -115,11 +138,9 @@ def succeed_operation(
             return None
         if done.type == "delete":
             databases.set_state(conn, done.database_id, "deleted")
-        events.record(
+        events.record_for_operation(
             conn,
-            project_id=done.project_id,
-            database_id=done.database_id,
-            operation_id=done.id,
+            done,
             actor=actor,
             kind="operation.succeeded",
             message=f"{done.type} succeeded",
@@ -160,11 +181,9 @@ def cancel_operation(
             databases.set_state(conn, op.database_id, _settled_state(conn, op.database_id))
         else:
             _hand_over_previous(conn, op, later)
-        events.record(
+        events.record_for_operation(
             conn,
-            project_id=op.project_id,
-            database_id=op.database_id,
-            operation_id=op.id,
+            op,
             actor=principal.actor,
             kind="operation.cancelled",
             message=f"{op.type} cancelled",

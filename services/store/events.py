@@ -8,7 +8,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from services.clients.postgres import Connection
-from services.domain.records import EventRecord
+from services.domain.records import EventRecord, OperationRecord
 
 
 def record(
@@ -26,6 +26,28 @@ def record(
         "INSERT INTO events (project_id, database_id, operation_id, actor, kind, message, details)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s)",
         (project_id, database_id, operation_id, actor, kind, message, Jsonb(details or {})),
+    )
+
+
+def record_for_operation(
+    conn: Connection,
+    operation: OperationRecord,
+    *,
+    actor: str,
+    kind: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """`record` an event about one operation: its project, database and id."""
+    record(
+        conn,
+        project_id=operation.project_id,
+        database_id=operation.database_id,
+        operation_id=operation.id,
+        actor=actor,
+        kind=kind,
+        message=message,
+        details=details,
     )
 
 

@@ -55,7 +55,7 @@ from services.clients.kube import KubeError
 from services.clients.postgres import Connection
 from services.control import outcomes
 from services.domain.records import DatabaseRecord, OperationRecord
-from services.store import events, operations, projects
+from services.store import operations, projects
 from services.worker import applying, problems, steps
 from services.worker.context import Context
 
@@ -326,20 +326,14 @@ def _release(context: Context, claimed: _Claimed, error: KubeError) -> str:
     op = claimed.op
 
     def release(conn: Connection) -> bool:
-        with conn.transaction():
-            if not operations.release(conn, op.id, owner=claimed.owner):
-                return False
-            events.record(
-                conn,
-                project_id=op.project_id,
-                database_id=op.database_id,
-                operation_id=op.id,
-                actor=ACTOR,
-                kind="operation.released",
-                message=f"{op.type}: Kubernetes unavailable, will retry ({error})",
-                details={"attempt": op.attempt, "status": error.status, "reason": error.reason},
-            )
-        return True
+        return outcomes.release_operation(
+            conn,
+            op,
+            owner=claimed.owner,
+            actor=ACTOR,
+            reason=str(error),
+            details={"attempt": op.attempt, "status": error.status, "reason": error.reason},
+        )
 
     if not _in_postgres(context, release):
         return f"operation {op.id}: lease lost to another worker before releasing"
