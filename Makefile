@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DBAAS_HOME ?= $(CURDIR)/.dbaas
 
-.PHONY: install runtime-venv run test lint format bench clean
+.PHONY: install runtime-venv run test unit lint format bench clean
 
 # The pod's programs run with PYTHONOPTIMIZE=2 (supervisord.conf): their .opt-2.pyc are
 # compiled here, or the first pod would compile the whole Kubernetes client at startup.
@@ -36,8 +36,21 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 run: install
 	$(BIN)/python -m services.devrun
 
+# The fast suites come first, so a failure shows within a minute; everything still runs
+# (pyproject.toml's testpaths order the rest: integration before e2e, faults, container).
 test: install lint
-	$(BIN)/pytest
+	$(BIN)/pytest tests/unit; unit=$$?; \
+	$(BIN)/pytest --ignore=tests/unit; rest=$$?; \
+	test $$unit -eq 0 && test $$rest -eq 0
+
+# The unit suite alone: no server, no cluster, seconds.
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+# Every benchmark with its quick settings, one after another, then one summary table
+# (bench/README.md says what each measures; `bench/all.py --full` for the long runs).
+bench: install runtime-venv
+	$(BIN)/python bench/all.py
 
 lint: install
 	$(BIN)/ruff check services tests bench

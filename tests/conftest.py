@@ -25,7 +25,7 @@ from psycopg import sql
 from services import devservers
 from services.store import migrating
 
-pytest_plugins = ["tests.fixtures_sim"]
+pytest_plugins = ["tests.fixtures_sim", "tests.api_harness"]
 
 ADMIN_URL = os.environ.get("DBAAS_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("DBAAS_TEST_REDIS_URL", "redis://127.0.0.1:6379")

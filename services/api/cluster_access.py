@@ -6,8 +6,9 @@ becomes a 503 problem for that request only. The version catalog changes rarely 
 on every create and patch, so it is cached for `ttl` seconds per process. Everything here
 blocks: call it from a worker thread, never from the event loop.
 
-The Kubernetes client is imported on first use too, never at import: it costs each API
-worker ~35 MiB, and a worker that only serves reads never needs it.
+The Kubernetes client is imported on first use too, never at import: it is the largest
+part of an API worker's memory (bench/README.md), and a worker that only serves reads never
+needs it.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """HTTP endpoints of `/v1/databases` and its sub-resources.
 
 Each handler first checks what it can without I/O (`replies.begin` or `begin_on`: key
-present, ids, Idempotency-Key, query strings), then does its I/O in as few worker-thread hops as possible: reads in one (`Backends.call`; none for
-the two hottest with a cached key, `Backends.read`), writes
-after the role check, the body and the catalog. Order of refusals: 401 missing key, 401/403
-key, 413/415 body, 400 JSON, 503 catalog, then what the use case says (404, 409, 412, 422).
+present, ids, Idempotency-Key, query strings), then does its I/O in as few worker-thread
+hops as possible: reads in one (`Backends.call`; none for the two hottest with a cached
+key, `Backends.read`), writes after the role check, the body and the catalog. Order of
+refusals: 401 missing key, 401/403 key, 413/415 body, 400 JSON, 503 catalog, then what the
+use case says (404, 409, 412, 422).
 A PATCH reads the catalog only when it names a version: scaling, resizing or a policy
 change is recorded while the cluster is unreachable, and the worker applies it later.
 """

@@ -87,8 +87,8 @@ def _pin_proxy(configuration: client.Configuration) -> None:
 
     A kubeconfig with a token installs a hook that copies the loaded settings back into the
     configuration before every request (to refresh an expiring token); setting `host` then
-    reads the proxy from the environment again, iterating all of `os.environ` (~0.15 ms of
-    CPU per call, the largest single cost of an OpsRequest create). The environment does
+    reads the proxy from the environment again, iterating all of `os.environ` (the largest
+    single CPU cost of an OpsRequest create; bench/README.md). The environment does
     not change while a process runs, so the proxy it named at load time is kept; an explicit
     proxy (a kubeconfig's `proxy-url`) was pinned already, and the token refresh still runs.
     """

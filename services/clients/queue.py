@@ -27,8 +27,8 @@ JOB_TIMEOUT_SECONDS = 300
 RESULT_TTL_SECONDS = 1
 """How long RQ keeps a finished job and its return value (the outcome, which the worker logs
 too; nothing reads it back). Not 0: RQ deletes a job with result_ttl=0 at once, reading its
-registries and executions to do so, which costs 27 Redis round trips per job instead of 20
-(rq 3.0); a job left to expire is dropped by Redis itself and its finished-registry entry
+registries and executions to do so, which costs more Redis round trips per job (counted
+in bench/README.md); a job left to expire is dropped by Redis itself and its finished-registry entry
 by the worker's periodic registry cleaning."""
 FAILURE_TTL_SECONDS = 3600
 

@@ -25,7 +25,8 @@ worker still imports the app afresh through `worker_app`, after the master has p
 prometheus_client's multiprocess mode at a directory wiped at every start (see
 `services.api.metrics`), while the interpreter's own pages stay shared between the master
 and the workers, and no multiprocessing resource-tracker process is needed (spawning one
-costs the pod ~13 MiB). The master runs no thread, which is what makes forking safe.
+would cost the pod memory: bench/README.md). The master runs no thread, which is what makes
+forking safe.
 The single process loads the app the same way, after the same directory handling.
 """
 

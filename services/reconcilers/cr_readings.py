@@ -305,7 +305,7 @@ def _shared_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     """One dict per distinct observed spec, shared by every reading that states it.
 
     Most databases state one of a few specs (engine version, replicas, storage), and a
-    spec's dict is the largest part of a reading: at 10,000 readings sharing saves ~4 MiB.
+    spec's dict is the largest part of a reading (what sharing saves: bench/README.md).
     Readers never mutate a reading's spec. At most _SPECS_KEPT distinct specs are kept;
     past that the cache starts over (readings keep their dicts either way)."""
     try:

@@ -7,8 +7,8 @@ loop owns all state; these threads only produce.
 
 What they put on the queue are readings (`cr_readings.compact`), never whole objects: a list
 is read page by page, each page's objects compacted before the next page is fetched, so a
-thread holds at most one page of whole objects (at 10,000 databases the whole list of CRs
-would be ~10 times the readings). A list is put on the queue only once complete: the
+thread holds at most one page of whole objects (a whole list of CRs is many times the size
+of its readings: bench/README.md). A list is put on the queue only once complete: the
 mirror replaces everything known of the resource with it.
 
 Recovery, per thread:

@@ -2,7 +2,7 @@
 
 Why: a drift pass or a full re-list handles thousands of objects at once and frees them
 when it ends, but glibc's malloc keeps the freed chunks mapped for reuse, so the process
-stays as large as its largest pass (at 10,000 databases, ~25 MiB more RSS for drift).
+stays as large as its largest pass (how much: bench/README.md, "Figures behind the code").
 `malloc_trim(0)` hands the free pages back; it takes a few milliseconds, so call it after a
 pass, never per object. Without glibc (musl, macOS) `trim` does nothing. It never frees
 anything that is still in use.

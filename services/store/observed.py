@@ -55,7 +55,7 @@ def live_databases(conn: Connection) -> list[DesiredSnapshot]:
     """Every database not deleted, with its namespace: the desired side of a drift pass.
 
     One query; the per-database facts come from two aggregates joined in (hash joins),
-    which at 10,000 databases is twice as fast as `_SNAPSHOT`'s correlated subqueries. Only
+    which is faster than `_SNAPSHOT`'s correlated subqueries (bench/README.md). Only
     the columns drift decides on, each row made a snapshot as it is read.
     """
     cursor = conn.execute(

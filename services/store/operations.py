@@ -23,8 +23,8 @@ from services.domain.records import DatabaseRecord, OperationRecord
 # the partial indexes (`operations_open`, `operations_one_active`). Written as a plain
 # `state = 'pending' OR ...`, it lets the planner pick `operations_open` for the row when the
 # last ANALYZE saw no open operation (e.g. a burst of operations right after a bulk load),
-# and filter that whole index for the id: O(open operations) per claim, 4x the statement's
-# time at 1,000 queued. The queue checks are subplans (OFFSET 0 keeps them from being turned
+# and filter that whole index for the id: O(open operations) per claim (bench/README.md
+# has the figure). The queue checks are subplans (OFFSET 0 keeps them from being turned
 # into joins), so each probes `operations_open` / `operations_one_active` by the database id,
 # never a scan of the whole index.
 _CLAIM = (

@@ -62,8 +62,8 @@ def keep_tls_out() -> None:
     """Keep libssl and libcrypto out of this process, which lives as long as the pod.
 
     supervisord answers RPC on a unix socket and never speaks TLS, but http.client (imported
-    through xmlrpc) imports ssl whenever it can, and with it OpenSSL: about 8 MiB of RSS in
-    the image for nothing. A None in sys.modules makes that import fail, which http.client
+    through xmlrpc) imports ssl whenever it can, and with it OpenSSL: RSS in the image for
+    nothing (bench/README.md). A None in sys.modules makes that import fail, which http.client
     takes as "no HTTPS". Only the launcher calls this, before supervisor is imported; the
     programs are fresh interpreters, and a process that has ssl already keeps it."""
     sys.modules.setdefault("ssl", None)  # type: ignore[arg-type]

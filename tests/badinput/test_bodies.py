@@ -17,12 +17,10 @@ import httpx
 import pytest
 
 from services.clients import postgres
-from tests.integration.test_api_harness import (  # noqa: F401  (fixtures)
+from tests.api_harness import (
     LiveApi,
-    api_fixture,
     assert_problem,
     create,
-    offline_api_fixture,
     spec,
 )
 

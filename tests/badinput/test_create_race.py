@@ -29,8 +29,8 @@ from rq import Queue
 
 from services.clients import postgres
 from services.store import keys
+from tests.api_harness import PROBLEM_BASE, free_port, spec, wait_until
 from tests.fixtures_sim import SimCluster
-from tests.integration.test_api_harness import PROBLEM_BASE, free_port, spec, wait_until
 
 CONCURRENT = 1000
 QUEUE = "dbaas-race-operations"

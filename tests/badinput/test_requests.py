@@ -23,12 +23,10 @@ from services.api.app import routes
 from services.clients import postgres
 from services.control import outcomes
 from services.store import operations
-from tests.integration.test_api_harness import (  # noqa: F401  (fixtures)
+from tests.api_harness import (
     LiveApi,
-    api_fixture,
     assert_problem,
     create,
-    offline_api_fixture,
     spec,
 )
 

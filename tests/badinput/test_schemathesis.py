@@ -41,13 +41,11 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from services.api import openapi, problems
 from services.clients import postgres
 from services.domain import errors
-from tests.fixtures_sim import SimCluster
-from tests.integration.test_api_harness import (  # noqa: F401  (fixtures)
+from tests.api_harness import (
     LiveApi,
-    api_fixture,
     create,
-    offline_api_fixture,
 )
+from tests.fixtures_sim import SimCluster
 
 MAX_EXAMPLES = 50
 STATEFUL_EXAMPLES = 30

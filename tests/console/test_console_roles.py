@@ -7,12 +7,11 @@ from collections.abc import Callable
 
 from playwright.sync_api import expect
 
-from tests.console.conftest import Console
-from tests.integration.test_api_harness import (  # noqa: F401  (fixtures)
+from tests.api_harness import (
     LiveApi,
-    api_fixture,
     create,
 )
+from tests.console.conftest import Console
 
 OpenConsole = Callable[[str], Console]
 MUTATING = ("New database", "Scale", "Resize", "Expand storage", "Upgrade", "Restart", "Delete")

@@ -12,10 +12,8 @@ from pathlib import Path
 import pytest
 
 from services.api import console
-from tests.integration.test_api_harness import (  # noqa: F401  (fixtures)
+from tests.api_harness import (
     LiveApi,
-    assert_problem,
-    offline_api_fixture,
 )
 
 REPO = Path(__file__).resolve().parents[2]

@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 import httpx
 
 from services.domain import quantities
+from tests.api_harness import LiveApi, api_settings, running_api
 from tests.fixtures_sim import SimCluster
-from tests.integration.test_api_harness import LiveApi, api_settings, running_api
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")

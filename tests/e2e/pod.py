@@ -33,7 +33,7 @@ import httpx
 from services.clients import postgres
 from services.store import keys
 from services.supervision import marker, states
-from tests.integration.test_api_harness import free_port
+from tests.api_harness import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SUPERVISORCTL = str(Path(sys.executable).parent / "supervisorctl")

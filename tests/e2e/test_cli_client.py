@@ -25,9 +25,9 @@ import yaml
 
 from services.client import main as client
 from services.store import projects
+from tests.api_harness import LiveApi
 from tests.e2e.control_plane import REPO, Plane, control_plane
 from tests.fixtures_sim import SimCluster
-from tests.integration.test_api_harness import LiveApi, offline_api_fixture  # noqa: F401
 
 NAMESPACE = projects.namespace_for("acme")
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.api_harness import free_port
 from tests.e2e.control_plane import REPO, wait_for
-from tests.integration.test_api_harness import free_port
 
 README = REPO / "README.md"
 DOCUMENTED_URL = "http://127.0.0.1:8000"

@@ -25,8 +25,8 @@ import psycopg
 import redis
 
 from services import devservers
+from tests.api_harness import free_port
 from tests.e2e.pod import wait_for
-from tests.integration.test_api_harness import free_port
 
 _serial = itertools.count()
 

@@ -24,13 +24,13 @@ import pytest
 
 from services.store import migrating
 from services.supervision import states
+from tests.api_harness import Cuttable
 from tests.container import supervisord_conf
 from tests.e2e.pod import PROGRAMS, running_pod, wait_for
 from tests.faults import workload
 from tests.faults.servers import can_create_clusters, private_cluster, wait_down
 from tests.faults.workload import Burst, Plan
 from tests.fixtures_sim import SimCluster
-from tests.integration.test_api_harness import Cuttable
 
 PLAN = Plan()
 OUTAGE_SECONDS = supervisord_conf.fatal_path_seconds() + 2.0

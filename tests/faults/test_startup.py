@@ -16,13 +16,13 @@ import psycopg
 import pytest
 
 from services.supervision import states
+from tests.api_harness import Cuttable
 from tests.container import supervisord_conf
 from tests.e2e.pod import PROGRAMS, admin_key, running_pod, wait_for
 from tests.faults import workload
 from tests.faults.servers import PrivateRedis
 from tests.faults.workload import Burst, Plan
 from tests.fixtures_sim import SimCluster
-from tests.integration.test_api_harness import Cuttable
 
 OUTAGE_SECONDS = supervisord_conf.fatal_path_seconds() + 2.0  # outlasts the FATAL path
 PLAN = Plan(databases=6)

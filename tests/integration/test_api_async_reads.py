@@ -19,7 +19,7 @@ from services.api.app import create_app
 from services.api.backends import Backends
 from services.clients import postgres
 from services.store import databases, keys
-from tests.integration.test_api_harness import ServerThread, api_settings, free_port
+from tests.api_harness import ServerThread, api_settings, free_port
 
 DESIRED = {
     "version": "16.4",

@@ -18,9 +18,8 @@ import pytest
 from services.api.app import routes
 from services.clients import postgres
 from services.store import keys as store_keys
-from tests.integration.test_api_harness import (  # noqa: F401  (fixtures)
+from tests.api_harness import (
     LiveApi,
-    api_fixture,
     api_settings,
     assert_problem,
     create,

@@ -27,7 +27,7 @@ from services.control import databases as control
 from services.domain import specs
 from services.domain.engines import Engine
 from services.store import keys
-from tests.integration.test_api_harness import free_port, wait_until, waiting_on_locks
+from tests.api_harness import free_port, wait_until, waiting_on_locks
 
 
 class ApiProcess:

@@ -10,9 +10,8 @@ from typing import Any
 import httpx
 
 from services.clients import postgres
-from tests.integration.test_api_harness import (  # noqa: F401  (fixtures)
+from tests.api_harness import (
     LiveApi,
-    api_fixture,
     assert_problem,
     create,
     spec,

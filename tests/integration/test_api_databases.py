@@ -14,15 +14,13 @@ from psycopg.types.json import Jsonb
 from rq import Queue
 
 from services.clients import postgres
-from tests.integration.reconciler_rows import new_database, principal_for
-from tests.integration.test_api_harness import (  # noqa: F401  (fixtures)
+from tests.api_harness import (
     LiveApi,
-    api_fixture,
     assert_problem,
     create,
-    offline_api_fixture,
     spec,
 )
+from tests.integration.reconciler_rows import new_database, principal_for
 
 
 def queued_operation_ids(redis_url: str, queue_name: str) -> list[str]:
@@ -70,7 +68,7 @@ def test_create_answers_202_with_the_database_its_operation_and_where_to_find_it
 def test_create_still_succeeds_when_redis_is_down_and_leaves_the_operation_pending(
     database_url: str, tmp_path: Any, sim: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from tests.integration.test_api_harness import api_settings, free_port, running_api
+    from tests.api_harness import api_settings, free_port, running_api
 
     settings = api_settings(database_url, f"redis://127.0.0.1:{free_port()}/0", tmp_path)
     settings = type(settings)(**{**settings.__dict__, "kubeconfig": str(sim.kubeconfig)})

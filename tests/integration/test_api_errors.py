@@ -11,10 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.test_api_harness import (  # noqa: F401  (fixtures)
+from tests.api_harness import (
     LiveApi,
     assert_problem,
-    offline_api_fixture,
     spec,
     wait_until,
 )

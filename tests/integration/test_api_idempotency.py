@@ -9,9 +9,8 @@ from typing import Any
 
 import httpx
 
-from tests.integration.test_api_harness import (  # noqa: F401  (fixtures)
+from tests.api_harness import (
     LiveApi,
-    api_fixture,
     api_settings,
     assert_problem,
     create,

@@ -10,9 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.test_api_harness import (  # noqa: F401  (fixtures)
+from tests.api_harness import (
     LiveApi,
-    api_fixture,
     assert_problem,
 )
 from tests.kubedb_cases import CASES, NO_CHANGE, Case

@@ -13,10 +13,8 @@ from kubernetes import client as k8s
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from tests.integration.test_api_harness import (  # noqa: F401  (fixtures)
+from tests.api_harness import (
     LiveApi,
-    api_fixture,
-    create,
     spec,
 )
 

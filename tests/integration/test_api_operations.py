@@ -7,9 +7,8 @@ from typing import Any
 
 from services.clients import postgres
 from services.store import operations
-from tests.integration.test_api_harness import (  # noqa: F401  (fixtures)
+from tests.api_harness import (
     LiveApi,
-    api_fixture,
     assert_problem,
     create,
 )

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from services.clients import postgres
 from services.store import tallies
 from services.supervision import heartbeats
-from tests.integration.test_api_harness import LiveApi, api_fixture  # noqa: F401
+from tests.api_harness import LiveApi
 
 Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
 

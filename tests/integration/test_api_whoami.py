@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.test_api_harness import (  # noqa: F401  (fixtures)
+from tests.api_harness import (
     LiveApi,
     assert_problem,
-    offline_api_fixture,
 )
 
 

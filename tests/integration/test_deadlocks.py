@@ -25,8 +25,8 @@ from services.clients import postgres
 from services.control import outcomes
 from services.store import keys
 from services.worker import jobs
+from tests.api_harness import api_settings, running_api, spec
 from tests.fixtures_sim import SimCluster
-from tests.integration.test_api_harness import api_settings, running_api, spec
 from tests.integration.test_worker_support import PROJECT, World, make_world
 
 ROUNDS = 12

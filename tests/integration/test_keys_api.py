@@ -18,7 +18,7 @@ import pytest
 from services.clients import postgres
 from services.settings import Settings
 from services.store import events, keys
-from tests.integration.test_api_harness import LiveApi, api_settings, assert_problem, running_api
+from tests.api_harness import LiveApi, api_settings, assert_problem, running_api
 
 CACHE_SECONDS = 60.0  # far longer than the test: only the announcement can evict
 

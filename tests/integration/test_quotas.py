@@ -21,9 +21,7 @@ from typing import Any
 import pytest
 
 from services.settings import Settings
-from tests.fixtures_sim import SimCluster
-from tests.integration.test_api_concurrency import race
-from tests.integration.test_api_harness import (
+from tests.api_harness import (
     LiveApi,
     api_settings,
     assert_problem,
@@ -31,6 +29,8 @@ from tests.integration.test_api_harness import (
     running_api,
     spec,
 )
+from tests.fixtures_sim import SimCluster
+from tests.integration.test_api_concurrency import race
 
 SMALL = {"cpu": "500m", "memory": "1Gi"}
 

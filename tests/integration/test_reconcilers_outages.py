@@ -21,9 +21,9 @@ from services.reconcilers.daemon import Daemon
 from services.reconcilers.leader import AlwaysLeader
 from services.reconcilers.status_sync.loop import StatusSync
 from services.settings import Settings
+from tests.api_harness import Cuttable
 from tests.fixtures_sim import SimCluster
 from tests.integration.reconciler_world import World
-from tests.integration.test_api_harness import Cuttable
 from tests.integration.test_reconcilers_status_sync import FAST
 
 REPO = Path(__file__).resolve().parents[2]

@@ -19,13 +19,12 @@ from kubernetes import client as k8s
 
 from services.clients import postgres
 from services.store import keys
-from tests.fixtures_sim import SimCluster
-from tests.integration.test_api_harness import (  # noqa: F401  (fixtures)
+from tests.api_harness import (
     LiveApi,
-    api_fixture,
     assert_problem,
     create,
 )
+from tests.fixtures_sim import SimCluster
 from tests.security.test_keys import every_row_as_text
 
 PASSWORD = "Audit-Me-N0t-Log-Me-7f3a"

@@ -22,8 +22,7 @@ from kubernetes import client as k8s
 from services.reconcilers import wiring
 from services.settings import Settings
 from services.worker import context, jobs
-from tests.fixtures_sim import SimCluster
-from tests.integration.test_api_harness import (
+from tests.api_harness import (
     Cuttable,
     api_settings,
     create,
@@ -31,6 +30,7 @@ from tests.integration.test_api_harness import (
     running_api,
     spec,
 )
+from tests.fixtures_sim import SimCluster
 from tests.security.secrets import (
     DB_PASSWORD,
     KUBE_TOKEN,

@@ -28,10 +28,8 @@ import pytest
 
 from services.clients import postgres
 from services.store import keys
-from tests.integration.test_api_harness import (  # noqa: F401  (fixtures)
+from tests.api_harness import (
     LiveApi,
-    api_fixture,
-    create,
     spec,
 )
 

@@ -28,9 +28,9 @@ from typing import Any
 
 import httpx
 
+from tests.api_harness import spec
 from tests.e2e.pod import PROGRAMS, Pod, running_pod, short_home, wait_for
 from tests.fixtures_sim import SimCluster
-from tests.integration.test_api_harness import spec
 from tests.security.secrets import (
     DB_PASSWORD,
     KUBE_TOKEN,

@@ -22,7 +22,7 @@ import pytest
 
 from services.clients import postgres
 from services.store import keys
-from tests.integration.test_api_harness import free_port, wait_until
+from tests.api_harness import free_port, wait_until
 
 PROBLEM_BASE = "https://dbaas.dev/problems/"
 

@@ -27,14 +27,12 @@ import pytest
 from services.api.app import routes
 from services.clients import postgres
 from services.store import keys as store_keys
-from tests.integration.test_api_auth import CALLS, RANK, Call
-from tests.integration.test_api_harness import (  # noqa: F401  (fixtures)
+from tests.api_harness import (
     LiveApi,
-    api_fixture,
     assert_problem,
     create,
-    spec,
 )
+from tests.integration.test_api_auth import CALLS, RANK, Call
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 V1_ROUTES = [

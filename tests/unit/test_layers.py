@@ -144,3 +144,17 @@ def test_the_decision_modules_load_no_io_client() -> None:
     loaded = set(json.loads(done.stdout))
     assert set(DECISION_MODULES) <= loaded  # the probe imported what it names
     assert sorted(m for m in loaded if m.split(".")[0] in IO_CLIENTS) == []
+
+
+MAX_MODULE_LINES = 600
+
+
+def test_no_module_of_services_is_over_600_lines() -> None:
+    """A module over ~600 lines holds more than one concern: split it (CONTRIBUTING.md)."""
+    package = Path(services.__file__).parent
+    sizes = {
+        str(path.relative_to(package)): len(path.read_text().splitlines())
+        for path in package.rglob("*.py")
+    }
+    assert len(sizes) > 100  # the probe read the package
+    assert {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES} == {}
