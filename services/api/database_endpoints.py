@@ -31,11 +31,12 @@ from services.api.cluster_access import Catalog
 from services.api.encoding import JSONResponse
 from services.api.replies import if_match
 from services.control import errors as control_errors
-from services.domain import engines
+from services.domain import engines, lifecycle
+from services.domain.records import OperationState
 from services.store import databases
 
-DATABASE_STATES = ("creating", "ready", "updating", "degraded", "deleting", "deleted", "failed")
-OPERATION_STATES = ("pending", "running", "waiting", "succeeded", "failed", "cancelled")
+DATABASE_STATES = tuple(state.value for state in lifecycle.State)
+OPERATION_STATES = tuple(state.value for state in OperationState)
 ENGINE_NAMES = tuple(engine.value for engine in engines.Engine)
 
 

@@ -20,7 +20,8 @@ from services.clients.postgres import Connection
 from services.control import errors
 from services.control import quotas as quota_checks
 from services.domain import quotas, specs
-from services.domain.records import DatabaseRecord, OperationRecord, Principal
+from services.domain.planning import OperationType
+from services.domain.records import DatabaseRecord, OperationRecord, OperationState, Principal
 from services.domain.versions import CatalogVersion
 from services.store import databases, events, operations
 from services.store import quotas as quota_store
@@ -95,7 +96,7 @@ def create_database(
             conn,
             database_id=record.id,
             project_id=record.project_id,
-            type="create",
+            type=OperationType.CREATE,
             generation=record.generation,
             params=desired_of(spec),
             requested_by=principal.actor,
@@ -230,19 +231,19 @@ def delete_database(
                 "change deletion_policy before deleting it"
             )
         for pending in operations.open_for_database(conn, record.id):
-            if pending.state == "pending" and pending.type != "create":
+            if pending.state == OperationState.PENDING and pending.type != OperationType.CREATE:
                 operations.finish(
                     conn,
                     pending.id,
-                    state="cancelled",
-                    from_states=("pending",),
+                    state=OperationState.CANCELLED,
+                    from_states=(OperationState.PENDING,),
                     error={"detail": "superseded by a deletion"},
                 )
         operation = operations.insert(
             conn,
             database_id=record.id,
             project_id=record.project_id,
-            type="delete",
+            type=OperationType.DELETE,
             generation=record.generation,
             params={"deletion_policy": record.deletion_policy},
             requested_by=principal.actor,
@@ -278,7 +279,7 @@ def restart_database(
             conn,
             database_id=record.id,
             project_id=record.project_id,
-            type="restart",
+            type=OperationType.RESTART,
             generation=record.generation,
             requested_by=principal.actor,
         )

@@ -21,7 +21,8 @@ from typing import Any
 
 from services.clients.postgres import Connection
 from services.control import errors
-from services.domain.records import DESIRED_FIELDS, OperationRecord, Principal
+from services.domain.planning import OperationType
+from services.domain.records import DESIRED_FIELDS, OperationRecord, OperationState, Principal
 from services.store import databases, events, operations
 
 
@@ -61,32 +62,37 @@ def fail_operation(
     *,
     problem: dict[str, Any],
     actor: str,
-    from_states: tuple[str, ...] = ("running", "waiting"),
+    from_states: tuple[OperationState, ...] = (OperationState.RUNNING, OperationState.WAITING),
     owner: str | None = None,
 ) -> OperationRecord | None:
     with conn.transaction():
         if _lock_database_of(conn, operation_id) is None:
             return None
         failed = operations.finish(
-            conn, operation_id, state="failed", from_states=from_states, error=problem, owner=owner
+            conn,
+            operation_id,
+            state=OperationState.FAILED,
+            from_states=from_states,
+            error=problem,
+            owner=owner,
         )
         if failed is None:
             return None
         queued = [
             op
             for op in operations.open_for_database(conn, failed.database_id)
-            if op.state == "pending" and op.seq > failed.seq
+            if op.state == OperationState.PENDING and op.seq > failed.seq
         ]
         for op in queued:
             operations.finish(
                 conn,
                 op.id,
-                state="cancelled",
-                from_states=("pending",),
+                state=OperationState.CANCELLED,
+                from_states=(OperationState.PENDING,),
                 error={"detail": f"cancelled because operation {failed.id} failed"},
             )
         _rollback(conn, failed.database_id, [*reversed(queued), failed])
-        if failed.type == "create":
+        if failed.type == OperationType.CREATE:
             state = "failed"
         else:
             state = _settled_state(conn, failed.database_id)
@@ -133,10 +139,15 @@ def succeed_operation(
     with conn.transaction():
         if _lock_database_of(conn, operation_id) is None:
             return None
-        done = operations.finish(conn, operation_id, state="succeeded", from_states=("waiting",))
+        done = operations.finish(
+            conn,
+            operation_id,
+            state=OperationState.SUCCEEDED,
+            from_states=(OperationState.WAITING,),
+        )
         if done is None:
             return None
-        if done.type == "delete":
+        if done.type == OperationType.DELETE:
             databases.set_state(conn, done.database_id, "deleted")
         events.record_for_operation(
             conn,
@@ -158,7 +169,7 @@ def cancel_operation(
             op = operations.get(conn, operation_id)  # as it is under the lock
         if op is None:
             raise errors.NotFound(f"operation {operation_id} not found")
-        if op.state != "pending":
+        if op.state != OperationState.PENDING:
             raise errors.OperationNotCancellable(
                 f"operation {op.id} is {op.state}; only pending operations can be cancelled",
                 state=op.state,
@@ -166,18 +177,23 @@ def cancel_operation(
         cancelled = operations.finish(
             conn,
             op.id,
-            state="cancelled",
-            from_states=("pending",),
+            state=OperationState.CANCELLED,
+            from_states=(OperationState.PENDING,),
             error={"detail": f"cancelled by {principal.actor}"},
         )
         if cancelled is None:  # claimed by a worker in the meantime
             raise errors.OperationNotCancellable(f"operation {op.id} has just started")
         later = [o for o in operations.open_for_database(conn, op.database_id) if o.seq > op.seq]
-        if op.type == "create":
+        if op.type == OperationType.CREATE:
             for other in later:
-                operations.finish(conn, other.id, state="cancelled", from_states=("pending",))
+                operations.finish(
+                    conn,
+                    other.id,
+                    state=OperationState.CANCELLED,
+                    from_states=(OperationState.PENDING,),
+                )
             databases.set_state(conn, op.database_id, "deleted")
-        elif op.type == "delete":
+        elif op.type == OperationType.DELETE:
             databases.set_state(conn, op.database_id, _settled_state(conn, op.database_id))
         else:
             _hand_over_previous(conn, op, later)

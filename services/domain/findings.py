@@ -11,6 +11,8 @@ import dataclasses
 import uuid
 from typing import Any
 
+from services.domain.planning import OperationType
+
 
 @dataclasses.dataclass(frozen=True)
 class FieldDrift:
@@ -24,7 +26,7 @@ class FieldDrift:
 
 @dataclasses.dataclass(frozen=True)
 class Correction:
-    type: str
+    type: OperationType
     params: dict[str, Any]
     previous: dict[str, Any]
 

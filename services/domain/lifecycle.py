@@ -18,6 +18,7 @@ from enum import Enum
 from typing import Any
 
 from services.domain import quantities
+from services.domain.records import OperationState
 
 
 class State(str, Enum):
@@ -69,9 +70,9 @@ def derive_state(facts: Facts) -> State:
         return State.CREATING
     if facts.open_operations:
         return State.UPDATING
-    if facts.last_create == "failed":
+    if facts.last_create == OperationState.FAILED:
         return State.FAILED
-    created = facts.last_create == "succeeded"
+    created = facts.last_create == OperationState.SUCCEEDED
     if not facts.cr_present:
         return State.DEGRADED if created else State.CREATING
     if facts.phase == "Ready":

@@ -10,7 +10,10 @@ import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Mapping
+from enum import Enum
 from typing import Any
+
+from services.domain.planning import OperationType
 
 DESIRED_FIELDS = (
     "version",
@@ -21,9 +24,26 @@ DESIRED_FIELDS = (
     "deletion_policy",
     "drift_policy",
 )
-OPEN_STATES = ("pending", "running", "waiting")
-ACTIVE_STATES = ("running", "waiting")
-TERMINAL_STATES = ("succeeded", "failed", "cancelled")
+
+
+class OperationState(str, Enum):
+    """pending → running (a worker applies it) → waiting (KubeDB works) → succeeded | failed
+    | cancelled. A str: it compares, serialises and binds to SQL as its value."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    WAITING = "waiting"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+OPEN_STATES = (OperationState.PENDING, OperationState.RUNNING, OperationState.WAITING)
+ACTIVE_STATES = (OperationState.RUNNING, OperationState.WAITING)
+TERMINAL_STATES = (OperationState.SUCCEEDED, OperationState.FAILED, OperationState.CANCELLED)
 
 
 _FIELD_NAMES: dict[type[Any], frozenset[str]] = {}
@@ -86,8 +106,8 @@ class OperationRecord:
     seq: int
     database_id: uuid.UUID
     project_id: str
-    type: str
-    state: str
+    type: OperationType
+    state: OperationState
     origin: str
     params: dict[str, Any]
     previous: dict[str, Any]
@@ -107,8 +127,11 @@ class OperationRecord:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> OperationRecord:
-        record: OperationRecord = _from_row(cls, row)
-        return record
+        names = _field_names(cls)
+        values = {key: value for key, value in row.items() if key in names}
+        values["type"] = OperationType(values["type"])
+        values["state"] = OperationState(values["state"])
+        return cls(**values)
 
     @property
     def is_open(self) -> bool:

@@ -14,7 +14,8 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from services.clients.postgres import Connection
-from services.domain.records import DatabaseRecord, OperationRecord
+from services.domain.planning import OperationType
+from services.domain.records import DatabaseRecord, OperationRecord, OperationState
 
 # Shared by `claim` and `claim_started`: one text, one set of guarantees.
 #
@@ -61,7 +62,7 @@ def insert(
     *,
     database_id: uuid.UUID,
     project_id: str,
-    type: str,
+    type: OperationType,
     generation: int,
     params: dict[str, Any] | None = None,
     previous: dict[str, Any] | None = None,
@@ -209,8 +210,8 @@ def finish(
     conn: Connection,
     operation_id: uuid.UUID,
     *,
-    state: str,
-    from_states: tuple[str, ...],
+    state: OperationState,
+    from_states: tuple[OperationState, ...],
     error: dict[str, Any] | None = None,
     owner: str | None = None,
 ) -> OperationRecord | None:

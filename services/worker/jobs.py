@@ -54,7 +54,7 @@ from services.clients import queue as queue_client
 from services.clients.kube import KubeError
 from services.clients.postgres import Connection
 from services.control import outcomes
-from services.domain.records import DatabaseRecord, OperationRecord
+from services.domain.records import DatabaseRecord, OperationRecord, OperationState
 from services.store import operations, projects
 from services.worker import applying, problems, steps
 from services.worker.context import Context
@@ -231,12 +231,19 @@ def _why_not(conn: Connection, op_id: uuid.UUID) -> str:
     op = operations.get(conn, op_id)
     if op is None:
         return "no such operation"
-    if op.state == "running":
+    if op.state == OperationState.RUNNING:
         return f"state running, leased to {op.lease_owner}"
-    if op.state != "pending":
+    if op.state != OperationState.PENDING:
         return f"state {op.state}"
     ahead = [o for o in operations.open_for_database(conn, op.database_id) if o.id != op.id]
-    blocker = next((o for o in ahead if o.state in ("running", "waiting") or o.seq < op.seq), None)
+    blocker = next(
+        (
+            o
+            for o in ahead
+            if o.state in (OperationState.RUNNING, OperationState.WAITING) or o.seq < op.seq
+        ),
+        None,
+    )
     if blocker is None:
         return "state pending"
     return f"pending behind operation {blocker.id} ({blocker.type}, {blocker.state})"
@@ -312,7 +319,12 @@ def _fail(context: Context, claimed: _Claimed, problem: dict[str, Any]) -> str:
     failed = _in_postgres(
         context,
         lambda conn: outcomes.fail_operation(
-            conn, op.id, problem=problem, actor=ACTOR, from_states=("running",), owner=claimed.owner
+            conn,
+            op.id,
+            problem=problem,
+            actor=ACTOR,
+            from_states=(OperationState.RUNNING,),
+            owner=claimed.owner,
         ),
     )
     if failed is None:

@@ -22,6 +22,7 @@ from enum import Enum
 from typing import Any
 
 from services.domain import manifests, naming
+from services.domain.planning import OperationType
 from services.domain.records import DESIRED_FIELDS, DatabaseRecord, OperationRecord
 from services.domain.resources import Resource, database_resource, ops_request_resource
 from services.domain.specs import DatabaseSpec
@@ -73,7 +74,7 @@ def plan_step(op: OperationRecord, database: DatabaseRecord, *, namespace: str) 
     """The write for `op`; raises ValueError when the stored data cannot be rendered."""
     db_resource = database_resource(database.engine)
     db_id = str(database.id)
-    if op.type == "create":
+    if op.type == OperationType.CREATE:
         body = manifests.render_database(
             _spec(database, op.params),
             namespace=namespace,
@@ -111,7 +112,7 @@ def plan_step(op: OperationRecord, database: DatabaseRecord, *, namespace: str) 
             manifests.LABEL_OPERATION_ID,
             str(op.id),
         )
-    if op.type == "configure":
+    if op.type == OperationType.CONFIGURE:
         policy = op.params.get("deletion_policy")
         if not isinstance(policy, str) or not policy:
             raise ValueError(f"params['deletion_policy'] must be a policy name, got {policy!r}")
@@ -125,7 +126,7 @@ def plan_step(op: OperationRecord, database: DatabaseRecord, *, namespace: str) 
             manifests.LABEL_DATABASE_ID,
             db_id,
         )
-    if op.type == "delete":
+    if op.type == OperationType.DELETE:
         return Step(
             Action.DELETE_DATABASE,
             db_resource,

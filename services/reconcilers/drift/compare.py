@@ -30,6 +30,8 @@ from typing import Any
 
 from services.domain import lifecycle, quantities, snapshots
 from services.domain.findings import Correction, Drift, FieldDrift, Orphan
+from services.domain.planning import OperationType
+from services.domain.records import OperationState
 from services.domain.snapshots import DatabaseSnapshot, DesiredSnapshot
 from services.reconcilers import cr_readings
 
@@ -125,7 +127,7 @@ def _is_own(snapshot: Snapshot, cr: cr_readings.ObservedDatabase) -> bool:
 def _skip(snapshot: Snapshot, cr: cr_readings.ObservedDatabase | None) -> bool:
     return (
         bool(snapshot.open_operations)
-        or snapshot.last_create != "succeeded"
+        or snapshot.last_create != OperationState.SUCCEEDED
         or snapshot.record.state in SKIPPED_STATES
         or (cr is not None and cr.terminating)
     )
@@ -142,7 +144,7 @@ def _drift(snapshot: Snapshot, cr: cr_readings.ObservedDatabase | None) -> Drift
             policy=record.drift_policy,
             missing=True,
             fields=(),
-            corrections=(Correction("create", record.desired(), {}),),
+            corrections=(Correction(OperationType.CREATE, record.desired(), {}),),
             fingerprint=_fingerprint(str(record.id), "missing", str(record.generation)),
         )
     observed_spec = cr.spec
@@ -176,27 +178,29 @@ def _corrections(
     found: dict[str, Correction] = {}
     if "deletion_policy" in differences:
         found["configure"] = Correction(
-            "configure",
+            OperationType.CONFIGURE,
             {"deletion_policy": record.deletion_policy},
             {"deletion_policy": observed.get("deletion_policy")},
         )
     if "storage" in differences and _grows(record.storage, observed.get("storage")):
         found["expand"] = Correction(
-            "expand", {"storage": record.storage}, {"storage": observed.get("storage")}
+            OperationType.EXPAND, {"storage": record.storage}, {"storage": observed.get("storage")}
         )
     if "cpu" in differences or "memory" in differences:
         found["resize"] = Correction(
-            "resize",
+            OperationType.RESIZE,
             {"cpu": record.cpu, "memory": record.memory},
             {"cpu": observed.get("cpu"), "memory": observed.get("memory")},
         )
     if "replicas" in differences:
         found["scale"] = Correction(
-            "scale", {"replicas": record.replicas}, {"replicas": observed.get("replicas")}
+            OperationType.SCALE,
+            {"replicas": record.replicas},
+            {"replicas": observed.get("replicas")},
         )
     if "version" in differences:
         found["upgrade"] = Correction(
-            "upgrade", {"version": record.version}, {"version": observed.get("version")}
+            OperationType.UPGRADE, {"version": record.version}, {"version": observed.get("version")}
         )
     return tuple(found[kind] for kind in CORRECTION_ORDER if kind in found)
 

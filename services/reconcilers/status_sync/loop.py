@@ -33,7 +33,7 @@ from services.clients import queue as queue_client
 from services.clients.kube import KubeClient, KubeError
 from services.clients.postgres import Connection
 from services.control import outcomes
-from services.domain.records import OperationRecord
+from services.domain.records import OperationRecord, OperationState
 from services.domain.resources import database_resources, ops_request_resources
 from services.domain.snapshots import ObservedStatus
 from services.reconcilers import cr_readings, memory, metrics
@@ -277,7 +277,7 @@ class StatusSync:
                     op.id,
                     problem=decision.problem,
                     actor=ACTOR,
-                    from_states=("waiting",),
+                    from_states=(OperationState.WAITING,),
                 )
                 label = tally.failed
             if done is not None:  # None: someone else ended it first

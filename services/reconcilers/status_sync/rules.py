@@ -27,7 +27,8 @@ import uuid
 from typing import Any
 
 from services.domain import lifecycle, snapshots
-from services.domain.records import OperationRecord
+from services.domain.planning import OperationType
+from services.domain.records import OperationRecord, OperationState
 from services.domain.snapshots import DatabaseSnapshot, ObservedStatus
 from services.reconcilers import cr_readings
 
@@ -86,16 +87,16 @@ def decide_completion(
 
 def _completion(op: OperationRecord, view: OpsView) -> Completion | None:
     database = view.database
-    if op.type == "create":
+    if op.type == OperationType.CREATE:
         if database is not None and database.phase == "Ready" and database.caught_up:
             return Succeed(op.id, f"{database.name} is Ready")
         return None
-    if op.type == "configure":
+    if op.type == OperationType.CONFIGURE:
         wanted = op.params.get("deletion_policy")
         if database is not None and database.spec.get("deletion_policy") == wanted:
             return Succeed(op.id, f"deletionPolicy is {wanted}")
         return None
-    if op.type == "delete":
+    if op.type == OperationType.DELETE:
         if view.synced and database is None:
             return Succeed(op.id, "the database resource is gone")
         return None
@@ -113,7 +114,7 @@ def _ops_request_completion(op: OperationRecord, view: OpsView) -> Completion | 
             return Fail(op.id, _vanished(kind, name))
         return None
     if verdict.phase in cr_readings.OPS_SUCCEEDED:
-        if op.type == "restart" or _written_back(op, view.database):
+        if op.type == OperationType.RESTART or _written_back(op, view.database):
             return Succeed(op.id, f"{kind} {name} Successful")
         if view.successful_for is not None and view.successful_for >= WRITE_BACK_GRACE_SECONDS:
             return Succeed(op.id, f"{kind} {name} Successful (values not written back)")
@@ -221,7 +222,9 @@ def decide_status(
             observed_generation=generation,
             endpoint=None,
             conditions=[],
-            status_message=MISSING_CR_MESSAGE if snapshot.last_create == "succeeded" else None,
+            status_message=MISSING_CR_MESSAGE
+            if snapshot.last_create == OperationState.SUCCEEDED
+            else None,
             state=state.value,
         )
     conditions = observed.condition_facts  # unpacked once for both columns
