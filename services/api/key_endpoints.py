@@ -15,9 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.api import auth, bodies, query_params
+from services.api import auth, bodies, replies
 from services.api.encoding import JSONResponse
-from services.api.replies import backends_of, path_id
 from services.clients.postgres import Connection
 from services.control import keys as use_cases
 from services.domain.records import Principal
@@ -44,24 +43,20 @@ def _list(conn: Connection, principal: Principal) -> list[keys.KeyInfo]:
 
 
 async def list_keys(request: Request) -> Response:
-    backends = backends_of(request)
-    token = auth.bearer_token(request)
-    query_params.check_known(request)
-    found = await backends.call(token, auth.ADMIN, _list)
+    caller = replies.begin(request)
+    found = await caller.backends.call(caller.token, auth.ADMIN, _list)
     return JSONResponse({"items": [representation(info) for info in found]})
 
 
 async def create_key(request: Request) -> Response:
-    backends = backends_of(request)
-    token = auth.bearer_token(request)
-    query_params.check_known(request)
-    await backends.principal(token, auth.ADMIN)  # 401/403 before the body is read
-    body = bodies.parse(await bodies.read_limited(request, backends.settings))
+    caller = replies.begin(request)
+    await caller.backends.principal(caller.token, auth.ADMIN)  # 401/403 before the body is read
+    body = bodies.parse(await bodies.read_limited(request, caller.backends.settings))
 
-    def issue(conn: Connection, caller: Principal) -> tuple[str, keys.KeyInfo]:
-        return use_cases.issue_key(conn, caller, body)
+    def issue(conn: Connection, principal: Principal) -> tuple[str, keys.KeyInfo]:
+        return use_cases.issue_key(conn, principal, body)
 
-    secret, info = await backends.call(token, auth.ADMIN, issue)
+    secret, info = await caller.backends.call(caller.token, auth.ADMIN, issue)
     answer = representation(info) | {"key": secret}
     return JSONResponse(answer, status_code=201, headers={"Cache-Control": "no-store"})
 
@@ -71,11 +66,8 @@ def _revoke(conn: Connection, principal: Principal, key_id: uuid.UUID) -> keys.K
 
 
 async def revoke_key(request: Request) -> Response:
-    backends = backends_of(request)
-    token = auth.bearer_token(request)
-    key_id = path_id(request)
-    query_params.check_known(request)
-    info = await backends.call(token, auth.ADMIN, _revoke, key_id)
-    reached, confirmed = await run_in_threadpool(backends.announce_revocation, info.id)
+    caller, key_id = replies.begin_on(request)
+    info = await caller.backends.call(caller.token, auth.ADMIN, _revoke, key_id)
+    reached, confirmed = await run_in_threadpool(caller.backends.announce_revocation, info.id)
     answer = representation(info) | {"revocation": {"processes": reached, "confirmed": confirmed}}
     return JSONResponse(answer)
