@@ -31,12 +31,13 @@ def forget(conn: Connection, name: str) -> None:
 
 def expire_leases_of_silent_workers(conn: Connection, *, silent_for: float) -> list[uuid.UUID]:
     """End the leases of running operations whose owner has not beaten for `silent_for`
-    seconds; return their ids (the caller enqueues them again)."""
+    seconds; return their ids (the caller enqueues them again). A lease owner is
+    `<worker name>/<token of the claim>` (worker.jobs): the name is what beats."""
     rows = conn.execute(
         "UPDATE operations o SET lease_expires_at = now() - interval '1 millisecond'"
         " FROM worker_heartbeats h"
         " WHERE o.state = 'running' AND o.lease_expires_at >= now()"
-        " AND h.name = o.lease_owner"
+        " AND h.name = regexp_replace(o.lease_owner, '/[^/]*$', '')"
         " AND h.beat_at < now() - make_interval(secs => %s)"
         " RETURNING o.id",
         (silent_for,),

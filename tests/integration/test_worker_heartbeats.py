@@ -46,9 +46,10 @@ def _beat(world: World, name: str, *, seconds_ago: float) -> None:
 def test_the_operations_of_a_silent_worker_are_handed_over_before_their_lease_ends(
     world: World,
 ) -> None:
-    dead = _claimed_by(world, "dead-worker", "orders")
-    alive = _claimed_by(world, "live-worker", "billing")
-    unknown = _claimed_by(world, "in-process-worker", "cache")  # never beat: lease rule only
+    # owners as the worker writes them: <worker name>/<token of the claim>
+    dead = _claimed_by(world, "dead-worker/0a1b2c3d", "orders")
+    alive = _claimed_by(world, "live-worker/4e5f6a7b", "billing")
+    unknown = _claimed_by(world, "in-process-worker/8c9d0e1f", "cache")  # never beat
     _beat(world, "dead-worker", seconds_ago=30)
     _beat(world, "live-worker", seconds_ago=1)
     with world.conn() as conn:
@@ -62,7 +63,7 @@ def test_the_operations_of_a_silent_worker_are_handed_over_before_their_lease_en
         assert operations.claim(conn, unknown.id, owner="other-worker", lease_seconds=60) is None
     assert resumed is not None
     assert resumed.attempt == dead.attempt + 1
-    assert world.op(alive.id).lease_owner == "live-worker"
+    assert world.op(alive.id).lease_owner == "live-worker/4e5f6a7b"
 
 
 def test_a_worker_process_beats_while_it_runs_and_leaves_no_row_when_stopped(
