@@ -9,8 +9,9 @@ conflict), while the fault thread injects, at seeded moments: kill -9 of each pr
 SIGSTOP (then SIGCONT) of one, termination of the pod's PostgreSQL backends, a Redis
 flush, and bursts of cluster errors. Then the faults stop, the pod settles, and the
 invariants are checked: every operation terminal, each OpsRequest created at most once,
-desired = observed (the spec fields) for every ready database, no 5xx but those the faults explain (an
-answer within FAULT_WINDOW_SECONDS of a fault), no API key in the logs, and every
+desired = observed (the spec fields) for every ready database, no 5xx but those the
+faults explain (an answer within FAULT_WINDOW_SECONDS of a fault), no API key in the
+logs, and every
 program's memory bounded (RSS of the last sample under MEMORY_BOUND_MIB). It prints a
 table of the faults injected and the invariants checked, and exits 1 when one fails.
 A short form runs in CI (tests/e2e/test_soak.py).
