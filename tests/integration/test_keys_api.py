@@ -117,6 +117,9 @@ def test_a_key_revoked_through_one_api_is_refused_by_every_api_once_confirmed(
                 )
                 revoked = admin.delete(f"/v1/keys/{victim_id}")
             assert revoked.status_code == 200, revoked.text
-            assert revoked.json()["revocation"] == {"processes": 2, "confirmed": 2}
+            revocation = revoked.json()["revocation"]
+            # both servers (and any other listener of this Redis db) heard and confirmed it
+            assert revocation["processes"] >= 2
+            assert revocation["confirmed"] == revocation["processes"]
             assert_problem(on_second.get("/v1/databases"), 401, "unauthorized")
             assert_problem(on_first.get("/v1/databases"), 401, "unauthorized")
