@@ -90,13 +90,31 @@ def _create(cluster: KubeClient, step: Step) -> Applied:
     try:
         cluster.create(step.resource, step.namespace, step.body)
     except KubeError as error:
-        if not error.already_exists:
+        if not (error.already_exists or _refused(error)):
             raise
-        existing = cluster.get(step.resource, step.namespace, step.name)
+        # Admission runs before the store's existence check: a re-run create of an OpsRequest
+        # that already did its work (a VolumeExpansion once the storage grew) is denied by
+        # KubeDB's webhook instead of meeting AlreadyExists. Ours under that name is success.
+        existing = _existing(cluster, step, error)
         if not _owned(existing, step):
             raise NameTaken(step, _foreign_owner(existing)) from error
         return Applied(step.kind, step.name, "already existed")
     return Applied(step.kind, step.name, "created")
+
+
+def _refused(error: KubeError) -> bool:
+    return error.status in (403, 422)
+
+
+def _existing(cluster: KubeClient, step: Step, refusal: KubeError) -> dict[str, Any]:
+    """The object under the step's name after a create that did not happen. A denial with no
+    object behind it is the denial itself."""
+    try:
+        return cluster.get(step.resource, step.namespace, step.name)
+    except KubeError as error:
+        if error.not_found and not refusal.already_exists:
+            raise refusal from error
+        raise
 
 
 def _patch(cluster: KubeClient, step: Step) -> Applied:

@@ -128,6 +128,38 @@ def test_a_crashed_worker_s_operation_is_reclaimed_after_its_lease_and_not_appli
     assert sim.ops_created(NAMESPACE, name) == 1
 
 
+def test_a_rerun_expand_whose_ops_request_already_grew_the_storage_carries_on(
+    world: World, sim: SimCluster
+) -> None:
+    database = ready_postgres(world, sim)
+    (expand,) = world.update(database.id, {"storage": "2Gi"})
+    assert "waiting" in world.run(expand)
+    name = naming.ops_request_name("orders", expand.id, "expand")
+    sim.wait_for(
+        lambda: (
+            phase_of(read_object(world.cluster.api_client, ops_resource("postgres"), name))
+            == "Successful"
+        )
+    )
+    # The worker died before recording `waiting`; since then KubeDB grew the storage, so its
+    # webhook denies a second VolumeExpansion create (not larger) before any AlreadyExists.
+    world.set_op(
+        expand.id,
+        state="running",
+        lease_owner="crashed-worker/1",
+        k8s_kind=None,
+        k8s_name=None,
+        lease_expires_at=_in_seconds(world, -1),
+    )
+
+    outcome = world.run(expand)
+
+    assert outcome == (
+        f"operation {expand.id}: waiting (PostgresOpsRequest {name}, already existed)"
+    )
+    assert sim.ops_created(NAMESPACE, name) == 1
+
+
 def test_a_rerun_create_meets_its_own_cr_and_carries_on(world: World, sim: SimCluster) -> None:
     _, create = world.create("mysql", "books", enqueue=False)
     assert "created" in world.run(create)
