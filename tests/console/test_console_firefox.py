@@ -44,13 +44,21 @@ def plane(database_url: str, redis_url: str, sim: SimCluster, tmp_path: Path) ->
         yield running
 
 
-@pytest.mark.timeout(600)
-def test_the_main_flow_works_in_firefox(plane: Plane) -> None:
+@pytest.fixture
+def browser_tools() -> tuple[str, str]:
+    """Firefox and node, or a skip that says which is missing: asked for before `plane`, so
+    a skipped test never starts (and at once stops) a control plane."""
     firefox, node = firefox_binary(), shutil.which("node")
     if firefox is None or node is None:
         pytest.skip("no firefox or no node (.ci/browser-setup installs both)")
     if not (SCRIPT_DIR / "node_modules" / "puppeteer-core").is_dir():
         pytest.skip("puppeteer-core is not installed: npm ci --prefix tests/console/firefox")
+    return firefox, node
+
+
+@pytest.mark.timeout(600)
+def test_the_main_flow_works_in_firefox(browser_tools: tuple[str, str], plane: Plane) -> None:
+    firefox, node = browser_tools
     plane.create("ledger", replicas=1)  # for the viewer to look at
     with plane.client() as client:
         refused = client.post(
