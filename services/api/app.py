@@ -23,6 +23,7 @@ from starlette.routing import Route
 from services.api import (
     access,
     auth,
+    backup_endpoints,
     console,
     database_endpoints,
     documentation,
@@ -66,6 +67,7 @@ def routes() -> list[Route]:
     documents exactly these, and a test holds the two equal."""
     db = database_endpoints
     ops = operation_endpoints
+    bk = backup_endpoints
     return [
         Route(
             "/v1/databases/{id}",
@@ -84,6 +86,13 @@ def routes() -> list[Route]:
         Route("/v1/databases/{id}/restart", db.restart_database, methods=["POST"]),
         Route("/v1/databases/{id}/credentials", db.get_credentials, methods=["GET"]),
         Route("/v1/operations/{id}/cancel", ops.cancel_operation, methods=["POST"]),
+        Route(
+            "/v1/databases/{id}/backups",
+            by_method(get=bk.list_database_backups, post=bk.create_backup),
+            methods=["GET", "POST"],
+        ),
+        Route("/v1/backups/{id}", bk.get_backup, methods=["GET"]),
+        Route("/v1/backups", bk.list_backups, methods=["GET"]),
         Route("/v1/engines", engine_endpoints.list_engines, methods=["GET"]),
         Route("/v1/whoami", whoami_endpoint.whoami, methods=["GET"]),
         Route("/v1/quota", quota_endpoints.get_quota, methods=["GET"]),

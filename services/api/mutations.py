@@ -48,7 +48,7 @@ def _accepted(accepted: control.Accepted, *, status: int, location: str | None) 
     return Reply(status, body, headers)
 
 
-def _run(
+def run_keyed(
     backends: Backends, principal: Principal, key: str | None, fingerprint: str, act: Act
 ) -> Reply:
     project = principal.project_id
@@ -100,7 +100,7 @@ def create(
         location = representations.database_path(accepted.database.id)
         return _accepted(accepted, status=202, location=location), accepted.operations
 
-    return _run(backends, principal, key, fingerprint, act)
+    return run_keyed(backends, principal, key, fingerprint, act)
 
 
 def restart(
@@ -115,7 +115,7 @@ def restart(
         accepted = control.restart_database(conn, principal, database_id, quota=backends.quota)
         return _accepted(accepted, status=202, location=None), accepted.operations
 
-    return _run(backends, principal, key, fingerprint, act)
+    return run_keyed(backends, principal, key, fingerprint, act)
 
 
 def update(

@@ -183,6 +183,22 @@ PARAMETERS: Doc = {
         "description": "only the operations of this database",
         "schema": {"type": "string", "format": "uuid"},
     },
+    "BackupState": {
+        "name": "state",
+        "in": "query",
+        "schema": {"type": "string", "enum": openapi_schemas.BACKUP_STATES},
+    },
+    "BackupOrigin": {
+        "name": "origin",
+        "in": "query",
+        "schema": {"type": "string", "enum": openapi_schemas.BACKUP_ORIGINS},
+    },
+    "BackupDatabaseFilter": {
+        "name": "database_id",
+        "in": "query",
+        "description": "only the backups of this database (a deleted one's too)",
+        "schema": {"type": "string", "format": "uuid"},
+    },
     "IfMatch": {
         "name": "If-Match",
         "in": "header",
@@ -205,6 +221,7 @@ ACCEPTED_HEADERS = ("ETag", "Location", "Idempotent-Replayed")
 DB = "databases"
 OPS = "operations"
 SYS = "system"
+BACKUPS = "backups"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -386,6 +403,34 @@ DESCRIBED: dict[str, Described] = {
         role=True,
         conflicts=True,
     ),
+    "create_backup": Described(
+        "Take a backup of the database now",
+        BACKUPS,
+        (202, "Accepted: the backup is recorded and its operation queued", "BackupAccepted"),
+        description=f"{OPERATOR} Queues a `backup` operation (after the database's other "
+        "operations; cancellable while pending). 503 backups-not-configured when the server "
+        "has no BackupStorage (DBAAS_BACKUP_STORAGE).",
+        headers=("Location", "Idempotent-Replayed"),
+        role=True,
+        idempotent=True,
+        conflicts=True,
+    ),
+    "list_database_backups": Described(
+        "The database's backups, scheduled and manual, newest first",
+        BACKUPS,
+        (200, "A page of backups", "BackupList"),
+        paged=True,
+        query=("BackupState", "BackupOrigin"),
+    ),
+    "list_backups": Described(
+        "The project's backups, newest first (those of deleted databases too)",
+        BACKUPS,
+        (200, "A page of backups", "BackupList"),
+        description="Listed while their snapshot exists.",
+        paged=True,
+        query=("BackupState", "BackupOrigin", "BackupDatabaseFilter"),
+    ),
+    "get_backup": Described("One backup", BACKUPS, (200, "The backup", "Backup")),
     "list_engines": Described(
         "Engines and the catalog versions a new database may use",
         "engines",
@@ -462,7 +507,7 @@ def _errors(path: str, described: Described) -> tuple[int, ...]:
 
 def _success(described: Described) -> Doc:
     status, text, schema = described.ok
-    if status == 202:
+    if status == 202 and not schema:
         return _ok(ACCEPTED[1], "DatabaseAccepted", headers=ACCEPTED_HEADERS)
     if described.media != JSON or schema == "object":
         kind = "object" if schema == "object" else "string"
@@ -592,6 +637,7 @@ def document() -> Doc:
             {"name": "engines", "description": "What can be created"},
             {"name": "keys", "description": "The calling API key"},
             {"name": "quota", "description": "The project's quotas and use"},
+            {"name": BACKUPS, "description": "Backups through KubeStash"},
             {"name": SYS, "description": "Health, metrics and documentation (no key needed)"},
         ],
         "paths": _paths(),

@@ -11,6 +11,7 @@ from typing import Any
 
 from services.api import problems
 from services.domain import engines, naming, specs
+from services.domain.backups import BackupOrigin, BackupState
 from services.domain.engines import Engine
 
 Schema = dict[str, Any]
@@ -27,7 +28,11 @@ OPERATION_TYPES = [
     "configure",
     "restart",
     "delete",
+    "backup",
+    "restore",
 ]
+BACKUP_STATES = [state.value for state in BackupState]
+BACKUP_ORIGINS = [origin.value for origin in BackupOrigin]
 
 
 def ref(name: str) -> Schema:
@@ -164,6 +169,26 @@ OPERATION: Schema = closed(
         "links": closed({"self": {"type": "string"}, "database": {"type": "string"}}),
     }
 )
+
+
+BACKUP: dict[str, Schema] = {
+    "id": {"type": "string", "format": "uuid"},
+    "database_id": {"type": "string", "format": "uuid"},
+    "operation_id": {
+        "type": ["string", "null"],
+        "format": "uuid",
+        "description": "the `backup` operation of a manual backup; null for a scheduled one",
+    },
+    "origin": {"type": "string", "enum": [origin.value for origin in BackupOrigin]},
+    "state": {"type": "string", "enum": [state.value for state in BackupState]},
+    "started_at": TIME_OR_NULL,
+    "completed_at": TIME_OR_NULL,
+    "size_bytes": {"type": ["integer", "null"], "minimum": 0},
+    "snapshot": {"type": ["string", "null"], "description": "the KubeStash Snapshot's name"},
+    "error": {"type": ["string", "null"], "description": "KubeStash's reason of a failure"},
+    "created_at": {"type": "string", "format": "date-time"},
+    "links": closed({"self": {"type": "string"}, "database": {"type": "string"}}),
+}
 
 
 def page_of(item: str) -> Schema:
@@ -422,6 +447,9 @@ def schemas() -> dict[str, Schema]:
                 "end_of_life": {"type": "boolean"},
             }
         ),
+        "Backup": closed(BACKUP),
+        "BackupAccepted": closed(BACKUP | {"operation": ref("Operation")}),
+        "BackupList": page_of("Backup"),
         "EngineList": closed({"items": {"type": "array", "items": ref("Engine")}}),
         "KeyCreate": closed(
             {

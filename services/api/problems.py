@@ -60,6 +60,7 @@ TYPES: dict[str, tuple[int, str]] = {
     "cluster-unavailable": (503, "Kubernetes cluster unavailable"),
     "catalog-unavailable": (503, "Version catalog unavailable"),
     "not-ready": (503, "Not ready"),
+    "backups-not-configured": (503, "Backups are not configured"),
 }
 
 

@@ -12,6 +12,7 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
+from services.domain.backups import BackupRecord
 from services.domain.records import DatabaseRecord, EventRecord, OperationRecord
 
 V1 = "/v1"
@@ -159,3 +160,28 @@ def event(record: EventRecord) -> dict[str, Any]:
 
 def page(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:
     return {"items": items, "next_cursor": next_cursor}
+
+
+def backup_path(backup_id: object) -> str:
+    return f"{V1}/backups/{backup_id}"
+
+
+def backup(record: BackupRecord) -> dict[str, Any]:
+    """A backup as the API shows it (never the storage, its credentials or the password)."""
+    return {
+        "id": record.id,
+        "database_id": record.database_id,
+        "operation_id": record.operation_id,
+        "origin": record.origin.value,
+        "state": record.state.value,
+        "started_at": record.started_at,
+        "completed_at": record.completed_at,
+        "size_bytes": record.size_bytes,
+        "snapshot": record.snapshot,
+        "error": record.error,
+        "created_at": record.created_at,
+        "links": {
+            "self": backup_path(record.id),
+            "database": database_path(record.database_id),
+        },
+    }

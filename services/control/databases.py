@@ -23,7 +23,7 @@ from services.domain import quotas, specs
 from services.domain.planning import OperationType
 from services.domain.records import DatabaseRecord, OperationRecord, OperationState, Principal
 from services.domain.versions import CatalogVersion
-from services.store import databases, events, operations
+from services.store import backups, databases, events, operations
 from services.store import quotas as quota_store
 
 Catalog = Mapping[str, Sequence[CatalogVersion]]
@@ -116,6 +116,18 @@ def _live(conn: Connection, principal: Principal, database_id: uuid.UUID) -> Dat
     if record is None or record.state == "deleted":
         raise errors.NotFound(f"database {database_id} not found")
     return record
+
+
+def live_for_update(
+    conn: Connection, principal: Principal, database_id: uuid.UUID
+) -> DatabaseRecord:
+    """The project's database, its row locked; 404 when it does not exist or is deleted."""
+    return _live(conn, principal, database_id)
+
+
+def refuse_if_gone(record: DatabaseRecord) -> None:
+    """409 database-deleting while it is being (or has been) deleted."""
+    _refuse_if_gone(record)
 
 
 def _check_etag(record: DatabaseRecord, if_match: str | None) -> None:
@@ -239,6 +251,7 @@ def delete_database(
                     from_states=(OperationState.PENDING,),
                     error={"detail": "superseded by a deletion"},
                 )
+                backups.abandon(conn, [pending.id], "cancelled: the database is being deleted")
         operation = operations.insert(
             conn,
             database_id=record.id,

@@ -54,3 +54,7 @@ class PreconditionFailed(ControlError):
 
 class CatalogUnavailable(ControlError):
     status, type, title = 503, "catalog-unavailable", "Version catalog unavailable"
+
+
+class BackupsNotConfigured(ControlError):
+    status, type, title = 503, "backups-not-configured", "Backups are not configured"

@@ -23,7 +23,7 @@ from services.clients.postgres import Connection
 from services.control import errors
 from services.domain.planning import OperationType
 from services.domain.records import DESIRED_FIELDS, OperationRecord, OperationState, Principal
-from services.store import databases, events, operations
+from services.store import backups, databases, events, operations
 
 
 def _lock_database_of(conn: Connection, operation_id: uuid.UUID) -> OperationRecord | None:
@@ -92,6 +92,9 @@ def fail_operation(
                 error={"detail": f"cancelled because operation {failed.id} failed"},
             )
         _rollback(conn, failed.database_id, [*reversed(queued), failed])
+        detail = str(problem.get("detail", problem.get("title", "")))
+        backups.abandon(conn, [failed.id], f"the backup operation failed: {detail}")
+        backups.abandon(conn, [op.id for op in queued], f"cancelled: operation {failed.id} failed")
         if failed.type == OperationType.CREATE:
             state = "failed"
         else:
@@ -183,6 +186,7 @@ def cancel_operation(
         )
         if cancelled is None:  # claimed by a worker in the meantime
             raise errors.OperationNotCancellable(f"operation {op.id} has just started")
+        backups.abandon(conn, [op.id], f"cancelled by {principal.actor}")
         later = [o for o in operations.open_for_database(conn, op.database_id) if o.seq > op.seq]
         if op.type == OperationType.CREATE:
             for other in later:
@@ -192,6 +196,7 @@ def cancel_operation(
                     state=OperationState.CANCELLED,
                     from_states=(OperationState.PENDING,),
                 )
+            backups.abandon(conn, [o.id for o in later], "cancelled with the database's creation")
             databases.set_state(conn, op.database_id, "deleted")
         elif op.type == OperationType.DELETE:
             databases.set_state(conn, op.database_id, _settled_state(conn, op.database_id))

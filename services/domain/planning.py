@@ -41,6 +41,8 @@ class OperationType(str, Enum):
     RESTART = "restart"
     DELETE = "delete"
     CONFIGURE = "configure"  # edit a plain field of the DB CR (deletionPolicy), no OpsRequest
+    BACKUP = "backup"  # an on-demand KubeStash BackupSession (services/control/backups.py)
+    RESTORE = "restore"  # a KubeStash RestoreSession into a new database (not yet offered)
 
     def __str__(self) -> str:
         return self.value

@@ -50,3 +50,14 @@ def catalog_resource(spec: engines.EngineSpec) -> Resource:
         spec.catalog_kind,
         namespaced=False,
     )
+
+
+SECRET = Resource("", "v1", "secrets", "Secret")
+RETENTION_POLICY = Resource(
+    "storage.kubestash.com", "v1alpha1", "retentionpolicies", "RetentionPolicy"
+)
+SNAPSHOT = Resource("storage.kubestash.com", "v1alpha1", "snapshots", "Snapshot")
+BACKUP_CONFIGURATION = Resource(
+    "core.kubestash.com", "v1alpha1", "backupconfigurations", "BackupConfiguration"
+)
+BACKUP_SESSION = Resource("core.kubestash.com", "v1alpha1", "backupsessions", "BackupSession")

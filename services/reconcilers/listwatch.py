@@ -31,7 +31,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from services.clients.kube import KubeClient, KubeError
@@ -252,7 +252,10 @@ class Watchers:
         program: str,
         resync_seconds: float,
         watch_timeout: int,
+        selectors: Mapping[str, str] | None = None,
     ) -> None:
+        """`selectors`: a label selector per plural instead of dbaas's own label (objects
+        another operator makes, e.g. KubeStash's Snapshots)."""
         self.feed: queue.Queue[Item] = queue.Queue()
         self.stop_event = threading.Event()
         self.watchers = [
@@ -264,6 +267,7 @@ class Watchers:
                 stop=self.stop_event,
                 resync_seconds=resync_seconds,
                 watch_timeout=watch_timeout,
+                label_selector=(selectors or {}).get(resource.plural, MANAGED_SELECTOR),
             )
             for resource in resources
         ]

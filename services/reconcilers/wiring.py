@@ -64,6 +64,7 @@ def build(
                 opsrequest_retention_seconds=config.opsrequest_retention_seconds,
                 resync_interval_seconds=config.resync_interval_seconds,
                 operation_timeout_seconds=config.operation_timeout_seconds,
+                watch_backups=config.backup_storage is not None,
                 watch_timeout_seconds=watch_timeout,
                 poll_seconds=poll_seconds,
             ),

@@ -107,6 +107,18 @@ def get(conn: Connection, project_id: str, backup_id: uuid.UUID) -> BackupRecord
     return None if row is None else BackupRecord.from_row(row)
 
 
+def by_operations(
+    conn: Connection, operation_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, BackupRecord]:
+    """The manual backups of these `backup` operations, by operation id."""
+    if not operation_ids:
+        return {}
+    rows = conn.execute(
+        "SELECT * FROM backups WHERE operation_id = ANY(%s)", (operation_ids,)
+    ).fetchall()
+    return {row["operation_id"]: BackupRecord.from_row(row) for row in rows}
+
+
 def page(
     conn: Connection,
     project_id: str,
@@ -160,5 +172,18 @@ def mark_snapshot_deleted(
         "UPDATE backups SET snapshot_deleted_at = COALESCE(%s, now()), updated_at = now()"
         " WHERE database_id = %s AND snapshot = %s AND snapshot_deleted_at IS NULL",
         (at, database_id, snapshot),
+    )
+    return result.rowcount
+
+
+def abandon(conn: Connection, operation_ids: list[uuid.UUID], reason: str) -> int:
+    """The manual backups of these operations will never run (the operation failed or was
+    cancelled before KubeStash finished it): failed with `reason`; the rows it changed."""
+    if not operation_ids:
+        return 0
+    result = conn.execute(
+        "UPDATE backups SET state = 'failed', error = %s, completed_at = now(),"
+        " updated_at = now() WHERE operation_id = ANY(%s) AND state IN ('pending', 'running')",
+        (reason, operation_ids),
     )
     return result.rowcount

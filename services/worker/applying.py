@@ -15,8 +15,10 @@ import dataclasses
 from typing import Any
 
 from services.clients.kube import KubeClient, KubeError
-from services.domain import manifests
-from services.worker.steps import Action, Step
+from services.domain import manifests, resources
+from services.worker.steps import Action, Prerequisite, Step
+
+SESSION_TERMINAL = frozenset({"Succeeded", "Failed", "Skipped"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +63,8 @@ def apply(cluster: KubeClient, step: Step, *, namespaces: set[str] | None = None
         return _create_in_namespace(cluster, step, set() if namespaces is None else namespaces)
     if step.action is Action.CREATE_OPS_REQUEST:
         return _create(cluster, step)
+    if step.action is Action.CREATE_BACKUP_SESSION:
+        return _create_backup_session(cluster, step)
     if step.action is Action.PATCH_DELETION_POLICY:
         return _patch(cluster, step)
     return _delete(cluster, step)
@@ -115,6 +119,76 @@ def _existing(cluster: KubeClient, step: Step, refusal: KubeError) -> dict[str, 
         if error.not_found and not refusal.already_exists:
             raise refusal from error
         raise
+
+
+def _create_backup_session(cluster: KubeClient, step: Step) -> Applied:
+    """Ensure what KubeStash needs, wait (as a transient error: the caller retries with
+    backoff, then releases the operation) until the BackupConfiguration is Ready and runs no
+    other session, then create the BackupSession. KubeStash would skip a session created
+    earlier: its configuration not Ready, or its first backup (taken as soon as the
+    configuration is Ready) still running."""
+    for prerequisite in step.prerequisites:
+        _ensure(cluster, step, prerequisite)
+    if step.ready_first is not None and not _exists(cluster, step):
+        _check_ready(cluster, step, step.ready_first)
+    return _create(cluster, step)
+
+
+def _ensure(cluster: KubeClient, step: Step, prerequisite: Prerequisite) -> None:
+    try:
+        cluster.create(prerequisite.resource, step.namespace, prerequisite.body)
+    except KubeError as error:
+        if not error.already_exists:
+            raise
+        if prerequisite.resource.group:  # a Secret is read only as data (read_secret)
+            existing = cluster.get(prerequisite.resource, step.namespace, prerequisite.name)
+            if _foreign_owner(existing) != _database_label(prerequisite.body):
+                raise NameTaken(
+                    dataclasses.replace(
+                        step, resource=prerequisite.resource, name=prerequisite.name
+                    ),
+                    _foreign_owner(existing),
+                ) from error
+
+
+def _exists(cluster: KubeClient, step: Step) -> bool:
+    try:
+        cluster.get(step.resource, step.namespace, step.name)
+    except KubeError as error:
+        if error.not_found:
+            return False
+        raise
+    return True
+
+
+def _check_ready(cluster: KubeClient, step: Step, configuration: str) -> None:
+    bc = cluster.get(resources.BACKUP_CONFIGURATION, step.namespace, configuration)
+    phase = str((bc.get("status") or {}).get("phase") or "NotReady")
+    where = f"BackupConfiguration {step.namespace}/{configuration}"
+    if phase == "Invalid":
+        raise KubeError(422, "Invalid", f"{where} is Invalid: {_conditions(bc)}", [])
+    if phase != "Ready":
+        raise KubeError(503, "NotReady", f"{where} is {phase}; waiting for KubeStash", [])
+    sessions, _ = cluster.list_all(resources.BACKUP_SESSION, namespace=step.namespace)
+    for session in sessions:
+        invoker = ((session.get("spec") or {}).get("invoker") or {}).get("name")
+        session_phase = (session.get("status") or {}).get("phase")
+        if invoker == configuration and session_phase not in SESSION_TERMINAL:
+            name = (session.get("metadata") or {}).get("name")
+            raise KubeError(503, "Busy", f"{where} is running BackupSession {name}", [])
+
+
+def _conditions(obj: dict[str, Any]) -> str:
+    failed = [
+        str(c.get("message") or c.get("reason") or c.get("type"))
+        for c in (obj.get("status") or {}).get("conditions") or []
+        if c.get("status") == "False"
+    ]
+    return "; ".join(failed) or "no reason given"
+
+
+def _database_label(body: dict[str, Any]) -> str | None:
+    return _foreign_owner(body)
 
 
 def _patch(cluster: KubeClient, step: Step) -> Applied:

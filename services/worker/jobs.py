@@ -193,7 +193,8 @@ def execute(context: Context, operation_id: str) -> str:
         return _fail(context, claimed, problems.too_many_claims(op.attempt - 1))
     namespace = projects.namespace_for(op.project_id)
     try:
-        step = steps.plan_step(op, claimed.database, namespace=namespace)
+        password = secrets.token_urlsafe(32) if op.type == "backup" else ""
+        step = steps.plan_step(op, claimed.database, namespace=namespace, password=password)
     except ValueError as exc:
         return _fail(context, claimed, problems.unrenderable(exc, operation_type=op.type))
     try:

@@ -13,6 +13,10 @@ What each operation type renders:
   this operation (desired row overlaid with the operation's `previous` values).
 - configure: a merge patch of the CR's `spec.deletionPolicy`; completes at once.
 - delete: delete the CR; KubeDB removes it when its finalizer is done.
+- backup: the on-demand BackupSession (named from the operation id), after what KubeStash
+  needs for it when absent: the encryption Secret, the RetentionPolicy and the
+  BackupConfiguration (`backup_manifests`; suspended schedule until the database has a
+  backup policy), all pointing at the BackupStorage the API recorded in the params.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ import dataclasses
 from enum import Enum
 from typing import Any
 
-from services.domain import manifests, naming
+from services.domain import backup_manifests, manifests, naming, resources
+from services.domain.backups import Retention
+from services.domain.engines import Engine
 from services.domain.planning import OperationType
 from services.domain.records import DESIRED_FIELDS, DatabaseRecord, OperationRecord
 from services.domain.resources import Resource, database_resource, ops_request_resource
@@ -35,6 +41,16 @@ class Action(str, Enum):
     CREATE_OPS_REQUEST = "create-ops-request"
     PATCH_DELETION_POLICY = "patch-deletion-policy"
     DELETE_DATABASE = "delete-database"
+    CREATE_BACKUP_SESSION = "create-backup-session"
+
+
+@dataclasses.dataclass(frozen=True)
+class Prerequisite:
+    """An object a step needs first, created when absent and never changed when present."""
+
+    resource: Resource
+    name: str
+    body: dict[str, Any]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +64,10 @@ class Step:
     owner_label: str
     owner_value: str
     """The label (and its value) an existing object of this name carries when it is ours."""
+    prerequisites: tuple[Prerequisite, ...] = ()
+    ready_first: str | None = None
+    """The BackupConfiguration that must be Ready, with no other session running, before
+    the step's BackupSession is created (KubeStash skips it otherwise)."""
 
     @property
     def kind(self) -> str:
@@ -59,6 +79,7 @@ class Step:
             Action.CREATE_OPS_REQUEST: "creating",
             Action.PATCH_DELETION_POLICY: "patching deletionPolicy of",
             Action.DELETE_DATABASE: "deleting",
+            Action.CREATE_BACKUP_SESSION: "creating",
         }[self.action]
         return f"{verb} {self.kind} {self.namespace}/{self.name}"
 
@@ -70,8 +91,12 @@ def _spec(database: DatabaseRecord, overlay: dict[str, Any]) -> DatabaseSpec:
     return DatabaseSpec.from_columns(columns)
 
 
-def plan_step(op: OperationRecord, database: DatabaseRecord, *, namespace: str) -> Step:
-    """The write for `op`; raises ValueError when the stored data cannot be rendered."""
+def plan_step(
+    op: OperationRecord, database: DatabaseRecord, *, namespace: str, password: str = ""
+) -> Step:
+    """The write for `op`; raises ValueError when the stored data cannot be rendered.
+    `password`: the Restic password of a backup's encryption Secret, used only when that
+    Secret does not exist yet."""
     db_resource = database_resource(database.engine)
     db_id = str(database.id)
     if op.type == OperationType.CREATE:
@@ -136,4 +161,38 @@ def plan_step(op: OperationRecord, database: DatabaseRecord, *, namespace: str) 
             manifests.LABEL_DATABASE_ID,
             db_id,
         )
+    if op.type == "backup":
+        return _backup_step(op, database, namespace=namespace, password=password)
     raise ValueError(f"unknown operation type {op.type!r}")
+
+
+def _backup_step(
+    op: OperationRecord, database: DatabaseRecord, *, namespace: str, password: str
+) -> Step:
+    storage = backup_manifests.parse_object_ref(str(op.params.get("storage") or ""))
+    spec = _spec(database, {})
+    names = backup_manifests.BackupNames(
+        database.name, database.id, namespace, Engine(database.engine)
+    )
+    project = database.project_id
+    secret = backup_manifests.render_encryption_secret(names, password=password, project_id=project)
+    retention = backup_manifests.render_retention_policy(Retention(), names, project_id=project)
+    configuration = backup_manifests.render_backup_configuration(
+        spec, None, names, storage=storage, project_id=project
+    )
+    session = backup_manifests.render_backup_session(names, operation_id=op.id, project_id=project)
+    return Step(
+        Action.CREATE_BACKUP_SESSION,
+        resources.BACKUP_SESSION,
+        namespace,
+        names.backup_session(op.id),
+        session,
+        manifests.LABEL_OPERATION_ID,
+        str(op.id),
+        prerequisites=(
+            Prerequisite(resources.SECRET, names.encryption_secret, secret),
+            Prerequisite(resources.RETENTION_POLICY, names.retention_policy, retention),
+            Prerequisite(resources.BACKUP_CONFIGURATION, names.backup_configuration, configuration),
+        ),
+        ready_first=names.backup_configuration,
+    )

@@ -63,6 +63,10 @@ CALLS = [
     Call("GET", "/v1/engines", "viewer"),
     Call("GET", "/v1/whoami", "viewer"),
     Call("GET", "/v1/quota", "viewer"),
+    Call("POST", "/v1/databases/{database}/backups", "operator"),
+    Call("GET", "/v1/databases/{database}/backups", "viewer"),
+    Call("GET", "/v1/backups", "viewer"),
+    Call("GET", "/v1/backups/{backup}", "viewer"),
     Call("GET", "/v1/keys", "admin"),
     Call("POST", "/v1/keys", "admin", {"name": "spare", "role": "viewer"}),
     Call("DELETE", "/v1/keys/{key}", "admin"),
@@ -84,12 +88,15 @@ def world(api: LiveApi) -> Iterator[World]:
     keys["other"] = api.key(role="admin", project="beta")
     with api.client(keys["admin"]) as client:
         created = create(client, "orders")
+        backup = client.post(f"/v1/databases/{created['id']}/backups")
+        assert backup.status_code == 202, backup.text
     with postgres.connect(api.database_url) as conn:
         _, spare = store_keys.issue(conn, project_id="alpha", role="viewer")
     ids = {
         "database": created["id"],
         "operation": created["operations"][0]["id"],
         "key": str(spare.id),
+        "backup": backup.json()["id"],
     }
     yield World(api, ids, keys)
 
@@ -107,7 +114,8 @@ def test_the_route_table_covers_every_v1_route_of_the_app() -> None:
             call.method,
             call.template.replace("{database}", "{x}")
             .replace("{operation}", "{x}")
-            .replace("{key}", "{x}"),
+            .replace("{key}", "{x}")
+            .replace("{backup}", "{x}"),
         )
         for call in CALLS
     }

@@ -55,12 +55,15 @@ def world_fixture(api: LiveApi) -> Iterator[World]:
     keys = {role: api.key(role=role) for role in RANK}
     with api.client(keys["admin"]) as client:
         created = create(client, "orders")
+        backup = client.post(f"/v1/databases/{created['id']}/backups")
+        assert backup.status_code == 202, backup.text
     with postgres.connect(api.database_url) as conn:
         _, spare = store_keys.issue(conn, project_id="alpha", role="viewer")
     ids = {
         "database": created["id"],
         "operation": created["operations"][0]["id"],
         "key": str(spare.id),
+        "backup": backup.json()["id"],
     }
     yield World(api, ids, keys)
 
@@ -70,7 +73,7 @@ def _fill(template: str, value: str) -> str:
 
 
 def test_the_routes_under_test_are_the_apps_v1_routes() -> None:
-    assert len(V1_ROUTES) == 14
+    assert len(V1_ROUTES) == 17
     assert all("HEAD" in methods for path, methods in V1_ROUTES if "GET" in methods)
 
 

@@ -34,14 +34,19 @@ from services.clients.kube import KubeClient, KubeError
 from services.clients.postgres import Connection
 from services.control import outcomes
 from services.domain.records import OperationRecord, OperationState
-from services.domain.resources import database_resources, ops_request_resources
+from services.domain.resources import (
+    BACKUP_SESSION,
+    SNAPSHOT,
+    database_resources,
+    ops_request_resources,
+)
 from services.domain.snapshots import ObservedStatus
 from services.reconcilers import cr_readings, memory, metrics
 from services.reconcilers.cr_readings import Item, Listed
 from services.reconcilers.listwatch import Watchers
-from services.reconcilers.status_sync import rules
+from services.reconcilers.status_sync import backup_view, rules
 from services.reconcilers.status_sync.cluster_view import ClusterView
-from services.store import heartbeats, observed, operations
+from services.store import backups, heartbeats, observed, operations
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +85,10 @@ class SyncConfig:
     sweep_every_seconds: float = 5.0
     cleanup_every_seconds: float = 10.0
     max_items_per_cycle: int = 20000
+    watch_backups: bool = False
+    """Watch BackupSessions and Snapshots and record backups (on when the server has a
+    BackupStorage: without one no backup objects are made, and a cluster without KubeStash
+    would answer the watches 404 forever)."""
 
 
 @dataclasses.dataclass
@@ -134,6 +143,8 @@ class StatusSync:
         """Called while on_promoted waits for the initial lists (the daemon beats there)."""
         """Set when the process is asked to stop (the daemon's): ends the initial wait."""
         self.resources = {r.plural: r for r in database_resources() + ops_request_resources()}
+        if config.watch_backups:
+            self.resources |= {r.plural: r for r in (BACKUP_SESSION, SNAPSHOT)}
         self.watchers: Watchers | None = None
         self._reset()
 
@@ -141,6 +152,7 @@ class StatusSync:
         self.mirror = ClusterView(
             [r.plural for r in database_resources()], [r.plural for r in ops_request_resources()]
         )
+        self.backup_view = backup_view.BackupView()
         self.dirty: set[uuid.UUID] = set()
         self._touched: set[uuid.UUID] = set()
         """Databases whose CR changed since the last completion check."""
@@ -160,6 +172,7 @@ class StatusSync:
             program=PROGRAM,
             resync_seconds=self.config.resync_interval_seconds,
             watch_timeout=self.config.watch_timeout_seconds,
+            selectors={SNAPSHOT.plural: backup_view.SNAPSHOT_SELECTOR},
         )
         self.watchers.start()
         deadline = self.clock() + self.config.sync_timeout_seconds
@@ -192,6 +205,7 @@ class StatusSync:
         tally = _Tally(events=self._drain(wait=0.0 if backlog else self.config.poll_seconds))
         with self.pool.connection() as conn:
             conn.autocommit = True  # every step below commits on its own
+            self._record_backups(conn)
             finished = self._complete(conn, tally)
             tally.written = self._write_status(conn)
             tally.enqueued = self._dispatch_next(conn, {op.database_id for op in finished})
@@ -228,6 +242,13 @@ class StatusSync:
         try:
             item: Item = feed.get(timeout=wait) if wait > 0 else feed.get_nowait()
             while True:
+                if item.plural in backup_view.PLURALS:
+                    self.backup_view.apply(item)
+                    count += 1
+                    if count >= self.config.max_items_per_cycle:
+                        break
+                    item = feed.get_nowait()
+                    continue
                 touched = self.mirror.apply(item)
                 self.dirty |= touched
                 self._touched |= touched
@@ -262,9 +283,11 @@ class StatusSync:
             waiting = []
         self._touched, self.mirror.changed_operations = set(), set()
         finished: list[OperationRecord] = []
+        recorded = backups.by_operations(conn, [op.id for op in waiting if op.type == "backup"])
         for op in waiting:
+            view = dataclasses.replace(self._view(op, now), backup=recorded.get(op.id))
             decision = rules.decide_completion(
-                op, self._view(op, now), timeout_seconds=self.config.operation_timeout_seconds
+                op, view, timeout_seconds=self.config.operation_timeout_seconds
             )
             if decision is None:
                 continue
@@ -291,6 +314,31 @@ class StatusSync:
                 for op_id in set(tracker) - still_waiting:
                     del tracker[op_id]
         return finished
+
+    def _record_backups(self, conn: Connection) -> None:
+        """Record what changed of dbaas's backups; a finished manual backup's operation is
+        then checked by `_complete` in this same cycle."""
+        readings = self.backup_view.take_readings()
+        if not readings:
+            return
+        with conn.transaction():
+            for reading in readings:
+                seen = reading.observed
+                record, _ = backups.observe(
+                    conn,
+                    project_id=reading.project_id,
+                    database_id=reading.database_id,
+                    backup_session=reading.backup_session,
+                    state=seen.state,
+                    snapshot=seen.snapshot,
+                    size_bytes=seen.size_bytes,
+                    error=seen.error,
+                    started_at=seen.started_at,
+                    completed_at=seen.completed_at,
+                )
+                if record.operation_id is not None and record.state.is_terminal:
+                    self.mirror.changed_operations.add(record.operation_id)
+        metrics.count(PROGRAM, "backup_observed", len(readings))
 
     def _view(self, op: OperationRecord, now: float) -> rules.OpsView:
         cr = self.mirror.database(op.database_id)

@@ -27,6 +27,7 @@ import uuid
 from typing import Any
 
 from services.domain import lifecycle, snapshots
+from services.domain.backups import BackupRecord, BackupState
 from services.domain.planning import OperationType
 from services.domain.records import OperationRecord, OperationState
 from services.domain.snapshots import DatabaseSnapshot, ObservedStatus
@@ -70,6 +71,8 @@ class OpsView:
     """Seconds since the OpsRequest was first seen missing from a complete view."""
     running_for: float | None = None
     """Seconds since the operation first started (its first claim by a worker)."""
+    backup: BackupRecord | None = None
+    """A `backup` operation's backup row, as status-sync recorded it from KubeStash."""
 
 
 def decide_completion(
@@ -102,7 +105,28 @@ def _completion(op: OperationRecord, view: OpsView) -> Completion | None:
         return None
     if op.type in OPS_REQUEST_TYPES:
         return _ops_request_completion(op, view)
+    if op.type == "backup":
+        return _backup_completion(op, view.backup)
     return None
+
+
+def _backup_completion(op: OperationRecord, backup: BackupRecord | None) -> Completion | None:
+    """A backup operation ends with its backup: the Snapshot's outcome (KUBESTASH-API.md §4)."""
+    if backup is None or not backup.state.is_terminal:
+        return None
+    name = backup.backup_session or op.k8s_name or "?"
+    if backup.state is BackupState.SUCCEEDED:
+        return Succeed(op.id, f"BackupSession {name}: Snapshot {backup.snapshot} Succeeded")
+    return Fail(
+        op.id,
+        {
+            "type": "kubestash-backup-failed",
+            "title": "KubeStash could not take the backup",
+            "status": 422,
+            "detail": f"BackupSession {name} failed: {backup.error or 'no reason given'}",
+            "backup_id": str(backup.id),
+        },
+    )
 
 
 def _ops_request_completion(op: OperationRecord, view: OpsView) -> Completion | None:

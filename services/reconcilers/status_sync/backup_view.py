@@ -1,0 +1,133 @@
+"""status-sync's view of backups in the cluster: dbaas's BackupSessions and the Snapshots
+KubeStash made for them.
+
+Why a view of its own: a backup's outcome is its Snapshot's (a BackupSession may fail after
+its Snapshot succeeded, KUBESTASH-API.md §4), and the two objects change at different
+moments, so status-sync keeps the latest of both and re-reads a backup whenever either
+changes (`backup_readings.observe_backup`). BackupSessions are listed by dbaas's label;
+Snapshots by KubeStash's `repo-name` label (KubeStash makes them, so they carry none of
+ours). Applied by the reconcile loop's thread only; never talks to the cluster or the store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from services.domain import backup_manifests, manifests
+from services.domain.backup_readings import ObservedBackup, observe_backup
+from services.domain.resources import BACKUP_SESSION, SNAPSHOT
+from services.reconcilers import cr_readings
+from services.reconcilers.cr_readings import Changed, Item, Listed
+
+Key = tuple[str, str]
+SNAPSHOT_SELECTOR = backup_manifests.LABEL_REPO_NAME
+"""Every Snapshot KubeStash made (an existence selector)."""
+PLURALS = frozenset({BACKUP_SESSION.plural, SNAPSHOT.plural})
+
+
+@dataclasses.dataclass(frozen=True)
+class BackupReading:
+    """One dbaas BackupSession's backup, with whose it is."""
+
+    project_id: str
+    database_id: uuid.UUID
+    backup_session: str
+    observed: ObservedBackup
+
+
+class BackupView:
+    def __init__(self) -> None:
+        self._sessions: dict[Key, Mapping[str, Any]] = {}
+        self._snapshots: dict[Key, Mapping[str, Any]] = {}
+        self.dirty: set[Key] = set()
+        """BackupSessions to read again: they or one of their Snapshots changed."""
+
+    def apply(self, item: Item) -> None:
+        if isinstance(item, Listed):
+            held = self._held(item.plural)
+            fresh = {cr_readings.key(obj): obj for obj in item.items}
+            for key in set(held) - set(fresh):
+                self._remove(item.plural, key)
+            for key, obj in fresh.items():
+                kept = held.get(key)
+                if kept is None or cr_readings.resource_version(
+                    kept
+                ) != cr_readings.resource_version(obj):
+                    self._put(item.plural, key, obj)
+            return
+        assert isinstance(item, Changed)
+        key = cr_readings.key(item.obj)
+        if item.type == "DELETED":
+            self._remove(item.plural, key)
+        else:
+            self._put(item.plural, key, item.obj)
+
+    def take_readings(self) -> list[BackupReading]:
+        """The backups of the dirty BackupSessions (dirty is cleared)."""
+        readings = []
+        for key in sorted(self.dirty):
+            session = self._sessions.get(key)
+            if session is None:
+                continue
+            labels = (session.get("metadata") or {}).get("labels") or {}
+            try:
+                database_id = uuid.UUID(str(labels.get(manifests.LABEL_DATABASE_ID)))
+            except ValueError:
+                continue
+            project_id = labels.get(manifests.LABEL_PROJECT)
+            if not project_id:
+                continue
+            namespace = key[0]
+            names = [
+                str(entry.get("name"))
+                for entry in (session.get("status") or {}).get("snapshots") or []
+                if isinstance(entry, Mapping) and entry.get("name")
+            ]
+            snapshots = {
+                name: self._snapshots[(namespace, name)]
+                for name in names
+                if (namespace, name) in self._snapshots
+            }
+            finished = [s for s in snapshots.values() if _phase(s) in ("Succeeded", "Failed")]
+            if len(finished) < len(names) and _phase(session) == "Succeeded":
+                # The view holds its Snapshot not yet, or not yet finished: the Snapshot's
+                # next event marks the session again, so a success is recorded with the
+                # Snapshot's size, never without it.
+                continue
+            readings.append(
+                BackupReading(
+                    str(project_id), database_id, key[1], observe_backup(session, snapshots)
+                )
+            )
+        self.dirty.clear()
+        return readings
+
+    def _held(self, plural: str) -> dict[Key, Mapping[str, Any]]:
+        return self._sessions if plural == BACKUP_SESSION.plural else self._snapshots
+
+    def _put(self, plural: str, key: Key, obj: Any) -> None:
+        if not isinstance(obj, Mapping):
+            return
+        self._held(plural)[key] = obj
+        self._mark(plural, key, obj)
+
+    def _remove(self, plural: str, key: Key) -> None:
+        obj = self._held(plural).pop(key, None)
+        if obj is not None and plural == SNAPSHOT.plural:
+            self._mark(plural, key, obj)
+
+    def _mark(self, plural: str, key: Key, obj: Mapping[str, Any]) -> None:
+        if plural == BACKUP_SESSION.plural:
+            self.dirty.add(key)
+            return
+        session = (obj.get("spec") or {}).get("backupSession")
+        if session and (key[0], str(session)) in self._sessions:
+            self.dirty.add((key[0], str(session)))
+
+
+def _phase(obj: Mapping[str, Any]) -> str | None:
+    phase = (obj.get("status") or {}).get("phase")
+    return None if phase is None else str(phase)
