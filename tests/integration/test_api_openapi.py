@@ -134,6 +134,10 @@ def test_every_answer_of_a_full_scenario_conforms_to_the_document(api: LiveApi, 
         issued = c.post("/v1/keys", json={"name": "doc", "role": "viewer"}).json()
         c.get("/v1/keys")
         c.delete(f"/v1/keys/{issued['id']}")
+        backup = c.post(f"{db}/backups").json()
+        c.get(f"{db}/backups")
+        c.get("/v1/backups", params={"database_id": created["id"], "state": "pending"})
+        c.get(f"/v1/backups/{backup['id']}")
         c.delete(db)
         c.delete(db)  # 409 deleting
 
