@@ -20,6 +20,7 @@ from services.control import quotas as quota_checks
 from services.domain import backup_manifests, quotas
 from services.domain.backups import BackupRecord
 from services.domain.engines import Engine
+from services.domain.planning import OperationType
 from services.domain.records import OperationRecord, Principal
 from services.store import backups, events, operations, projects
 
@@ -62,7 +63,7 @@ def take_backup(
             conn,
             database_id=record.id,
             project_id=record.project_id,
-            type="backup",
+            type=OperationType.BACKUP,
             generation=record.generation,
             params={"backup_id": str(backup_id), "storage": str(ref)},
             requested_by=principal.actor,

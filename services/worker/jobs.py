@@ -54,6 +54,7 @@ from services.clients import queue as queue_client
 from services.clients.kube import KubeError
 from services.clients.postgres import Connection
 from services.control import outcomes
+from services.domain.planning import OperationType
 from services.domain.records import DatabaseRecord, OperationRecord, OperationState
 from services.store import operations, projects
 from services.worker import applying, problems, steps
@@ -193,7 +194,7 @@ def execute(context: Context, operation_id: str) -> str:
         return _fail(context, claimed, problems.too_many_claims(op.attempt - 1))
     namespace = projects.namespace_for(op.project_id)
     try:
-        password = secrets.token_urlsafe(32) if op.type == "backup" else ""
+        password = secrets.token_urlsafe(32) if op.type == OperationType.BACKUP else ""
         step = steps.plan_step(op, claimed.database, namespace=namespace, password=password)
     except ValueError as exc:
         return _fail(context, claimed, problems.unrenderable(exc, operation_type=op.type))

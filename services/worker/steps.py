@@ -161,7 +161,7 @@ def plan_step(
             manifests.LABEL_DATABASE_ID,
             db_id,
         )
-    if op.type == "backup":
+    if op.type == OperationType.BACKUP:
         return _backup_step(op, database, namespace=namespace, password=password)
     raise ValueError(f"unknown operation type {op.type!r}")
 

@@ -33,6 +33,7 @@ from services.clients import queue as queue_client
 from services.clients.kube import KubeClient, KubeError
 from services.clients.postgres import Connection
 from services.control import outcomes
+from services.domain.planning import OperationType
 from services.domain.records import OperationRecord, OperationState
 from services.domain.resources import (
     BACKUP_SESSION,
@@ -283,7 +284,9 @@ class StatusSync:
             waiting = []
         self._touched, self.mirror.changed_operations = set(), set()
         finished: list[OperationRecord] = []
-        recorded = backups.by_operations(conn, [op.id for op in waiting if op.type == "backup"])
+        recorded = backups.by_operations(
+            conn, [op.id for op in waiting if op.type == OperationType.BACKUP]
+        )
         for op in waiting:
             view = dataclasses.replace(self._view(op, now), backup=recorded.get(op.id))
             decision = rules.decide_completion(

@@ -105,7 +105,7 @@ def _completion(op: OperationRecord, view: OpsView) -> Completion | None:
         return None
     if op.type in OPS_REQUEST_TYPES:
         return _ops_request_completion(op, view)
-    if op.type == "backup":
+    if op.type == OperationType.BACKUP:
         return _backup_completion(op, view.backup)
     return None
 
