@@ -183,22 +183,7 @@ PARAMETERS: Doc = {
         "description": "only the operations of this database",
         "schema": {"type": "string", "format": "uuid"},
     },
-    "BackupState": {
-        "name": "state",
-        "in": "query",
-        "schema": {"type": "string", "enum": openapi_schemas.BACKUP_STATES},
-    },
-    "BackupOrigin": {
-        "name": "origin",
-        "in": "query",
-        "schema": {"type": "string", "enum": openapi_schemas.BACKUP_ORIGINS},
-    },
-    "BackupDatabaseFilter": {
-        "name": "database_id",
-        "in": "query",
-        "description": "only the backups of this database (a deleted one's too)",
-        "schema": {"type": "string", "format": "uuid"},
-    },
+    **openapi_schemas.BACKUP_PARAMETERS,
     "IfMatch": {
         "name": "If-Match",
         "in": "header",

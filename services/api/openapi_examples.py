@@ -144,6 +144,7 @@ BODIES: dict[str, Any] = {
         "status": "ready",
         "checks": {
             "postgres": {"status": "ok"},
+            "schema": {"status": "ok"},
             "redis": {"status": "ok"},
             "programs": {"status": "ok", "programs": {"worker": "RUNNING"}},
         },
@@ -202,6 +203,7 @@ NOT_READY: dict[str, Any] = {
     "instance": "/readyz",
     "checks": {
         "postgres": {"status": "ok"},
+        "schema": {"status": "ok"},
         "redis": {"status": "failed", "detail": "connection refused"},
         "programs": {"status": "unsupervised"},
     },

@@ -191,6 +191,27 @@ BACKUP: dict[str, Schema] = {
 }
 
 
+BACKUP_PARAMETERS: dict[str, Schema] = {
+    "BackupState": {
+        "name": "state",
+        "in": "query",
+        "schema": {"type": "string", "enum": BACKUP_STATES},
+    },
+    "BackupOrigin": {
+        "name": "origin",
+        "in": "query",
+        "schema": {"type": "string", "enum": BACKUP_ORIGINS},
+    },
+    "BackupDatabaseFilter": {
+        "name": "database_id",
+        "in": "query",
+        "description": "only the backups of this database (a deleted one's too)",
+        "schema": {"type": "string", "format": "uuid"},
+    },
+}
+"""Query parameters of the backup lists (openapi.py's `PARAMETERS` takes them in)."""
+
+
 def page_of(item: str) -> Schema:
     return closed(
         {
@@ -210,7 +231,9 @@ CHECK: Schema = {
     "required": ["status"],
     "additionalProperties": False,
 }
-CHECKS: Schema = closed({"postgres": CHECK, "redis": CHECK, "programs": CHECK})
+CHECKS: Schema = closed(
+    {"postgres": CHECK, "schema": CHECK, "redis": CHECK, "programs": CHECK}
+)
 
 KNOWN_PROBLEM_TYPES = [problems.TYPE_BASE + slug for slug in problems.TYPES]
 PROBLEM: Schema = {

@@ -20,14 +20,14 @@ from services.domain.resources import Resource
 from services.reconcilers.status_sync.loop import SyncConfig
 from services.store import backups
 from services.worker import jobs
-from tests.fixtures_sim import SimCluster
-from tests.integration.reconciler_world import NAMESPACE, PROJECT, World
-from tests.integration.test_api_harness import (
+from tests.api_harness import (
     LiveApi,
     api_settings,
     assert_problem,
     running_api,
 )
+from tests.fixtures_sim import SimCluster
+from tests.integration.reconciler_world import NAMESPACE, PROJECT, World
 
 SYNC = SyncConfig(
     pending_redispatch_seconds=3600,
