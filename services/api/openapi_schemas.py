@@ -231,9 +231,7 @@ CHECK: Schema = {
     "required": ["status"],
     "additionalProperties": False,
 }
-CHECKS: Schema = closed(
-    {"postgres": CHECK, "schema": CHECK, "redis": CHECK, "programs": CHECK}
-)
+CHECKS: Schema = closed({"postgres": CHECK, "schema": CHECK, "redis": CHECK, "programs": CHECK})
 
 KNOWN_PROBLEM_TYPES = [problems.TYPE_BASE + slug for slug in problems.TYPES]
 PROBLEM: Schema = {
