@@ -15,7 +15,12 @@ import asyncio
 import contextlib
 import dataclasses
 import select
+import shutil
+import signal
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +38,7 @@ from services.api.app import create_app
 from services.clients import postgres
 from services.settings import Settings
 from services.store import keys
+from services.supervision import states
 
 DEADLINE_SECONDS = 10.0
 
@@ -299,3 +305,53 @@ def cuttable_postgres_fixture(database_url: str) -> Iterator[tuple[Cuttable, str
 
 
 # -- the process-level endpoints -----------------------------------------------------------
+
+
+SUPERVISOR_CONF = """
+[unix_http_server]
+file={home}/s.sock
+[supervisord]
+nodaemon=true
+logfile=/dev/null
+logfile_maxbytes=0
+pidfile={home}/s.pid
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+[supervisorctl]
+serverurl=unix://{home}/s.sock
+[program:api]
+command=sleep 600
+startsecs=0
+[program:worker]
+command=sleep 600
+startsecs=0
+"""
+
+
+@pytest.fixture(name="supervisord")
+def supervisord_fixture() -> Iterator[Path]:
+    """A real supervisord with two stand-in programs; yields its config file."""
+    home = Path(tempfile.mkdtemp(prefix="sv", dir="/tmp"))  # unix socket paths are short
+    config = home / "supervisord.conf"
+    config.write_text(SUPERVISOR_CONF.format(home=home))
+    bin_dir = Path(sys.executable).parent
+    process = subprocess.Popen(
+        [str(bin_dir / "supervisord"), "-c", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: _all_running(home / "s.sock"))
+        yield config
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _all_running(socket_path: Path) -> bool:
+    try:
+        found = states.program_states(socket_path)
+    except states.SupervisorUnavailable:
+        return False
+    return set(found.values()) == {"RUNNING"} and len(found) == 2

@@ -23,8 +23,10 @@ from services.api.problems import Problem
 from services.settings import Settings
 
 JSON_TYPES = frozenset({"application/json", "application/merge-patch+json"})
-MAX_DEPTH = 32
-"""Deepest nesting of arrays and objects a body may have; the API's deepest is 3."""
+MAX_DEPTH = 128
+"""Deepest nesting of arrays and objects a body may have. The API's deepest is 3, but a
+client's generic JSON (e.g. an annotation value built by a tool) may nest far deeper; what
+matters is a bound well below the ~1,000 frames where recursive work over the body fails."""
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_A_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}

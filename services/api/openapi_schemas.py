@@ -474,7 +474,15 @@ def schemas() -> dict[str, Schema]:
         "EngineList": closed({"items": {"type": "array", "items": ref("Engine")}}),
         "KeyCreate": closed(
             {
-                "name": {"type": "string", "minLength": 1, "maxLength": 100},
+                "name": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 100,
+                    "description": "no control characters",
+                    # `not` + an unanchored search: an anchored `$` also matches before a
+                    # final newline in Python's regex, which then generates names we refuse.
+                    "not": {"pattern": "[\\u0000-\\u001f\\u007f-\\u009f]"},
+                },
                 "role": {"type": "string", "enum": ["viewer", "operator", "admin"]},
                 "expires_at": {"type": ["string", "null"], "format": "date-time"},
             },

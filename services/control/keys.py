@@ -9,6 +9,7 @@ Announcing a revocation to the API processes is the caller's part (after commit)
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Any
 
@@ -20,6 +21,8 @@ from services.store import events, keys
 
 MAX_NAME_LENGTH = 100
 FIELDS = frozenset({"name", "role", "expires_at"})
+# The same rule as KeyCreate.name's `not` pattern in the OpenAPI document.
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def _checked(body: Any) -> tuple[str, str, dt.datetime | None]:
@@ -41,6 +44,14 @@ def _checked(body: Any) -> tuple[str, str, dt.datetime | None]:
         problems.append(
             domain_errors.FieldError(
                 "name", domain_errors.REQUIRED, f"a name of 1 to {MAX_NAME_LENGTH} characters"
+            )
+        )
+    elif CONTROL_CHARACTERS.search(name):
+        # PostgreSQL text cannot hold a NUL (it was a 500); no control character belongs in
+        # a name a console or a log shows.
+        problems.append(
+            domain_errors.FieldError(
+                "name", domain_errors.INVALID_NAME, "no control characters (U+0000-001F, 007F-009F)"
             )
         )
     role = body.get("role")

@@ -4,20 +4,16 @@ harness of tests/api_harness.py (which these tests also check)."""
 from __future__ import annotations
 
 import logging
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from services.api import backends
 from services.store import migrating
-from services.supervision import heartbeats, states
+from services.supervision import heartbeats
 from tests.api_harness import (
     Cuttable,
     LiveApi,
@@ -76,56 +72,6 @@ def test_readyz_is_503_while_the_schema_is_behind_the_code(
     assert checks["postgres"]["status"] == "ok"
     assert current.status_code == 200, current.text
     assert current.json()["checks"]["schema"] == {"status": "ok"}
-
-
-SUPERVISOR_CONF = """
-[unix_http_server]
-file={home}/s.sock
-[supervisord]
-nodaemon=true
-logfile=/dev/null
-logfile_maxbytes=0
-pidfile={home}/s.pid
-[rpcinterface:supervisor]
-supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-[supervisorctl]
-serverurl=unix://{home}/s.sock
-[program:api]
-command=sleep 600
-startsecs=0
-[program:worker]
-command=sleep 600
-startsecs=0
-"""
-
-
-@pytest.fixture(name="supervisord")
-def supervisord_fixture() -> Iterator[Path]:
-    """A real supervisord with two stand-in programs; yields its config file."""
-    home = Path(tempfile.mkdtemp(prefix="sv", dir="/tmp"))  # unix socket paths are short
-    config = home / "supervisord.conf"
-    config.write_text(SUPERVISOR_CONF.format(home=home))
-    bin_dir = Path(sys.executable).parent
-    process = subprocess.Popen(
-        [str(bin_dir / "supervisord"), "-c", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until(lambda: _all_running(home / "s.sock"))
-        yield config
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-        shutil.rmtree(home, ignore_errors=True)
-
-
-def _all_running(socket_path: Path) -> bool:
-    try:
-        found = states.program_states(socket_path)
-    except states.SupervisorUnavailable:
-        return False
-    return set(found.values()) == {"RUNNING"} and len(found) == 2
 
 
 def test_readyz_requires_every_supervised_program_to_be_running(

@@ -85,7 +85,18 @@ def test_bad_key_requests_are_422_listing_every_field_and_other_projects_are_404
             "/v1/keys", json={"name": "n", "role": "viewer", "expires_at": "2099-01-01T00:00:00"}
         )
         cross = admin.delete(f"/v1/keys/{foreign.id}")
+        unstorable = [
+            admin.post(
+                "/v1/keys",
+                content=b'{"name": "%s", "role": "viewer"}' % escaped,
+                headers={"Content-Type": "application/json"},
+            )
+            for escaped in (b"nul\\u0000", b"line\\nbreak")
+        ]
     problem = assert_problem(bad, 422, "validation-failed")
+    for answer in unstorable:
+        refused = assert_problem(answer, 422, "validation-failed")
+        assert [e["field"] for e in refused["errors"]] == ["name"]
     assert {e["field"] for e in problem["errors"]} == {"name", "role", "expires_at", "x"}
     assert_problem(naive, 422, "validation-failed")
     assert_problem(cross, 404, "not-found")

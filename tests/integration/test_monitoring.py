@@ -17,12 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.clients import postgres
 from services.supervision import heartbeats
+from tests.api_harness import api_settings, running_api
 from tests.fixtures_sim import SimCluster
-from tests.integration.test_api_harness import (
-    api_settings,
-    running_api,
-    supervisord_fixture,  # noqa: F401
-)
 
 MONITORING = Path(__file__).resolve().parents[2] / "deploy" / "monitoring"
 RULES = MONITORING / "prometheusrule.yaml"

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.api import bodies
 from services.clients import postgres
 from services.store import keys
 from tests.api_harness import free_port, wait_until
@@ -163,7 +164,7 @@ def test_a_thousand_aborted_uploads_are_499_lines_without_a_traceback(
     assert sum(" POST /v1/databases 499 " in line for line in text.splitlines()) == aborted
 
 
-@pytest.mark.parametrize("depth", [33, 980, 5000])
+@pytest.mark.parametrize("depth", [bodies.MAX_DEPTH + 1, 980, 5000])
 def test_a_body_nested_deeper_than_any_real_one_is_422_before_it_is_parsed(
     start_api: Callable[..., ApiProgram], database_url: str, depth: int
 ) -> None:
@@ -179,7 +180,7 @@ def test_a_body_nested_deeper_than_any_real_one_is_422_before_it_is_parsed(
         assert answer.status_code == 422, answer.text
         problem = answer.json()
         assert problem["type"] == PROBLEM_BASE + "body-too-deep"
-        assert problem["max_depth"] == 32
+        assert problem["max_depth"] == bodies.MAX_DEPTH
     assert "Traceback" not in program.log.read_text()
 
 
