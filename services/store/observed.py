@@ -186,3 +186,19 @@ def live_ids(conn: Connection, ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
 def project_exists(conn: Connection, project_id: str) -> bool:
     row = conn.execute("SELECT 1 FROM projects WHERE id = %s", (project_id,)).fetchone()
     return row is not None
+
+
+def behind_with_nothing_open(conn: Connection, *, limit: int) -> list[uuid.UUID]:
+    """Live databases observed once whose observed generation lags their generation while
+    no operation of theirs is open: a change that was cancelled or failed and rolled back
+    raised the generation without anything in the cluster changing, so no event would ever
+    make status-sync look at them again."""
+    rows = conn.execute(
+        "SELECT d.id FROM databases d"
+        " WHERE d.observed_generation < d.generation AND d.state <> 'deleted'"
+        " AND NOT EXISTS (SELECT 1 FROM operations o WHERE o.database_id = d.id"
+        " AND o.state IN ('pending', 'running', 'waiting'))"
+        " LIMIT %s",
+        (limit,),
+    ).fetchall()
+    return [row["id"] for row in rows]

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from services.control import outcomes
 from services.domain.resources import Resource
 from services.reconcilers.status_sync.loop import SyncConfig
 from services.store import events, operations
@@ -84,6 +85,20 @@ def test_a_scale_succeeds_and_the_observed_spec_matches_the_desired(world: World
     after = world.cycle_until(lambda: (found := world.database(db.id)).state == "ready" and found)
     assert after.observed_spec is not None and after.observed_spec["replicas"] == 3
     assert after.observed_generation == after.generation == 2
+
+
+def test_a_cancelled_change_lets_the_observed_generation_catch_up(world: World) -> None:
+    db = world.ready("orders")
+    (scale,) = world.patch(db.id, {"replicas": 3})
+    with world.connect() as conn:
+        outcomes.cancel_operation(conn, world.principal, scale.id)
+    raised = world.database(db.id)
+    assert raised.observed_generation == 1 < raised.generation  # the change and its rollback
+    # Nothing changes in the cluster, so no event brings the database back: the sweep does.
+    caught_up = world.cycle_until(
+        lambda: (found := world.database(db.id)).observed_generation == raised.generation and found
+    )
+    assert caught_up.replicas == 2 and caught_up.state == "ready"
 
 
 def test_an_ops_request_failing_in_the_cluster_fails_the_operation_with_its_reason(

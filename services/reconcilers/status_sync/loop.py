@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 
 PROGRAM = "status-sync"
 ACTOR = "status-sync"
+# Databases whose generation a rolled-back change left ahead, re-derived per sweep.
+BEHIND_BATCH = 1000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,6 +216,7 @@ class StatusSync:
             if now >= self._next_sweep:
                 self._next_sweep = now + self.config.sweep_every_seconds
                 tally.swept = self._sweep(conn)
+                self.dirty.update(observed.behind_with_nothing_open(conn, limit=BEHIND_BATCH))
             if now >= self._next_cleanup:
                 self._next_cleanup = now + self.config.cleanup_every_seconds
                 tally.cleaned = self._clean_up(conn)
