@@ -3,6 +3,7 @@ fault, with the phases, conditions and labels of KUBESTASH-API.md."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import uuid
 from pathlib import Path
@@ -386,7 +387,10 @@ def test_what_the_operator_writes_validates_against_the_crds(kube: Kube) -> None
 def test_the_catalog_pack_matches_kubedbs_addons() -> None:
     from services.sim.kubestash import generate
 
-    catalog_dir = Path(__file__).resolve().parents[2] / ".." / "shared" / "kubestash" / "catalog"
+    shared = (
+        os.environ.get("DBAAS_SHARED_DIR") or Path(__file__).resolve().parents[2].parent / "shared"
+    )
+    catalog_dir = Path(shared) / "kubestash" / "catalog"
     if not catalog_dir.is_dir():
         pytest.skip(f"KubeDB's KubeStash catalog not found at {catalog_dir}")
     assert generate.encode(generate.build(catalog_dir)) == generate.PACK.read_bytes()
