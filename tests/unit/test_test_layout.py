@@ -28,7 +28,15 @@ def test_the_fast_suites_run_before_the_slow_ones() -> None:
     assert TESTPATHS[-1] == "tests/container"  # builds and runs the image: the slowest
 
 
-def test_make_test_runs_the_unit_suite_first_and_then_everything_else() -> None:
+def _make_variable(makefile: str, name: str) -> list[str]:
+    line = next(line for line in makefile.splitlines() if line.startswith(f"{name} :="))
+    return line.split(":=", 1)[1].split()
+
+
+def test_make_test_runs_the_unit_suite_first_and_then_every_other_suite_once() -> None:
     makefile = (REPO_ROOT / "Makefile").read_text()
     recipe = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
-    assert recipe.index("pytest tests/unit") < recipe.index("pytest --ignore=tests/unit")
+    assert recipe.index("pytest tests/unit") < recipe.index("pytest $(MAIN_SUITES)")
+    assert "$(SIDE_SUITES)" in recipe
+    side, main = _make_variable(makefile, "SIDE_SUITES"), _make_variable(makefile, "MAIN_SUITES")
+    assert sorted(side + main) == sorted(path for path in TESTPATHS if path != "tests/unit")
