@@ -40,17 +40,20 @@ run: install
 # (pyproject.toml's testpaths order the rest: integration before e2e, faults, container).
 # Most suites spend their time waiting (on the simulated cluster's delays, on processes
 # starting and stopping), not on the CPU: after the unit suite, two groups run side by
-# side, each with its own Redis db; the timing-sensitive ones (integration, e2e, faults)
-# stay together in the foreground, the side group's log is printed when both are done.
+# side, each with its own Redis db, DBAAS_HOME and pytest cache; the timing-sensitive
+# ones (integration, e2e, faults) stay together in the foreground, and the side group's
+# log is printed when both are done.
 # Every folder of testpaths (pyproject.toml) must be in one of the two lists.
 SIDE_SUITES := tests/sim tests/badinput tests/security tests/console tests/fresh tests/container
 MAIN_SUITES := tests/integration tests/e2e tests/faults
-SIDE_LOG := $(DBAAS_HOME)/side-suites.log
+SIDE_HOME := $(DBAAS_HOME)/side-suites
+SIDE_LOG := $(SIDE_HOME)/pytest.log
 
 test: install lint
 	$(BIN)/pytest tests/unit; unit=$$?; \
-	mkdir -p $(DBAAS_HOME); \
-	DBAAS_TEST_REDIS_DB=12 $(BIN)/pytest -p no:cacheprovider $(SIDE_SUITES) \
+	mkdir -p $(SIDE_HOME); \
+	DBAAS_HOME=$(SIDE_HOME) DBAAS_TEST_REDIS_DB=12 \
+	  $(BIN)/pytest -o cache_dir=$(SIDE_HOME)/pytest-cache $(SIDE_SUITES) \
 	  >$(SIDE_LOG) 2>&1 & side=$$!; \
 	echo "make test: $(SIDE_SUITES) run beside these; their log: $(SIDE_LOG)"; \
 	$(BIN)/pytest $(MAIN_SUITES); main=$$?; \
