@@ -228,8 +228,8 @@ def test_if_match_star_or_a_list_holding_the_etag_applies(api: LiveApi, if_match
 
 @pytest.mark.parametrize(
     "key",
-    ["k" * 8192, "k" * 60_000, "tab\tinside", "\x7f"],
-    ids=["8 KB", "60 KB", "a tab", "DEL"],
+    ["k" * 8192, "k" * 60_000, "tab\tinside", "\x7f", "a space", "caf\xe9"],
+    ids=["8 KB", "60 KB", "a tab", "DEL", "a space", "latin-1"],
 )
 def test_an_oversized_or_unprintable_idempotency_key_is_refused_and_creates_nothing(
     api: LiveApi, key: str
