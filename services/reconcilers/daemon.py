@@ -91,6 +91,7 @@ class Daemon:
         heartbeat: Heartbeat | None = None,
         beat_every: float = 1.0,
         give_up_seconds: float | None = None,
+        stand_back_seconds: float = 0.0,
     ) -> None:
         self.program = program
         self.elector = elector
@@ -101,13 +102,16 @@ class Daemon:
         self.give_up_seconds = give_up_seconds
         """A leader failing for this long gives up leadership and stands back as long."""
         self._failing_since: float | None = None
-        self._standing_back_until = 0.0
+        self._standing_back_until = clock() + stand_back_seconds if stand_back_seconds else 0.0
+        """Until then this instance does not contend for leadership: after giving up, or at
+        the start of one whose predecessor froze while leading (`stand_back_seconds`)."""
         if hasattr(program, "keepalive"):  # a program that waits inside a step beats there
             program.keepalive = self._beat
         self.clock = clock
         self._wake = stop if stop is not None else threading.Event()
         """Set on a stop request: wakes the sleep, and a program that shares it (status-sync
         waiting for its first lists) ends its wait too."""
+        self._stand_back_reason = "predecessor froze while leading; standing back"
         self.sleep = sleep if sleep is not None else self._wake.wait
         self.backoff = backoff or Backoff(initial=1.0, maximum=30.0)
         self.stopping = False
@@ -130,7 +134,7 @@ class Daemon:
         name = self.program.name
         if self.clock() < self._standing_back_until:
             metrics.CYCLES.labels(program=name, result="standby").inc()
-            return f"{name}: {STANDBY} (gave leadership up; standing back)", self.standby_seconds
+            return f"{name}: {STANDBY} ({self._stand_back_reason})", self.standby_seconds
         leading = self.elector.check()
         metrics.LEADER.labels(program=name).set(1 if leading else 0)
         if leading and not self.leading:
@@ -189,6 +193,7 @@ class Daemon:
         self.leading = False
         self._failing_since = None
         self._standing_back_until = self.clock() + self.give_up_seconds
+        self._stand_back_reason = "gave leadership up; standing back"
         metrics.LEADER.labels(program=name).set(0)
         try:
             self.program.on_demoted()

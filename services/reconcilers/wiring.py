@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import threading
 
 from services.clients import kube, postgres
@@ -20,6 +21,8 @@ from services.reconcilers.leader import AdvisoryLockElector
 from services.reconcilers.status_sync.loop import StatusSync, SyncConfig
 from services.settings import Settings
 from services.supervision import heartbeats
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -38,6 +41,26 @@ class Process:
 def elector_for(config: Settings, program: str) -> AdvisoryLockElector:
     connect = functools.partial(postgres.connect, config.database_url, autocommit=True)
     return AdvisoryLockElector(connect, program=program)
+
+
+def stand_back_after_freeze(config: Settings, program_name: str, standby_seconds: float) -> float:
+    """How long a starting instance lets others take leadership first: a few standby turns
+    when its predecessor in this pod was leading and its last beat is older than the
+    heartbeat timeout (frozen, then killed by the watchdog), else 0. A standby in another pod
+    then takes the role rather than the restarted instance, which raced it to the freed
+    lock; alone in the pod, it leads again after that pause."""
+    previous = heartbeats.read(config.home, program_name)
+    if previous is None or not previous.leader:
+        return 0.0
+    if previous.age() < config.heartbeat_timeout_seconds:
+        return 0.0
+    seconds = 3 * standby_seconds
+    log.warning(
+        "%s: the previous instance froze while leading; standing back %.0fs for a standby",
+        program_name,
+        seconds,
+    )
+    return seconds
 
 
 def build(
@@ -83,6 +106,7 @@ def build(
     daemon = Daemon(
         program,
         elector,
+        stand_back_seconds=stand_back_after_freeze(config, program_name, standby_seconds),
         standby_seconds=standby_seconds,
         stop=stop,
         heartbeat=heartbeat,

@@ -5,8 +5,14 @@ Driven by a fake clock that the injected sleep advances: no wall time.
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
+from services.reconcilers import wiring
 from services.reconcilers.backoff import Backoff
 from services.reconcilers.daemon import Daemon
+from services.settings import Settings
+from services.supervision import heartbeats
 from tests.unit.test_reconcilers_daemon import Elector, Program
 
 
@@ -127,3 +133,58 @@ def test_a_standby_beats_as_a_standby() -> None:
     daemon, _, beats, _ = _daemon(Program([]), Elector([False]), turns=4)
     daemon.run()
     assert beats.at and all(leader is False for _, leader in beats.at)
+
+
+class CountingElector(Elector):
+    def __init__(self, clock: Clock) -> None:
+        super().__init__([True])
+        self.clock = clock
+        self.checked_at: list[float] = []
+
+    def check(self) -> bool:
+        self.checked_at.append(self.clock())
+        return super().check()
+
+
+def test_an_instance_whose_predecessor_froze_stands_back_before_contending() -> None:
+    clock = Clock()
+    elector = CountingElector(clock)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+        if len(slept) >= 10:
+            daemon.request_stop()
+
+    daemon = Daemon(
+        Program(["test-program: idle"] * 20),
+        elector,
+        standby_seconds=2.0,
+        clock=clock,
+        sleep=sleep,
+        stand_back_seconds=6.0,
+    )
+    daemon.run()
+    # no leadership attempt during the first 6 s: a standby elsewhere gets the freed lock
+    assert elector.checked_at[0] == 1006.0
+    assert daemon.outcomes[0] == (
+        "test-program: standby (predecessor froze while leading; standing back)"
+    )
+
+
+def test_only_a_predecessor_that_led_and_went_silent_makes_a_new_instance_stand_back(
+    tmp_path: Path,
+) -> None:
+    config = Settings.from_env({"DBAAS_HOME": str(tmp_path)})
+    timeout = config.heartbeat_timeout_seconds
+    now = time.time()
+
+    def previous(*, leader: bool, age: float) -> float:
+        heartbeats.write(tmp_path, heartbeats.Beat("drift", pid=1, at=now - age, leader=leader))
+        return wiring.stand_back_after_freeze(config, "drift", 2.0)
+
+    assert wiring.stand_back_after_freeze(config, "drift", 2.0) == 0.0  # first start
+    assert previous(leader=True, age=timeout + 2) == 6.0  # frozen leader, killed
+    assert previous(leader=True, age=1) == 0.0  # stopped or crashed while beating
+    assert previous(leader=False, age=timeout + 2) == 0.0  # a frozen standby
