@@ -40,12 +40,13 @@ run: install
 # (pyproject.toml's testpaths order the rest: integration before e2e, faults, container).
 # Most suites spend their time waiting (on the simulated cluster's delays, on processes
 # starting and stopping), not on the CPU: after the unit suite, two groups run side by
-# side, each with its own Redis db, DBAAS_HOME and pytest cache; the timing-sensitive
-# ones (integration, e2e, faults) stay together in the foreground, and the side group's
-# log is printed when both are done.
+# side, each with its own Redis db, DBAAS_HOME and pytest cache, and the side group's log
+# is printed when both are done. The groups are balanced by their running time (the
+# integration suite alone takes about as long as the whole side group); every fault test
+# runs over its own pod and, where it restarts or flushes a server, its own server.
 # Every folder of testpaths (pyproject.toml) must be in one of the two lists.
-SIDE_SUITES := tests/sim tests/badinput tests/security tests/console tests/fresh tests/container
-MAIN_SUITES := tests/integration tests/e2e tests/faults
+SIDE_SUITES := tests/sim tests/badinput tests/security tests/faults tests/console tests/fresh tests/container
+MAIN_SUITES := tests/integration tests/e2e
 SIDE_HOME := $(DBAAS_HOME)/side-suites
 SIDE_LOG := $(SIDE_HOME)/pytest.log
 
