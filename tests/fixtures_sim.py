@@ -109,16 +109,19 @@ def start_server(workdir: Path, cache: Path, *extra: str) -> SimServer:
 
 
 @pytest.fixture(scope="session")
-def sim_server(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[SimServer]:
-    """One `dbaas sim` process for the whole session."""
-    cache_plugin = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+def crd_cache(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """Where `dbaas sim --crd-cache` keeps what it derived from the CRDs: pytest's cache
+    (kept between runs) or, under `-p no:cacheprovider`, a directory of the session."""
+    cache_plugin = getattr(request.config, "cache", None)
     if cache_plugin is not None:
-        cache = Path(cache_plugin.mkdir("dbaas-sim-crds"))
-    else:
-        cache = tmp_path_factory.mktemp("dbaas-sim-crds")
-    server = start_server(tmp_path_factory.mktemp("sim"), cache)
+        return Path(cache_plugin.mkdir("dbaas-sim-crds"))
+    return tmp_path_factory.mktemp("dbaas-sim-crds")
+
+
+@pytest.fixture(scope="session")
+def sim_server(tmp_path_factory: pytest.TempPathFactory, crd_cache: Path) -> Iterator[SimServer]:
+    """One `dbaas sim` process for the whole session."""
+    server = start_server(tmp_path_factory.mktemp("sim"), crd_cache)
     try:
         yield server
     finally:

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from services.sim import (
+    applying,
     discovery,
     errors,
     patching,
@@ -74,7 +75,7 @@ async def _body(request: Request) -> Any:
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if request.method != "PATCH" and media == protobuf.MEDIA_TYPE:
         try:
-            return protobuf.decode(raw)  # kubectl's typed writes of Secrets and Namespaces
+            return protobuf.decode(raw)  # kubectl's typed writes of core kinds
         except protobuf.Undecodable as exc:
             log.info("sim: protobuf body refused: %s", exc)
             raise errors.unsupported_media_type(media, [JSON]) from exc
@@ -353,11 +354,25 @@ class KubeApi:
                 raise errors.bad_request(
                     "PATCH, application/apply-patch+yaml requires fieldManager"
                 )
-            if self.sim.store.get(target.rt.key, (target.namespace or "", target.name)) is None:
+            if not isinstance(body, dict):
+                raise errors.bad_request("the applied configuration must be an object")
+            existing = self.sim.store.get(target.rt.key, (target.namespace or "", target.name))
+            applied = applying.apply(
+                existing.copy() if existing is not None else None,
+                body,
+                manager=request.query_params["fieldManager"],
+                force=request.query_params.get("force") == "true",
+                api_version=target.rt.api_version,
+            )
+            if existing is None:
                 entry = self.sim.cluster.create(
-                    target.rt, target.namespace, body, strict=_strict(request), owned=True
+                    target.rt, target.namespace, applied, strict=_strict(request), owned=True
                 )
                 return json_response(entry.raw, 201)
+            entry = self.sim.cluster.replace(
+                target.rt, target.namespace, target.name, applied, strict=_strict(request)
+            )
+            return json_response(entry.raw)
         entry = self.sim.cluster.patch(
             target.rt,
             target.namespace,

@@ -133,7 +133,7 @@ def apply_core_defaults(rt: ResourceType, obj: dict[str, Any], *, creating: bool
     elif rt.plural == "services":
         spec = obj.setdefault("spec", {})
         spec.setdefault("type", "ClusterIP")
-        if creating and "clusterIP" not in spec:
+        if creating and "clusterIP" not in spec and spec["type"] != "ExternalName":
             spec["clusterIP"] = f"10.96.{random.randint(0, 255)}.{random.randint(1, 254)}"
         if spec.get("clusterIP") and spec.get("clusterIP") != "None":
             spec.setdefault("clusterIPs", [spec["clusterIP"]])

@@ -8,9 +8,8 @@
   that key (`spec.ports` by `port`, `metadata.ownerReferences` by `uid`, ...),
   `metadata.finalizers` merges as a set, and the `$patch: delete|replace` and
   `$deleteFromPrimitiveList/<field>` directives apply; other lists are replaced.
-- `application/apply-patch+yaml` (server-side apply): the applied configuration is merged
-  into the object (created when absent). Field ownership is not tracked: a field dropped
-  from a later apply stays, where a real server would remove it.
+- `application/apply-patch+yaml` (server-side apply): on an object, `applying` works out
+  the result with field ownership; on a subresource, the applied configuration is merged.
 
 Pure functions over plain dicts: they never mutate their inputs.
 """

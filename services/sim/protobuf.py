@@ -5,9 +5,13 @@ as `application/vnd.kubernetes.protobuf` and does not fall back to JSON on 415. 
 apimachinery's envelope: the magic `k8s\\x00`, then a `runtime.Unknown` {typeMeta{apiVersion,
 kind}=1, raw=2, contentEncoding=3, contentType=4} whose `raw` is the object's message from
 k8s.io/api's generated.proto. This decodes the kinds served here that have a flat enough
-message to map to JSON: Secret and Namespace (with ObjectMeta); anything else is refused with
-415, which is what the server answers for a media type it cannot read. Decoding only: answers
-stay JSON, which clients accept. No I/O.
+message to map to JSON: Secret, Namespace and Service (with ObjectMeta); anything else is
+refused with 415, which is what the server answers for a media type it cannot read. Decoding
+only: answers stay JSON, which clients accept. No I/O.
+
+Go's generated marshallers write every non-pointer field, empty or not, where JSON omits
+empty ones: a Service decoded here leaves out empty strings, zeros and false, so that the
+defaulting that follows (a cluster IP, `type: ClusterIP`) sees what a JSON body would show.
 """
 
 from __future__ import annotations
@@ -118,11 +122,119 @@ def _namespace(data: bytes) -> dict[str, Any]:
     return obj
 
 
-_DECODERS = {("v1", "Secret"): _secret, ("v1", "Namespace"): _namespace}
+def _int_or_string(data: bytes) -> int | str:
+    kind, number, text = 0, 0, ""
+    for field, value in fields(data):
+        if field == 1 and isinstance(value, int):
+            kind = value
+        elif field == 2 and isinstance(value, int):
+            number = _int32(value)
+        elif field == 3:
+            text = _text(value)
+    return text if kind == 1 else number
+
+
+def _int32(value: int | bytes) -> int:
+    if not isinstance(value, int):
+        raise Undecodable("expected a number")
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _service_port(data: bytes) -> dict[str, Any]:
+    port: dict[str, Any] = {}
+    texts = {1: "name", 2: "protocol", 6: "appProtocol"}
+    numbers = {3: "port", 5: "nodePort"}
+    for number, value in fields(data):
+        if number in texts:
+            port[texts[number]] = _text(value)
+        elif number in numbers:
+            port[numbers[number]] = _int32(value)
+        elif number == 4 and isinstance(value, bytes):
+            port["targetPort"] = _int_or_string(value)
+    return {key: item for key, item in port.items() if item not in ("", 0)}
+
+
+# ServiceSpec (k8s.io/api core/v1 generated.proto): field number -> JSON name, by wire shape.
+_SPEC_TEXTS = {
+    3: "clusterIP",
+    4: "type",
+    7: "sessionAffinity",
+    8: "loadBalancerIP",
+    10: "externalName",
+    11: "externalTrafficPolicy",
+    17: "ipFamilyPolicy",
+    21: "loadBalancerClass",
+    22: "internalTrafficPolicy",
+    23: "trafficDistribution",
+}
+_SPEC_TEXT_LISTS = {
+    5: "externalIPs",
+    9: "loadBalancerSourceRanges",
+    18: "clusterIPs",
+    19: "ipFamilies",
+}
+_SPEC_NUMBERS = {12: "healthCheckNodePort"}
+_SPEC_FLAGS = {13: "publishNotReadyAddresses"}
+_SPEC_POINTER_FLAGS = {20: "allocateLoadBalancerNodePorts"}
+"""A *bool: written only when set, so false is kept."""
+
+
+def _service_spec(data: bytes) -> dict[str, Any]:
+    spec: dict[str, Any] = {}
+    for number, value in fields(data):
+        if number == 1 and isinstance(value, bytes):
+            spec.setdefault("ports", []).append(_service_port(value))
+        elif number == 2:
+            key, item = _entry(value)
+            spec.setdefault("selector", {})[key] = item.decode()
+        elif number in _SPEC_TEXTS:
+            spec[_SPEC_TEXTS[number]] = _text(value)
+        elif number in _SPEC_TEXT_LISTS:
+            spec.setdefault(_SPEC_TEXT_LISTS[number], []).append(_text(value))
+        elif number in _SPEC_NUMBERS:
+            spec[_SPEC_NUMBERS[number]] = _int32(value)
+        elif number in _SPEC_FLAGS:
+            spec[_SPEC_FLAGS[number]] = bool(value)
+        elif number in _SPEC_POINTER_FLAGS:
+            spec[_SPEC_POINTER_FLAGS[number]] = bool(value)
+        elif number == 14 and isinstance(value, bytes):
+            spec["sessionAffinityConfig"] = _session_affinity(value)
+    pointers = set(_SPEC_POINTER_FLAGS.values())
+    return {k: v for k, v in spec.items() if k in pointers or v not in ("", 0, False)}
+
+
+def _session_affinity(data: bytes) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for number, value in fields(data):
+        if number == 1 and isinstance(value, bytes):
+            client_ip: dict[str, Any] = {}
+            for inner, seconds in fields(value):
+                if inner == 1:
+                    client_ip["timeoutSeconds"] = _int32(seconds)
+            config["clientIP"] = client_ip
+    return config
+
+
+def _service(data: bytes) -> dict[str, Any]:
+    obj: dict[str, Any] = {"apiVersion": "v1", "kind": "Service"}
+    for number, value in fields(data):
+        if number == 1 and isinstance(value, bytes):
+            obj["metadata"] = object_meta(value)
+        elif number == 2 and isinstance(value, bytes):
+            obj["spec"] = _service_spec(value)
+        # 3, status: written by the server, never by a client's create
+    return obj
+
+
+_DECODERS = {
+    ("v1", "Secret"): _secret,
+    ("v1", "Namespace"): _namespace,
+    ("v1", "Service"): _service,
+}
 
 
 def decode(body: bytes) -> dict[str, Any]:
-    """The JSON form of a protobuf-encoded Secret or Namespace; Undecodable otherwise."""
+    """The JSON form of a protobuf-encoded Secret, Namespace or Service; else Undecodable."""
     if not body.startswith(MAGIC):
         raise Undecodable("missing the k8s protobuf envelope")
     api_version = kind = ""

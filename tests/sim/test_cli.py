@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.fixtures_sim import REPO, SimCluster, start_server, stop_server
@@ -75,9 +74,9 @@ def test_phase_edit_and_ops_faults_from_the_command_line(sim: SimCluster, kube: 
 
 
 def test_serving_without_crds_says_so_and_stops_cleanly_on_sigterm(
-    tmp_path: Path, request: pytest.FixtureRequest
+    tmp_path: Path, crd_cache: Path
 ) -> None:
-    cache = Path(request.config.cache.mkdir("dbaas-sim-crds"))
+    cache = crd_cache
     server = start_server(tmp_path, cache, "--no-crds")
     try:
         log = server.log.read_text()

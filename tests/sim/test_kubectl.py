@@ -129,6 +129,43 @@ def test_apply_client_side_and_server_side(sim: SimCluster, kube: Kube) -> None:
     assert _get(sim, "postgres", "pg-ssa")["spec"]["deletionPolicy"] == "WipeOut"
 
 
+def test_server_side_apply_tracks_field_ownership(sim: SimCluster, kube: Kube) -> None:
+    def apply(config: dict[str, Any], *flags: str, ok: bool = True) -> Any:
+        return kubectl(
+            sim, "apply", "--server-side", *flags, "-f", "-", stdin=_manifest(config), ok=ok
+        )
+
+    mine = postgres("pg-owned")
+    mine["metadata"]["labels"] = {"team": "data", "tier": "gold"}
+    apply(mine)
+    # another manager applies a label of its own, and one that it shares with us
+    theirs = {
+        "apiVersion": mine["apiVersion"],
+        "kind": mine["kind"],
+        "metadata": {"name": "pg-owned", "labels": {"team": "data", "cost": "eu"}},
+    }
+    apply(theirs, "--field-manager=billing")
+    # dropping fields from our next apply removes what only we owned
+    del mine["metadata"]["labels"]
+    apply(mine)
+    labels = _get(sim, "postgres", "pg-owned")["metadata"]["labels"]
+    assert labels == {"team": "data", "cost": "eu"}  # `team` stays: billing owns it too
+    managed = _get(sim, "postgres", "pg-owned", "--show-managed-fields")["metadata"]
+    owners = {entry["manager"]: entry for entry in managed["managedFields"]}
+    assert owners["billing"]["operation"] == "Apply"
+    assert owners["billing"]["fieldsV1"]["f:metadata"]["f:labels"] == {"f:cost": {}, "f:team": {}}
+    # a different value for a field billing owns is a conflict, unless forced
+    mine["metadata"]["labels"] = {"cost": "us"}
+    refused = apply(mine, ok=False)
+    assert refused.returncode != 0
+    assert 'conflict with "billing"' in refused.stderr and ".metadata.labels.cost" in refused.stderr
+    apply(mine, "--force-conflicts")
+    assert _get(sim, "postgres", "pg-owned")["metadata"]["labels"]["cost"] == "us"
+    managed = _get(sim, "postgres", "pg-owned", "--show-managed-fields")["metadata"]
+    owners = {entry["manager"]: entry for entry in managed["managedFields"]}
+    assert "f:cost" not in owners["billing"]["fieldsV1"]["f:metadata"]["f:labels"]
+
+
 def test_patch_merge_json_and_strategic(sim: SimCluster, kube: Kube) -> None:
     kube.create_db(postgres("pg-patch"))
     kubectl(sim, "patch", "postgres", "pg-patch", "-n", NS, "--type=merge",
@@ -243,7 +280,7 @@ def test_a_watch_list_ends_its_initial_events_with_a_bookmark(sim: SimCluster, k
     }  # fmt: skip
 
 
-def test_imperative_creates_send_protobuf_secrets_and_namespaces(sim: SimCluster) -> None:
+def test_imperative_creates_send_protobuf_secrets_namespaces_and_services(sim: SimCluster) -> None:
     import base64
 
     kubectl(sim, "create", "namespace", "proto-ns")
@@ -259,11 +296,27 @@ def test_imperative_creates_send_protobuf_secrets_and_namespaces(sim: SimCluster
     }  # fmt: skip
     namespace = json.loads(kubectl(sim, "get", "namespace", "proto-ns", "-o", "json").stdout)
     assert namespace["metadata"]["labels"]["team"] == "data"
-    # A core kind whose protobuf form is not read here is refused with 415, cleanly.
-    refused = kubectl(sim, "create", "service", "clusterip", "web", "--tcp=80:80",
-                      "-n", "proto-ns", ok=False)  # fmt: skip
-    assert refused.returncode != 0
-    assert (
-        "unknown format" in refused.stderr
-        and "application/vnd.kubernetes.protobuf" in refused.stderr
-    )
+    # Services too: every `kubectl create service` flavour sends protobuf
+    kubectl(sim, "create", "service", "clusterip", "web", "--tcp=80:8080", "-n", "proto-ns")
+    kubectl(sim, "create", "service", "clusterip", "headless", "--clusterip=None",
+            "-n", "proto-ns")  # fmt: skip
+    kubectl(sim, "create", "service", "nodeport", "np", "--tcp=5432:5432",
+            "--node-port=30432", "-n", "proto-ns")  # fmt: skip
+    kubectl(sim, "create", "service", "externalname", "ext", "--external-name=db.example.com",
+            "-n", "proto-ns")  # fmt: skip
+    services = {
+        item["metadata"]["name"]: item["spec"]
+        for item in json.loads(
+            kubectl(sim, "get", "services", "-n", "proto-ns", "-o", "json").stdout
+        )["items"]
+    }
+    web = services["web"]
+    assert web["type"] == "ClusterIP" and web["clusterIP"].startswith("10.96.")
+    assert web["ports"] == [{"name": "80-8080", "port": 80, "protocol": "TCP", "targetPort": 8080}]
+    assert web["selector"] == {"app": "web"}
+    assert services["headless"]["clusterIP"] == "None"
+    assert services["np"]["type"] == "NodePort"
+    assert services["np"]["ports"][0]["nodePort"] == 30432
+    assert services["ext"]["type"] == "ExternalName"
+    assert services["ext"]["externalName"] == "db.example.com"
+    assert "clusterIP" not in services["ext"]  # an ExternalName Service gets no cluster IP

@@ -262,9 +262,9 @@ def test_a_ready_or_halted_database_is_left_alone(sim: SimCluster, kube: Kube) -
 
 
 def test_what_the_operator_writes_validates_strictly_against_the_crds(
-    kube: Kube, request: pytest.FixtureRequest
+    kube: Kube, crd_cache: Path
 ) -> None:
-    cache = Path(request.config.cache.mkdir("dbaas-sim-crds"))
+    cache = crd_cache
     registry = schemas.SchemaRegistry.load(CRDS_DIR, cache_dir=cache)
     kube.ready_db(postgres("orders"))
     kube.create_ops(

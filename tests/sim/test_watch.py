@@ -240,11 +240,9 @@ def test_a_watch_across_namespaces_and_kinds_is_filtered(kube: Kube) -> None:
 
 
 @pytest.fixture(scope="module")
-def short_history(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[SimServer]:
+def short_history(tmp_path_factory: pytest.TempPathFactory, crd_cache: Path) -> Iterator[SimServer]:
     """A second simulator whose history window is only 5 events."""
-    cache = Path(request.config.cache.mkdir("dbaas-sim-crds"))
+    cache = crd_cache
     server = start_server(tmp_path_factory.mktemp("short"), cache, "--history", "5")
     try:
         yield server
