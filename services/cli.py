@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 CLIENT_COMMANDS: dict[str, str] = {
     "db": "create, inspect, change and delete databases (client of the API)",
     "ops": "list, follow and cancel operations (client of the API)",
+    "backup": "take backups now and list a database's backups (client of the API)",
     "engines": "the engines and versions a new database may use (client of the API)",
     "login": "check an API URL and key, and keep them in the profile file",
     "completion": "print the bash or zsh completion script",

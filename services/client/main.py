@@ -8,8 +8,13 @@ import sys
 import click
 
 from services.client.api import ClientFailure
+from services.client.backup_commands import backup
 from services.client.commands import root
 from services.client.config import ConfigError
+
+# The command groups of their own modules (they build on `commands`' shared options, so
+# `commands` cannot import them).
+root.add_command(backup)
 
 
 def main(argv: list[str]) -> int:

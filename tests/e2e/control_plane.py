@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from services import devrun
 from services.domain import quantities
 from tests.api_harness import LiveApi, api_settings, running_api
 from tests.fixtures_sim import SimCluster
@@ -209,7 +210,10 @@ def control_plane(
     *,
     status_syncs: int = 1,
     drifts: int = 1,
+    backups: bool = False,
 ) -> Iterator[Plane]:
+    """`backups`: a BackupStorage in the sim and `DBAAS_BACKUP_STORAGE` for every program,
+    as `make run` has them."""
     home = tmp_path / "home"
     home.mkdir(parents=True, exist_ok=True)
     settings = api_settings(database_url, redis_url, tmp_path)
@@ -230,6 +234,9 @@ def control_plane(
         "DBAAS_LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
     }
+    if backups:
+        env["DBAAS_BACKUP_STORAGE"] = devrun.create_backup_storage(sim.kubeconfig)
+        settings = dataclasses.replace(settings, backup_storage=env["DBAAS_BACKUP_STORAGE"])
     with running_api(settings, auth_ttl=0) as api:
         plane = Plane(api, api.key(project="acme"), sim, {}, env, home)
         reconciler_flags = ("--watch-timeout", "2", "--standby-seconds", "0.5")
