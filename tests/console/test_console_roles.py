@@ -14,12 +14,23 @@ from tests.api_harness import (
 from tests.console.conftest import Console
 
 OpenConsole = Callable[[str], Console]
-MUTATING = ("New database", "Scale", "Resize", "Expand storage", "Upgrade", "Restart", "Delete")
+MUTATING = (
+    "New database",
+    "Scale",
+    "Resize",
+    "Expand storage",
+    "Upgrade",
+    "Restart",
+    "Delete",
+    "Back up now",
+)
 
 
 def test_a_viewer_sees_no_mutating_controls(api: LiveApi, console_page: OpenConsole) -> None:
     with api.client(api.key(role="admin")) as client:
         database = create(client, "orders")
+        backup = client.post(f"/v1/databases/{database['id']}/backups")  # no worker: pending
+        assert backup.status_code == 202, backup.text
     console = console_page(api.url)
     page = console.page
     console.sign_in(api.key(role="viewer"))
@@ -30,6 +41,10 @@ def test_a_viewer_sees_no_mutating_controls(api: LiveApi, console_page: OpenCons
     page.get_by_role("link", name="orders").click()
     expect(page.get_by_role("heading", name="orders", level=1)).to_be_visible()
     expect(page.locator(".timeline li[data-type=create]")).to_be_visible()
+    # The backups are listed for a viewer too; only "Back up now" is not there.
+    row = page.get_by_role("region", name="Backups").locator(f"tr[data-id='{backup.json()['id']}']")
+    expect(row.locator(".badge")).to_have_text("pending")
+    expect(row.locator("td[data-label=Origin]")).to_have_text("manual")
     for name in MUTATING:
         assert page.get_by_role("button", name=name, exact=True).count() == 0, name
     assert page.locator("main button, main form, main input, main select").count() == 0

@@ -1,8 +1,9 @@
 // One database: status, desired vs observed, actions (operator and admin keys only),
-// credentials on demand, its operations as a timeline and its events. Polled; the
-// forms are built once, so polling never disturbs what the user is typing.
+// credentials on demand, its backups, its operations as a timeline and its events.
+// Polled; the forms are built once, so polling never disturbs what the user is typing.
 
 import { ApiProblem, engines, get, getAll, request } from "./api.js";
+import { buildBackups } from "./backups.js";
 import { asNumber, badge, field, h, showFieldErrors, showProblem, timeElement } from "./dom.js";
 
 const COMPARED = [
@@ -34,6 +35,7 @@ export function renderDatabase(main, { identity, canWrite, poll, confirmAction }
   const eventList = h("ol", { class: "events", "aria-label": "Events, newest first" });
   const actions = canWrite ? buildActions() : null;
   const credentials = canWrite ? buildCredentials() : null;
+  const backups = buildBackups({ path, canWrite, confirmAction, refresh });
 
   const sections = [
     h("p", {}, h("a", { href: "#/databases" }, "← Databases")),
@@ -62,6 +64,7 @@ export function renderDatabase(main, { identity, canWrite, poll, confirmAction }
     ),
     actions?.section,
     credentials,
+    backups.section,
     h("section", { class: "card", "aria-labelledby": "ops-title" }, h("h2", { id: "ops-title" }, "Operations"), timeline),
     h("section", { class: "card", "aria-labelledby": "events-title" }, h("h2", { id: "events-title" }, "Events"), eventList),
   ];
@@ -74,7 +77,7 @@ export function renderDatabase(main, { identity, canWrite, poll, confirmAction }
       state.database = data;
       state.etag = etag;
       showDatabase(data);
-      const [operations, events] = await Promise.all([getAll(`${path}/operations`), getAll(`${path}/events`)]);
+      const [operations, events] = await Promise.all([getAll(`${path}/operations`), getAll(`${path}/events`), backups.load()]);
       showOperations(operations);
       showEvents(events);
     } catch (problem) {

@@ -1,0 +1,80 @@
+"""A database's backups in the console, in a real browser against the real control plane
+with a BackupStorage (the worker and status-sync as processes, KubeStash simulated): the
+list on the database page and "Back up now", confirmed, followed to its end."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.console.conftest import Console
+from tests.e2e.control_plane import Plane, control_plane
+from tests.fixtures_sim import SimCluster
+
+OpenConsole = Callable[[str], Console]
+
+
+@pytest.fixture
+def plane(database_url: str, redis_url: str, sim: SimCluster, tmp_path: Path) -> Iterator[Plane]:
+    with control_plane(database_url, redis_url, sim, tmp_path, backups=True) as running:
+        yield running
+
+
+@pytest.mark.timeout(300)
+def test_an_operator_backs_a_database_up_now_and_sees_it_in_the_list(
+    plane: Plane, sim: SimCluster, console_page: OpenConsole
+) -> None:
+    database_id = plane.create("ledger", replicas=1)["id"]
+    plane.converged(database_id)
+    console = console_page(plane.api.url)
+    page = console.page
+    console.sign_in(plane.key)
+    page.get_by_role("link", name="ledger").click()
+    section = page.get_by_role("region", name="Backups")
+    expect(section).to_contain_text("No backups yet.")
+
+    # A cancelled confirmation takes no backup.
+    section.get_by_role("button", name="Back up now").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Back up now?")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    assert plane.get(f"/v1/databases/{database_id}/backups") == {
+        "items": [],
+        "next_cursor": None,
+    }
+
+    section.get_by_role("button", name="Back up now").click()
+    dialog.get_by_role("button", name="Back up now").click()
+    expect(dialog).to_be_hidden()
+    expect(section.get_by_role("status")).to_contain_text("Backup queued")
+    rows = section.locator("tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first.locator(".badge")).to_have_text("succeeded")
+    listed = plane.get(f"/v1/databases/{database_id}/backups")
+    assert listed is not None
+    (backup,) = listed["items"]
+    assert backup["state"] == "succeeded" and backup["origin"] == "manual"
+    expect(rows.first).to_have_attribute("data-id", backup["id"])
+    expect(rows.first.locator("td[data-label=Origin]")).to_have_text("manual")
+    expect(rows.first.locator("td[data-label=Size]")).to_have_text(
+        re.compile(r"^\d+(\.\d)? \w?i?B$")
+    )
+    expect(rows.first.locator("td[data-label=Completed] time")).to_have_count(1)
+    expect(page.locator(".timeline li[data-type=backup] .badge")).to_have_text("succeeded")
+    console.assert_controls_are_labelled()
+    console.shoot("database-backups")
+
+    # A backup KubeStash fails shows as failed with its reason.
+    reason = "restic: repository is locked"
+    sim.set_faults(kubestash={"backups": [{"mode": "fail", "reason": reason, "count": 9}]})
+    section.get_by_role("button", name="Back up now").click()
+    dialog.get_by_role("button", name="Back up now").click()
+    expect(rows).to_have_count(2)
+    expect(rows.first.locator(".badge")).to_have_text("failed")
+    expect(rows.first.locator("td[data-label=Error]")).to_contain_text(reason)
+    assert console.errors == []
