@@ -99,6 +99,10 @@ class Settings:
     quota_waiting_operations: int = 20
     """Operations one database may have queued, running or waiting
     (`DBAAS_QUOTA_WAITING_OPERATIONS`); 0 = no limit."""
+    platform_project: str = "platform"
+    """The platform team's project (`DBAAS_PLATFORM_PROJECT`): its admin keys manage every
+    project's quotas (`/v1/projects/{project}/quota`); a project's own keys only read its
+    own (`GET /v1/quota`)."""
     rate_reads_per_second: float = 200.0
     """Sustained GET/HEAD requests per second one API key may make, over every API process
     and pod (a token bucket in Redis) (`DBAAS_RATE_READS_PER_SECOND`); 0 = no limit."""

@@ -97,6 +97,13 @@ def routes() -> list[Route]:
         Route("/v1/whoami", whoami_endpoint.whoami, methods=["GET"]),
         Route("/v1/quota", quota_endpoints.get_quota, methods=["GET"]),
         Route(
+            "/v1/projects/{project}/quota",
+            by_method(
+                get=quota_endpoints.get_project_quota, patch=quota_endpoints.patch_project_quota
+            ),
+            methods=["GET", "PATCH"],
+        ),
+        Route(
             "/v1/keys",
             by_method(get=key_endpoints.list_keys, post=key_endpoints.create_key),
             methods=["GET", "POST"],

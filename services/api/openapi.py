@@ -15,7 +15,8 @@ import dataclasses
 import functools
 from typing import Any
 
-from services.api import auth, openapi_examples, openapi_schemas, problems, query_params
+from services.api import auth, openapi_examples, openapi_schemas, problems
+from services.api.openapi_parameters import PARAMETERS, param
 from services.api.openapi_schemas import ref
 
 Doc = dict[str, Any]
@@ -105,7 +106,7 @@ def _operation(
         responses[str(code)] = _error(code)
     if 422 in errors and body is not None:
         # A keyed create may also be refused for reusing its Idempotency-Key (no `errors`).
-        keyed = _param("IdempotencyKey") in (parameters or [])
+        keyed = param("IdempotencyKey") in (parameters or [])
         responses["422"] = _error(
             422, schema="UnprocessableProblem" if keyed else "ValidationProblem"
         )
@@ -131,76 +132,6 @@ def _operation(
         doc["security"] = []
     return doc
 
-
-def _param(name: str) -> Doc:
-    return {"$ref": f"#/components/parameters/{name}"}
-
-
-PARAMETERS: Doc = {
-    "Id": {
-        "name": "id",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string", "format": "uuid"},
-    },
-    "Limit": {
-        "name": "limit",
-        "in": "query",
-        "description": f"page size, 1..{query_params.MAX_LIMIT}",
-        "schema": {
-            "type": "integer",
-            "minimum": 1,
-            "maximum": query_params.MAX_LIMIT,
-            "default": query_params.DEFAULT_LIMIT,
-        },
-    },
-    "Cursor": {
-        "name": "cursor",
-        "in": "query",
-        "description": "opaque; the `next_cursor` of the previous page (any other: 400)",
-        "schema": {"type": "string", "minLength": 1, "pattern": "^[A-Za-z0-9_-]+$"},
-    },
-    "Engine": {
-        "name": "engine",
-        "in": "query",
-        "schema": {"type": "string", "enum": openapi_schemas.ENGINES},
-    },
-    "DatabaseState": {
-        "name": "state",
-        "in": "query",
-        "description": "deleted databases are listed only when asked for with state=deleted",
-        "schema": {"type": "string", "enum": openapi_schemas.DATABASE_STATES},
-    },
-    "Name": {"name": "name", "in": "query", "schema": {"type": "string", "minLength": 1}},
-    "OperationState": {
-        "name": "state",
-        "in": "query",
-        "schema": {"type": "string", "enum": openapi_schemas.OPERATION_STATES},
-    },
-    "DatabaseFilter": {
-        "name": "database",
-        "in": "query",
-        "description": "only the operations of this database",
-        "schema": {"type": "string", "format": "uuid"},
-    },
-    **openapi_schemas.BACKUP_PARAMETERS,
-    "IfMatch": {
-        "name": "If-Match",
-        "in": "header",
-        "description": "apply only if the database's ETag is one of these (412 otherwise); "
-        'ETags are quoted: send the ETag header as given, quotes included ("6f1c2a4e-2")',
-        "schema": {"type": "string", "minLength": 1},
-    },
-    "IdempotencyKey": {
-        "name": "Idempotency-Key",
-        "in": "header",
-        "description": (
-            "retry safely: the first 2xx answer is stored and replayed for the same request "
-            "(header Idempotent-Replayed: true); the same key with another request is a 422"
-        ),
-        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
-    },
-}
 
 ACCEPTED_HEADERS = ("ETag", "Location", "Idempotent-Replayed")
 DB = "databases"
@@ -243,6 +174,10 @@ class Described:
 
 ACCEPTED = (202, "Accepted: the desired spec is recorded and its operations queued", "")
 OPERATOR = "Requires role operator."
+PLATFORM = (
+    "Requires an admin key of the platform project (DBAAS_PLATFORM_PROJECT, default "
+    "`platform`); any other key gets 403 forbidden."
+)
 
 # One entry per endpoint of `app.routes()`, keyed by the handler's name; a unit test holds
 # the two equal in both directions.
@@ -430,6 +365,25 @@ DESCRIBED: dict[str, Described] = {
         description="A create or a change past a limit is 403 quota-exceeded, naming "
         "the quota, its limit, the use and what the request would make it.",
     ),
+    "get_project_quota": Described(
+        "A project's quotas, for the platform team",
+        "quota",
+        (200, "Limits and use", "Quota"),
+        description=f"{PLATFORM} The project need not exist yet: its limits are then the "
+        "defaults and its use nothing.",
+        role=True,
+    ),
+    "patch_project_quota": Described(
+        "Override some of a project's quotas, for the platform team",
+        "quota",
+        (200, "The new limits and use", "Quota"),
+        description=f"{PLATFORM} Each field given is set: a count or a quantity, 0 for no "
+        "limit, null for the server's default (DBAAS_QUOTA_*); fields left out keep their "
+        "value. Recorded in the project's events (quota.changed). A limit lowered below "
+        "the use refuses new growth only; nothing that exists is touched.",
+        body="QuotaOverrides",
+        role=True,
+    ),
     "list_keys": Described(
         "The project's API keys (never their secrets)",
         "keys",
@@ -475,6 +429,8 @@ def _errors(path: str, described: Described) -> tuple[int, ...]:
     codes = {401, 503}
     if "{id}" in path:
         codes.add(404)
+    if "{project}" in path:
+        codes.add(422)  # not a project id
     if described.role:
         codes.add(403)
     if described.body is not None:
@@ -503,12 +459,12 @@ def _success(described: Described) -> Doc:
 def described_operation(path: str, handler_name: str) -> Doc:
     """The OpenAPI operation of one handler on one path."""
     described = DESCRIBED[handler_name]
-    parameters = [_param("Limit"), _param("Cursor")] if described.paged else []
-    parameters += [_param(name) for name in described.query]
+    parameters = [param("Limit"), param("Cursor")] if described.paged else []
+    parameters += [param(name) for name in described.query]
     if described.idempotent:
-        parameters.append(_param("IdempotencyKey"))
+        parameters.append(param("IdempotencyKey"))
     if described.if_match:
-        parameters.append(_param("IfMatch"))
+        parameters.append(param("IfMatch"))
     media = (JSON, "application/merge-patch+json") if described.merge_patch else (JSON,)
     operation = _operation(
         described.operation_id or _camel(handler_name),
@@ -534,7 +490,11 @@ def _paths() -> Doc:
         handlers = getattr(route.endpoint, "handlers", None) or {
             method: route.endpoint for method in route.methods or ()
         }
-        item: Doc = {"parameters": [_param("Id")]} if "{id}" in route.path else {}
+        item: Doc = {}
+        if "{id}" in route.path:
+            item["parameters"] = [param("Id")]
+        elif "{project}" in route.path:
+            item["parameters"] = [param("Project")]
         for method in ("GET", "POST", "PATCH", "DELETE", "PUT"):
             if method in handlers:
                 item[method.lower()] = described_operation(route.path, handlers[method].__name__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.api import problems
-from services.domain import engines, naming, specs
+from services.domain import engines, naming, quotas, specs
 from services.domain.backups import BackupOrigin, BackupState
 from services.domain.engines import Engine
 
@@ -515,6 +515,22 @@ def schemas() -> dict[str, Schema]:
                 },
             }
         ),
+        "QuotaOverrides": {
+            **closed(
+                {
+                    name: {
+                        "type": ["string", "null"],
+                        "examples": ["2Ti" if name == "storage" else "64"],
+                    }
+                    if name in quotas.AMOUNTS
+                    else {"type": ["integer", "null"], "minimum": 0, "maximum": quotas.COUNT_MAX}
+                    for name in quotas.FIELDS
+                },
+                required=[],
+            ),
+            "minProperties": 1,
+            "description": "0: no limit; null: back to the server's default",
+        },
         "Whoami": closed(
             {
                 "project": {"type": "string", "examples": ["default"]},

@@ -11,10 +11,14 @@ import uuid
 
 from services.clients.postgres import Connection
 from services.control import errors
+from services.domain import errors as domain_errors
 from services.domain import quantities
 from services.domain import quotas as rules
+from services.domain.records import Principal
 from services.settings import Settings, SettingsError
+from services.store import events, projects
 from services.store import quotas as store
+from services.store.keys import ROLES
 
 
 def defaults_from(settings: Settings) -> rules.Limits:
@@ -95,3 +99,70 @@ def report(conn: Connection, project_id: str, defaults: rules.Limits) -> dict[st
     limits = limits_of(conn, project_id, defaults)
     usage = rules.usage_of(store.live_sizes(conn, project_id))
     return {"project": project_id, "quotas": rules.report(limits, usage)}
+
+
+ADMIN = ROLES[-1]
+
+
+def require_platform_admin(principal: Principal, platform_project: str) -> None:
+    """Another project's quotas are the platform team's: an admin key of the platform
+    project (`DBAAS_PLATFORM_PROJECT`) manages them; a project's own admins only read theirs
+    (`GET /v1/quota`), or a project could lift its own limits."""
+    if principal.role != ADMIN or principal.project_id != platform_project:
+        raise errors.Forbidden(
+            "managing a project's quotas needs an admin key of the platform project "
+            f"{platform_project!r} (DBAAS_PLATFORM_PROJECT)"
+        )
+
+
+def report_for_platform(
+    conn: Connection,
+    principal: Principal,
+    project_id: str,
+    *,
+    defaults: rules.Limits,
+    platform_project: str,
+) -> dict[str, object]:
+    require_platform_admin(principal, platform_project)
+    return report(conn, _existing_project(project_id), defaults)
+
+
+def override(
+    conn: Connection,
+    principal: Principal,
+    project_id: str,
+    body: object,
+    *,
+    defaults: rules.Limits,
+    platform_project: str,
+) -> dict[str, object]:
+    """Set (or, with null, put back to the default) some of a project's limits, audited
+    in the project's events; the new limits and use. Lowering a limit below the use
+    refuses new growth only: nothing that exists is touched."""
+    require_platform_admin(principal, platform_project)
+    _existing_project(project_id)
+    values = rules.parse_overrides(body)
+    with conn.transaction():
+        projects.ensure(conn, project_id)
+        store.lock_project(conn, project_id)
+        store.set_overrides(conn, project_id, values)
+        events.record(
+            conn,
+            project_id=project_id,
+            actor=principal.actor,
+            kind="quota.changed",
+            message=f"quotas of {project_id} changed: "
+            + ", ".join(f"{name}={'default' if v is None else v}" for name, v in values.items()),
+            details={"set": values},
+        )
+    return report(conn, project_id, defaults)
+
+
+def _existing_project(project_id: str) -> str:
+    """The project id, or 422 when it cannot be one (so no namespace could exist for it)."""
+    try:
+        return projects.checked(project_id)
+    except projects.InvalidProjectId as exc:
+        raise domain_errors.ValidationFailed(
+            [domain_errors.FieldError("project", domain_errors.INVALID_NAME, str(exc))]
+        ) from exc

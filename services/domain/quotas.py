@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from services.domain import quantities
+from services.domain import errors, fields, quantities
 
 UNSET_CPU = Decimal("0.5")
 """What a database without a cpu request counts as: KubeDB's default request (500m)."""
@@ -137,3 +137,56 @@ def report(limits: Limits, usage: Usage) -> dict[str, Any]:
         }
     body["waiting_operations"] = {"limit": limits.waiting_operations, "per": "database"}
     return body
+
+
+COUNT_MAX = 1_000_000
+"""The largest count a project's own limit may be (databases, waiting operations)."""
+
+
+def parse_overrides(body: object) -> dict[str, Any]:
+    """A project's own limits from an admin's request: each field a count (an integer, 0 for
+    no limit) or, for storage, cpu and memory, a quantity (`"2Ti"`, `"64"`, `"0"` for no
+    limit); null puts the server's default back. Returned as stored: counts as int,
+    amounts as canonical quantity strings. At least one field; every problem listed."""
+    if not isinstance(body, Mapping):
+        raise errors.ValidationFailed([fields.not_an_object("", body)])
+    found = fields.unknown_fields(body, FIELDS)
+    if not body:
+        found.append(
+            errors.FieldError("", errors.REQUIRED, f"set at least one of {', '.join(FIELDS)}")
+        )
+    values: dict[str, Any] = {}
+    for name in FIELDS:
+        if name not in body:
+            continue
+        value = body[name]
+        if value is None:
+            values[name] = None
+        elif name in AMOUNTS:
+            values[name] = _amount(name, value, found)
+        elif not fields.is_integer(value):
+            found.append(fields.wrong_type(name, "an integer or null", value))
+        elif not 0 <= int(value) <= COUNT_MAX:
+            found.append(
+                errors.FieldError(name, errors.OUT_OF_RANGE, f"must be between 0 and {COUNT_MAX}")
+            )
+        else:
+            values[name] = int(value)
+    if found:
+        raise errors.ValidationFailed(found)
+    return values
+
+
+def _amount(name: str, value: object, found: list[errors.FieldError]) -> str | None:
+    if not isinstance(value, str):
+        found.append(fields.wrong_type(name, "a quantity string or null", value))
+        return None
+    try:
+        amount = quantities.parse_quantity(value)
+    except quantities.InvalidQuantity as exc:
+        found.append(errors.FieldError(name, errors.INVALID_QUANTITY, str(exc)))
+        return None
+    if amount < 0:
+        found.append(errors.FieldError(name, errors.OUT_OF_RANGE, "must not be negative"))
+        return None
+    return quantities.format_quantity(amount, binary=name != "cpu")

@@ -17,13 +17,19 @@ def namespace_for(project_id: str) -> str:
     return f"dbaas-{project_id}"
 
 
-def ensure(conn: Connection, project_id: str) -> str:
-    """Create the project if missing; return its namespace."""
-    if not PROJECT_ID.match(project_id):
+def checked(project_id: str) -> str:
+    """The project id, or InvalidProjectId when it cannot name a project (nor a namespace)."""
+    if not PROJECT_ID.fullmatch(project_id):
         raise InvalidProjectId(
             f"project id {project_id!r} must be 1-40 lowercase letters, digits or '-', "
             "starting and ending with a letter or digit"
         )
+    return project_id
+
+
+def ensure(conn: Connection, project_id: str) -> str:
+    """Create the project if missing; return its namespace."""
+    checked(project_id)
     namespace = namespace_for(project_id)
     conn.execute(
         "INSERT INTO projects (id, namespace) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",

@@ -131,6 +131,12 @@ def test_every_answer_of_a_full_scenario_conforms_to_the_document(api: LiveApi, 
         c.get("/v1/engines")
         c.get("/v1/whoami")
         c.get("/v1/quota")
+        c.get("/v1/projects/alpha/quota")  # 403: not a platform admin
+    with client(api.key(project="platform")) as platform:
+        platform.get("/v1/projects/alpha/quota")
+        platform.patch("/v1/projects/alpha/quota", json={"databases": 50})
+        platform.patch("/v1/projects/alpha/quota", json={"databases": "fifty"})  # 422
+    with client(admin) as c:
         issued = c.post("/v1/keys", json={"name": "doc", "role": "viewer"}).json()
         c.get("/v1/keys")
         c.delete(f"/v1/keys/{issued['id']}")

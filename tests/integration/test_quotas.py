@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from services.clients import postgres
 from services.settings import Settings
 from tests.api_harness import (
     LiveApi,
@@ -143,6 +144,82 @@ def test_a_project_override_set_by_the_cli_replaces_the_default(
     assert quota["databases"]["limit"] == 1
     assert quota["storage"]["limit"] is None
     assert bad.returncode == 2 and "--cpu" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_platform_admin_overrides_a_project_quota_through_the_api(settings: Settings) -> None:
+    with live(settings, quota_databases=9) as api:
+        platform, alpha = api.key(project="platform"), api.key()
+        with api.client(platform) as admin, api.client(alpha) as developer:
+            changed = admin.patch(
+                "/v1/projects/alpha/quota", json={"databases": 1, "storage": "2Ti", "cpu": "0"}
+            )
+            read = admin.get("/v1/projects/alpha/quota")
+            create(developer, "only")
+            refused = developer.post("/v1/databases", json=spec("second"))
+            own = developer.get("/v1/quota").json()["quotas"]
+            back = admin.patch("/v1/projects/alpha/quota", json={"databases": None})
+            create(developer, "second")
+        with postgres.connect(settings.database_url) as conn:
+            audited = conn.execute(
+                "SELECT actor, details FROM events WHERE project_id = 'alpha'"
+                " AND kind = 'quota.changed' ORDER BY id"
+            ).fetchall()
+    assert changed.status_code == 200, changed.text
+    limits = changed.json()["quotas"]
+    assert changed.json()["project"] == "alpha"
+    assert (limits["databases"]["limit"], limits["storage"]["limit"]) == (1, "2Ti")
+    assert limits["cpu"]["limit"] is None  # 0: no limit
+    assert read.json() == changed.json()
+    assert_problem(refused, 403, "quota-exceeded")
+    assert own["databases"]["limit"] == 1  # the project sees its override
+    assert back.json()["quotas"]["databases"]["limit"] == 9  # null: the default again
+    assert [row["details"]["set"] for row in audited] == [
+        {"databases": 1, "storage": "2Ti", "cpu": "0"},
+        {"databases": None},
+    ]
+    assert all(row["actor"].startswith("key:") for row in audited)
+
+
+def test_only_platform_admins_manage_quotas_and_bad_overrides_are_422(settings: Settings) -> None:
+    with live(settings) as api:
+        keys = {
+            "project admin": api.key(),
+            "platform operator": api.key(role="operator", project="platform"),
+            "platform admin": api.key(project="platform"),
+        }
+        answers = {}
+        for who, key in keys.items():
+            with api.client(key) as client:
+                answers[who] = (
+                    client.get("/v1/projects/alpha/quota"),
+                    client.patch("/v1/projects/alpha/quota", json={"databases": 500}),
+                )
+        with api.client(keys["platform admin"]) as admin:
+            invalid = admin.patch(
+                "/v1/projects/alpha/quota",
+                json={"databases": -1, "storage": "lots", "memory": 5, "bogus": 1},
+            )
+            empty = admin.patch("/v1/projects/alpha/quota", json={})
+            listed = admin.patch("/v1/projects/alpha/quota", json=[1])
+            bad_project = admin.patch("/v1/projects/Not_A_Project/quota", json={"databases": 1})
+            after = admin.get("/v1/projects/alpha/quota").json()["quotas"]
+    for who in ("project admin", "platform operator"):
+        read, change = answers[who]
+        assert_problem(read, 403, "forbidden")
+        assert_problem(change, 403, "forbidden")
+    assert "platform project" in answers["project admin"][1].json()["detail"]
+    assert [r.status_code for r in answers["platform admin"]] == [200, 200]
+    problem = assert_problem(invalid, 422, "validation-failed")
+    assert {e["field"]: e["code"] for e in problem["errors"]} == {
+        "databases": "out_of_range",
+        "storage": "invalid_quantity",
+        "memory": "invalid_type",
+        "bogus": "unknown_field",
+    }
+    assert_problem(empty, 422, "validation-failed")
+    assert_problem(listed, 422, "validation-failed")
+    assert_problem(bad_project, 422, "validation-failed")
+    assert after["databases"]["limit"] == 500  # the refused changes left nothing behind
 
 
 def test_a_key_past_its_write_rate_gets_429_on_every_api_process_reads_apart(

@@ -69,11 +69,11 @@ def world_fixture(api: LiveApi) -> Iterator[World]:
 
 
 def _fill(template: str, value: str) -> str:
-    return template.replace("{id}", value)
+    return template.replace("{id}", value).replace("{project}", "alpha")
 
 
 def test_the_routes_under_test_are_the_apps_v1_routes() -> None:
-    assert len(V1_ROUTES) == 17
+    assert len(V1_ROUTES) == 18
     assert all("HEAD" in methods for path, methods in V1_ROUTES if "GET" in methods)
 
 
