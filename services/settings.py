@@ -41,6 +41,10 @@ def mask_url(url: str) -> str:
     return _PASSWORD_KEYWORD.sub(r"\1***", url)
 
 
+MAX_WORKER_PROCESSES = 16
+"""More worker processes than this would not fit the pod's memory (512 MiB) anyway."""
+
+
 def _default_home() -> Path:
     return Path.cwd() / ".dbaas"
 
@@ -63,6 +67,12 @@ class Settings:
     """Hypercorn worker processes (`DBAAS_API_WORKERS`); 1 serves in one process, no master
     (the pod targets half a CPU). More workers are the scaling knob: from 2 on, a master
     forks them onto one shared socket, each with its own connection pool."""
+    worker_processes: int = 1
+    """Worker processes of the pod (`DBAAS_WORKER_PROCESSES`, 1 to MAX_WORKER_PROCESSES):
+    supervisord's `numprocs` of program `worker`, processes `worker-0` ... `worker-<n-1>`,
+    each its own RQ worker with its own name, heartbeat and lease owner. Operations are
+    claimed in PostgreSQL, so more processes share one database's work without overlapping.
+    1 by default: each costs ~60-80 MiB of RSS (bench/README.md, worker processes)."""
     queue_name: str = "dbaas-operations"
     """RQ queue of operation jobs (`DBAAS_QUEUE_NAME`)."""
     operation_lease_seconds: float = 60.0
@@ -179,6 +189,17 @@ class Settings:
             raise SettingsError(
                 f"DBAAS_BACKUP_STORAGE={storage!r} is not namespace/name "
                 "(e.g. dbaas-backup/s3-primary)"
+            )
+        processes = values.get("worker_processes", 1)
+        if not 1 <= processes <= MAX_WORKER_PROCESSES:
+            raise SettingsError(
+                f"DBAAS_WORKER_PROCESSES={processes!r} is not between 1 and {MAX_WORKER_PROCESSES}"
+            )
+        if processes > 1 and values.get("worker_name"):
+            # one name for several processes: each would take the others' leases for its own
+            raise SettingsError(
+                "DBAAS_WORKER_NAME names one worker process: leave it unset with "
+                f"DBAAS_WORKER_PROCESSES={processes} (each process names itself <hostname>-<pid>)"
             )
         if values.get("log_format", "text") not in ("text", "json"):
             raise SettingsError(f"DBAAS_LOG_FORMAT={values['log_format']!r} is not text or json")

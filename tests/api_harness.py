@@ -325,12 +325,15 @@ startsecs=0
 [program:worker]
 command=sleep 600
 startsecs=0
+numprocs=2
+process_name=worker-%(process_num)d
 """
 
 
 @pytest.fixture(name="supervisord")
 def supervisord_fixture() -> Iterator[Path]:
-    """A real supervisord with two stand-in programs; yields its config file."""
+    """A real supervisord with stand-in programs, api and two worker processes (numprocs, as
+    supervisord.conf names them: worker:worker-0, worker:worker-1); yields its config file."""
     home = Path(tempfile.mkdtemp(prefix="sv", dir="/tmp"))  # unix socket paths are short
     config = home / "supervisord.conf"
     config.write_text(SUPERVISOR_CONF.format(home=home))
@@ -354,4 +357,4 @@ def _all_running(socket_path: Path) -> bool:
         found = states.program_states(socket_path)
     except states.SupervisorUnavailable:
         return False
-    return set(found.values()) == {"RUNNING"} and len(found) == 2
+    return set(found.values()) == {"RUNNING"} and len(found) == 3

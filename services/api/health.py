@@ -79,7 +79,8 @@ def _not_progressing(backends: Backends, programs: dict[str, str]) -> dict[str, 
     beats = heartbeats.read_all(settings.home)
     frozen = {}
     for name in sorted(programs):
-        beat = beats.get(name)
+        # `worker:worker-0` (a process of numprocs) beats as `worker-0`
+        beat = beats.get(name.rpartition(":")[2])
         if beat is not None and beat.age() > settings.heartbeat_timeout_seconds:
             frozen[name] = beat.age()
     return frozen

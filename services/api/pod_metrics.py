@@ -113,11 +113,12 @@ class PodCollector(Collector):
         programs = states.program_states(socket_path, timeout=SOURCE_TIMEOUT_SECONDS)
         up = GaugeMetricFamily(
             "dbaas_program_up",
-            "1 while supervisord reports the program RUNNING.",
+            "1 while supervisord reports the program (each worker process) RUNNING.",
             labels=["program"],
         )
         for name, state in sorted(programs.items()):
-            up.add_metric([name], 1 if state == states.RUNNING else 0)
+            # the process's name, as it beats: `worker-0` rather than `worker:worker-0`
+            up.add_metric([name.rpartition(":")[2]], 1 if state == states.RUNNING else 0)
         yield up
 
     def _from_heartbeats(self) -> Iterator[Metric]:
@@ -131,7 +132,7 @@ class PodCollector(Collector):
         }
         age = GaugeMetricFamily(
             "dbaas_program_heartbeat_age_seconds",
-            "Seconds since the program last beat (worker, status-sync, drift).",
+            "Seconds since the program last beat (worker-<n>, status-sync, drift).",
             labels=["program"],
         )
         for name, beat in sorted(beats.items()):

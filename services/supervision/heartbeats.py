@@ -83,6 +83,32 @@ def read(home: Path, program: str) -> Beat | None:
         return None
 
 
+def clear(home: Path) -> None:
+    """Remove every heartbeat file (the pod's launcher, before any program starts)."""
+    folder = directory(home)
+    if folder.is_dir():
+        for entry in folder.glob("*.json"):
+            entry.unlink(missing_ok=True)
+
+
+def of_program(home: Path, program: str) -> dict[str, Beat]:
+    """The beats of `program`'s processes by process name: `worker` alone (one process, as
+    the split overlay's container runs it) or `worker-0`, `worker-1`... (supervisord's
+    `numprocs`, process_name `<program>-<n>`)."""
+    found = {}
+    single = read(home, program)
+    if single is not None:
+        found[program] = single
+    folder = directory(home)
+    if folder.is_dir():
+        for entry in folder.glob(f"{program}-*.json"):
+            suffix = entry.stem[len(program) + 1 :]
+            beat = read(home, entry.stem) if suffix.isdigit() else None
+            if beat is not None:
+                found[entry.stem] = beat
+    return found
+
+
 def read_all(home: Path) -> dict[str, Beat]:
     beats: dict[str, Beat] = {}
     folder = directory(home)

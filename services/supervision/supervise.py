@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from services.settings import Settings, SettingsError
-from services.supervision import marker, migration
+from services.supervision import heartbeats, marker, migration
 
 EXIT_PROGRAM_FATAL = 1
 EXIT_BAD_SETTINGS = 2
@@ -33,11 +33,17 @@ supervisord's own options: supervisord -h (or python -E -m supervisor.supervisor
 # docstrings (and supervisord's own -h, which prints one, fails there).
 
 
-def supervise(supervisord_args: list[str], *, home: Path) -> int:
+def supervise(supervisord_args: list[str], *, home: Path, worker_processes: int = 1) -> int:
     """Run supervisord until it shuts down; EXIT_PROGRAM_FATAL if a program went FATAL."""
     home.mkdir(parents=True, exist_ok=True)
     marker.clear(home)  # left by a previous run in the same DBAAS_HOME
+    # A previous run's beats (say of worker-3, when this run has two worker processes)
+    # would show in /metrics as programs that stopped beating.
+    heartbeats.clear(home)
     _put_own_bin_first_on_path()
+    # supervisord.conf's `numprocs=%(ENV_DBAAS_WORKER_PROCESSES)s`: the validated setting,
+    # written back so that an unset variable means 1 and supervisord never sees a bad one.
+    os.environ["DBAAS_WORKER_PROCESSES"] = str(worker_processes)
     from supervisor import supervisord  # after keep_tls_out (see __main__)
 
     supervisord.main(supervisord_args)
@@ -82,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_SETTINGS
     if migration.migrate_before_start(config) is migration.Outcome.STOPPED:
         return 0
-    return supervise(args, home=config.home)
+    return supervise(args, home=config.home, worker_processes=config.worker_processes)
 
 
 if __name__ == "__main__":

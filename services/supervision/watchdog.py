@@ -8,8 +8,8 @@ status-sync, drift) therefore get a watchdog: every 5 s (supervisord's TICK_5 ev
 reads their heartbeat files, and a RUNNING program whose last beat, written by this very
 process (same pid), is older than DBAAS_HEARTBEAT_TIMEOUT_SECONDS gets SIGKILL; so does one
 that has run three times that long since its start without beating once. Only the programs
-named in supervisord.conf ([rpcinterface:dbaas] `programs`) are judged: the api does not
-beat. That is an
+named in supervisord.conf ([rpcinterface:dbaas] `programs`) are judged, each process on
+its own (`worker-0`, `worker-1`... of program `worker`): the api does not beat. That is an
 unexpected exit, so supervisord starts it again (autorestart), and the killed process's
 sessions close, which frees a leader's lock at once.
 
@@ -72,10 +72,11 @@ class Watchdog:
     def check(self) -> None:
         now = self.clock()
         for group in list(self.supervisord.process_groups.values()):
+            if group.config.name not in self.beating:
+                continue  # does not beat (the api)
             for process in list(group.processes.values()):
+                # the process's own file: `drift`, or `worker-0` of program `worker`
                 name = process.config.name
-                if name not in self.beating:
-                    continue  # does not beat (the api)
                 if process.get_state() != ProcessStates.RUNNING or not process.pid:
                     continue
                 beat = heartbeats.read(self.home, name)

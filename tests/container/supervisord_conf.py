@@ -38,6 +38,31 @@ def process_sections(parser: configparser.RawConfigParser) -> dict[str, configpa
     return sections
 
 
+def process_names(program: str, count: int = 1) -> list[str]:
+    """The names supervisord gives `program`'s processes: the program's own name, or, for
+    a program with `process_name` (numprocs), e.g. `worker-0` ... `worker-<count-1>`."""
+    pattern = process_sections(load())[program].get("process_name")
+    if pattern is None:
+        return [program]
+    return [pattern % {"process_num": n, "program_name": program} for n in range(count)]
+
+
+def namespecs(program: str, count: int = 1) -> list[str]:
+    """How supervisorctl and `states.program_states` name them: `api`, `worker:worker-0`."""
+    names = process_names(program, count)
+    return [name if name == program else f"{program}:{name}" for name in names]
+
+
+def program_of(process: str) -> str:
+    """The program a process name belongs to (`worker-1` -> `worker`)."""
+    for program in PROGRAMS:
+        pattern = process_sections(load())[program].get("process_name")
+        prefix = pattern.split("%", 1)[0] if pattern else None
+        if process == program or (prefix and process.startswith(prefix)):
+            return program
+    raise KeyError(process)
+
+
 def stop_budget_seconds(parser: configparser.RawConfigParser | None = None) -> int:
     """Worst-case time for supervisord to stop everything: the stops are sequential."""
     sections = process_sections(parser or load())

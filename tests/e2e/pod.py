@@ -38,6 +38,10 @@ from tests.api_harness import free_port
 REPO = Path(__file__).resolve().parents[2]
 SUPERVISORCTL = str(Path(sys.executable).parent / "supervisorctl")
 PROGRAMS = ("api", "worker", "status-sync", "drift")
+"""supervisord.conf's programs; `worker` runs DBAAS_WORKER_PROCESSES processes (numprocs)."""
+WORKER_PROCESSES = int(os.environ.get("DBAAS_TEST_WORKER_PROCESSES") or "1")
+"""Worker processes of every pod a test starts unless it says otherwise: 1 as deployed, more
+to run the fault and end-to-end suites against several (`DBAAS_TEST_WORKER_PROCESSES=3`)."""
 PROJECT = "acme"
 T = TypeVar("T")
 
@@ -94,8 +98,10 @@ class Pod:
             "DBAAS_OPSREQUEST_RETENTION_SECONDS": "2",
             "DBAAS_DRIFT_INTERVAL_SECONDS": "2",
             "DBAAS_LOG_LEVEL": "INFO",
+            "DBAAS_WORKER_PROCESSES": str(WORKER_PROCESSES),
         }
         self.env = inherited | settings | (env or {})
+        self.worker_processes = int(self.env["DBAAS_WORKER_PROCESSES"])
         self.key = key or admin_key(database_url)
 
     # -- the launcher ----------------------------------------------------------------------
@@ -181,12 +187,36 @@ class Pod:
         except states.SupervisorUnavailable:
             return {}
 
+    def process_names(self, program: str | None = None) -> list[str]:
+        """The names supervisord gives the processes (of `program`): `api`, `worker-0`...;
+        its log says `stopped: worker-0 (...)`, and they beat under these names."""
+        return [spec.rpartition(":")[2] for spec in self.specs(program)]
+
+    def specs(self, program: str | None = None) -> list[str]:
+        """supervisorctl's names of the processes (of `program`): `api`, `worker:worker-0`..."""
+        found = []
+        for name in PROGRAMS if program is None else (program,):
+            if name == "worker":
+                found += [f"worker:worker-{n}" for n in range(self.worker_processes)]
+            else:
+                found.append(name)
+        return found
+
+    def spec(self, program: str) -> str:
+        """The one process of `program` (`worker` means worker-0 when it runs alone), or a
+        process's supervisorctl name as given (`worker:worker-1`)."""
+        if ":" in program:
+            return program
+        specs = self.specs(program)
+        assert len(specs) == 1, f"{program} runs {len(specs)} processes: name one of {specs}"
+        return specs[0]
+
     def state(self, program: str) -> str | None:
-        return self.all_states().get(program)
+        return self.all_states().get(self.spec(program))
 
     def pid(self, program: str) -> int:
-        """The program's pid as supervisord knows it (0 when not running)."""
-        output = self.ctl("pid", program, check=False).stdout.strip()
+        """The program's (or process's) pid as supervisord knows it (0 when not running)."""
+        output = self.ctl("pid", self.spec(program), check=False).stdout.strip()
         return int(output) if output.isdigit() else 0
 
     def kill(self, program: str, sig: int = signal.SIGKILL) -> int:
@@ -198,7 +228,8 @@ class Pod:
     def status(self, program: str) -> tuple[str, int]:
         """State and pid from ONE `supervisorctl status` answer (two calls could straddle a
         restart: the old process's RUNNING with the new process's pid)."""
-        fields = self.ctl("status", program, check=False).stdout.replace(",", " ").split()
+        output = self.ctl("status", self.spec(program), check=False).stdout
+        fields = output.replace(",", " ").split()
         state = fields[1] if len(fields) > 1 else "UNKNOWN"
         pid = int(fields[3]) if len(fields) > 3 and fields[2] == "pid" else 0
         return state, pid

@@ -20,7 +20,7 @@ import pytest
 from services.supervision import states, supervise
 from tests.container import supervisord_conf
 from tests.e2e.control_plane import in_sync
-from tests.e2e.pod import PROGRAMS, Pod, running_pod, short_home, wait_for
+from tests.e2e.pod import Pod, running_pod, short_home, wait_for
 from tests.faults import workload
 from tests.faults.test_pod_stop import stop_statuses
 from tests.faults.workload import Burst, Plan
@@ -56,7 +56,7 @@ def test_all_four_programs_run_and_a_database_created_through_the_api_becomes_re
     pod: Pod,
 ) -> None:
     listed = dict(line.split()[:2] for line in pod.ctl("status").stdout.splitlines())
-    assert listed == {name: "RUNNING" for name in PROGRAMS}
+    assert listed == {name: "RUNNING" for name in pod.specs()}  # worker:worker-0 ...
     ready = readyz(pod)
     assert ready.status_code == 200
     assert ready.json()["checks"]["programs"]["status"] == "ok"
@@ -86,11 +86,13 @@ def test_supervisorctl_restart_worker_with_operations_in_flight_loses_nothing(
     burst = Burst(pod, PLAN).start()
     (point,) = workload.seeded_points("restart-worker", low=3, high=PLAN.operations - 10, count=1)
     workload.wait_progress(pod, point, timeout=60)
-    old = pod.pid("worker")
-    output = pod.ctl("restart", "worker").stdout
-    assert "worker: stopped" in output and "worker: started" in output, output
-    assert pod.wait_back("worker", old) != old
-    assert stop_statuses(pod.log())["worker"] == "exit status 0"  # a warm shutdown
+    olds = {spec: pod.pid(spec) for spec in pod.specs("worker")}
+    output = pod.ctl("restart", "worker:*").stdout  # every worker process
+    for spec, old in olds.items():
+        assert f"{spec}: stopped" in output and f"{spec}: started" in output, output
+        assert pod.wait_back(spec, old) != old
+    for name in pod.process_names("worker"):
+        assert stop_statuses(pod.log())[name] == "exit status 0"  # a warm shutdown
     burst.join()
     workload.settle(pod, PLAN, timeout=90)
     workload.check_outcome(pod, sim, PLAN, burst.ids)
@@ -102,7 +104,8 @@ def test_kill_9_of_each_program_with_operations_in_flight_loses_nothing_and_it_c
     sim.set_latency(0.1, verbs=["create"])
     burst = Burst(pod, PLAN).start()
     points = workload.seeded_points("kill-each", low=3, high=PLAN.operations - 15, count=4)
-    for program, point in zip(("worker", "status-sync", "drift", "api"), points, strict=True):
+    programs = (pod.specs("worker")[-1], "status-sync", "drift", "api")
+    for program, point in zip(programs, points, strict=True):
         workload.wait_progress(pod, point, timeout=90)
         old = pod.kill(program)  # the api too is one process (DBAAS_API_WORKERS=1)
         assert pod.wait_back(program, old) != old
@@ -141,9 +144,8 @@ def test_a_program_that_cannot_start_goes_fatal_and_the_pod_exits_non_zero(
     assert "supervise: exiting 1: program api went FATAL" in log
     assert "address already in use" in log.lower()
     stopped = stop_statuses(log)
-    assert {p: stopped.get(p) for p in ("worker", "status-sync", "drift")} == dict.fromkeys(
-        ("worker", "status-sync", "drift"), "exit status 0"
-    )
+    names = [*pod.process_names("worker"), "status-sync", "drift"]
+    assert {p: stopped.get(p) for p in names} == dict.fromkeys(names, "exit status 0")
 
 
 def test_sigterm_to_supervisord_ends_everything_in_order_within_budget_and_loses_nothing(
@@ -157,11 +159,13 @@ def test_sigterm_to_supervisord_ends_everything_in_order_within_budget_and_loses
     assert code == 0
     print(f"figures: the pod stopped in {seconds:.1f}s of a {budget}s budget")
     assert not pod.processes()
-    order = [
+    stopped = [
         line.split("stopped: ")[1].split()[0]
         for line in pod.log().splitlines()
         if "INFO stopped: " in line
     ]
+    # worker-0, worker-1...: the processes of program worker stop together
+    order = list(dict.fromkeys(supervisord_conf.program_of(name) for name in stopped))
     assert order == supervisord_conf.stop_order()
     assert set(stop_statuses(pod.log()).values()) == {"exit status 0"}
     pod.start()

@@ -148,5 +148,7 @@ def test_the_readme_first_session_runs_as_written(
     assert "scale succeeded" in curl.stdout and "create succeeded" in curl.stdout
     assert '"endpoint": "invoices.dbaas-default.svc:5432"' in curl.stdout
     programs = dict(line.split()[:2] for line in supervisor.stdout.splitlines())
-    assert programs == {p: "RUNNING" for p in ("api", "worker", "status-sync", "drift")}
+    # one worker process (DBAAS_WORKER_PROCESSES=1), named as supervisorctl lists it
+    expected = ("api", "worker:worker-0", "status-sync", "drift")
+    assert programs == {p: "RUNNING" for p in expected}
     assert sorted(db["name"] for db in left) == ["invoices", "orders"]  # both deleted

@@ -197,7 +197,7 @@ def test_a_leader_cut_off_from_the_cluster_gives_both_roles_to_the_pod_that_reac
         ) as cut,
     ):
         wait_for(lambda: all(leads(cut, r) for r in ROLES), timeout=60, what="a leader")
-        cut.ctl("stop", "worker")
+        cut.ctl("stop", "worker:*")  # every worker process
         with running_pod(
             home_ok,
             database_url=database_url,

@@ -1,7 +1,8 @@
 """kill -9 of one program of the pod at seeded random points while a burst of operations runs.
 
 Each test sends 30 creates + 60 changes through the API (four client threads), crashes one
-program twice under the real supervisord, and then demands the same end state: every
+program twice under the real supervisord (the worker: with one worker process and with
+three, all of them at each kill), and then demands the same end state: every
 operation succeeded exactly once, no OpsRequest was created twice, every database is Ready
 with observed == desired, and the program runs again under a new pid.
 """
@@ -29,19 +30,42 @@ def running_operations(pod: Pod, state: str) -> int:
     return workload.states(pod)[state]
 
 
+@pytest.fixture(params=[1, 3], ids=["1-worker", "3-workers"])
+def workers_pod(
+    request: pytest.FixtureRequest, database_url: str, redis_url: str, sim: SimCluster, home: Path
+) -> Iterator[Pod]:
+    """The pod with one worker process (as deployed) and with three (DBAAS_WORKER_PROCESSES),
+    which claim operations of the same burst side by side."""
+    with running_pod(
+        home,
+        database_url=database_url,
+        redis_url=redis_url,
+        kubeconfig=sim.kubeconfig,
+        env={"DBAAS_WORKER_PROCESSES": str(request.param)},
+    ) as running:
+        yield running
+
+
 @pytest.mark.slow
 def test_kill_9_of_the_worker_mid_operation_loses_and_duplicates_nothing(
-    pod: Pod, sim: SimCluster
+    workers_pod: Pod, sim: SimCluster
 ) -> None:
+    pod = workers_pod
     # The sim makes each create at once and holds its answer back: while an answer is held,
-    # the worker is between "the object exists" and mark_waiting. Each kill waits for such a
-    # moment (the pid is known beforehand, so nothing slow sits between seeing it and the
-    # kill): the re-run must meet AlreadyExists.
+    # a worker is between "the object exists" and mark_waiting. Each kill waits for such a
+    # moment (the pids are known beforehand, so nothing slow sits between seeing it and the
+    # kill) and kills every worker process, whichever holds the answer: the re-run must meet
+    # AlreadyExists.
     sim.set_latency(0.3, verbs=["create"], after=True)
     burst = Burst(pod, PLAN).start()
-    pid = wait_for(lambda: pod.pid("worker"), timeout=30, what="the worker's pid")
-    pids = []
-    for point in kill_points("worker", low=5, high=PLAN.operations - 30):
+    specs = pod.specs("worker")
+    pids = {
+        spec: wait_for(lambda spec=spec: pod.pid(spec), timeout=30, what=f"{spec}'s pid")
+        for spec in specs
+    }
+    seen = set(pids.values())
+    points = kill_points("worker", low=5, high=PLAN.operations - 30)
+    for point in points:
         wait_for(
             lambda point=point: workload.finished(pod) >= point,
             timeout=90,
@@ -50,17 +74,18 @@ def test_kill_9_of_the_worker_mid_operation_loses_and_duplicates_nothing(
         wait_for(
             lambda: sim.stats()["held_answers"] > 0,
             timeout=90,
-            what="the worker waiting for the answer to a create the sim made",
+            what="a worker waiting for the answer to a create the sim made",
         )
-        os.kill(pid, signal.SIGKILL)
-        new = pod.wait_back("worker", pid)
-        pids.append((pid, new))
-        pid = new
+        for pid in pids.values():
+            os.kill(pid, signal.SIGKILL)
+        pids = {spec: pod.wait_back(spec, pid) for spec, pid in pids.items()}
+        seen |= set(pids.values())
     burst.join()
     workload.settle(pod, PLAN, timeout=90)
     outcome = workload.check_outcome(pod, sim, PLAN, burst.ids)
     assert outcome.resumed >= 1, "no operation was interrupted by the kills"
-    assert len({pid for pair in pids for pid in pair}) == 3  # each kill: a new process
+    # each kill: a new process for every worker process
+    assert len(seen) == (1 + len(points)) * len(specs)
     assert "already existed" in pod.log(), "no re-run met an object the killed worker made"
 
 

@@ -26,7 +26,7 @@ from services.store import migrating
 from services.supervision import states
 from tests.api_harness import Cuttable
 from tests.container import supervisord_conf
-from tests.e2e.pod import PROGRAMS, running_pod, wait_for
+from tests.e2e.pod import running_pod, wait_for
 from tests.faults import workload
 from tests.faults.servers import can_create_clusters, private_cluster, wait_down
 from tests.faults.workload import Burst, Plan
@@ -111,7 +111,7 @@ def test_postgres_restarted_mid_burst_answers_503_then_recovers_with_no_program_
             home, database_url=postgres.url, redis_url=redis_url, kubeconfig=sim.kubeconfig
         ) as pod,
     ):
-        pids = {program: pod.pid(program) for program in PROGRAMS}
+        pids = {process: pod.pid(process) for process in pod.specs()}
         sim.set_latency(0.1, verbs=["create"])  # a backlog for the outage to hold up
         burst = Burst(pod, PLAN, retry_seconds=OUTAGE_SECONDS + 60).start()
         (stop_at,) = workload.seeded_points("postgres", low=5, high=PLAN.operations - 40, count=1)
@@ -153,6 +153,6 @@ def test_postgres_restarted_mid_burst_answers_503_then_recovers_with_no_program_
         workload.check_outcome(pod, sim, PLAN, burst.ids)
         assert pod.fatal_reason() is None
         assert pod.alive
-        assert all(pod.state(p) == states.RUNNING for p in PROGRAMS), pod.all_states()
-        restarted = {p for p in PROGRAMS if pod.pid(p) != pids[p]}
+        assert all(pod.state(p) == states.RUNNING for p in pod.specs()), pod.all_states()
+        restarted = {p for p in pod.specs() if pod.pid(p) != pids[p]}
         assert not restarted, f"programs exited on the outage instead of retrying: {restarted}"

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from services.supervision import states
-from tests.e2e.pod import PROGRAMS, Pod, running_pod, wait_for
+from tests.e2e.pod import Pod, running_pod, wait_for
 from tests.faults import workload
 from tests.faults.servers import private_redis
 from tests.faults.workload import Burst, Plan
@@ -44,7 +44,7 @@ def test_redis_flushed_then_restarted_mid_burst_loses_no_operation(
             home, database_url=database_url, redis_url=redis_server.url, kubeconfig=sim.kubeconfig
         ) as pod,
     ):
-        pids = {program: pod.pid(program) for program in PROGRAMS}
+        pids = {process: pod.pid(process) for process in pod.specs()}
         # Slow OpsRequest creates keep a backlog of jobs in the queue for the flush to drop.
         sim.set_latency(0.1, verbs=["create"])
         burst = Burst(pod, PLAN).start()
@@ -67,8 +67,8 @@ def test_redis_flushed_then_restarted_mid_burst_loses_no_operation(
         workload.settle(pod, PLAN, timeout=120)
         workload.check_outcome(pod, sim, PLAN, burst.ids)
         assert pod.fatal_reason() is None
-        assert all(pod.state(p) == states.RUNNING for p in PROGRAMS), pod.all_states()
-        restarted = {p for p in PROGRAMS if pod.pid(p) != pids[p]}
+        assert all(pod.state(p) == states.RUNNING for p in pod.specs()), pod.all_states()
+        restarted = {p for p in pod.specs() if pod.pid(p) != pids[p]}
         assert not restarted, (
             f"programs exited on the Redis outage instead of retrying: {restarted}"
         )

@@ -18,7 +18,7 @@ import pytest
 from services.supervision import states
 from tests.api_harness import Cuttable
 from tests.container import supervisord_conf
-from tests.e2e.pod import PROGRAMS, admin_key, running_pod, wait_for
+from tests.e2e.pod import admin_key, running_pod, wait_for
 from tests.faults import workload
 from tests.faults.servers import PrivateRedis
 from tests.faults.workload import Burst, Plan
@@ -48,11 +48,11 @@ def test_a_pod_started_before_postgres_and_redis_waits_for_them_and_then_works(
         ) as pod:
             started = time.monotonic()
             wait_for(
-                lambda: all(pod.state(p) == states.RUNNING for p in PROGRAMS),
+                lambda: all(pod.state(p) == states.RUNNING for p in pod.specs()),
                 timeout=30,
                 what=f"every program RUNNING without its databases ({pod.all_states()})",
             )
-            pids = {program: pod.pid(program) for program in PROGRAMS}
+            pids = {process: pod.pid(process) for process in pod.specs()}
             # RUNNING means "up for startsecs", not "listening": on a slow host the api may
             # bind its port a moment later.
             readyz = wait_for(
@@ -69,7 +69,7 @@ def test_a_pod_started_before_postgres_and_redis_waits_for_them_and_then_works(
                 what="the outage to last",
             )
             assert pod.alive and pod.fatal_reason() is None, pod.log_tail()
-            assert {p: pod.pid(p) for p in PROGRAMS} == pids, "a program exited meanwhile"
+            assert {p: pod.pid(p) for p in pod.specs()} == pids, "a program exited meanwhile"
             proxy.restore()
             redis_server.start()
             pod.wait_ready(timeout=60)
@@ -77,7 +77,7 @@ def test_a_pod_started_before_postgres_and_redis_waits_for_them_and_then_works(
             burst.join()
             workload.settle(pod, PLAN, timeout=60)
             workload.check_outcome(pod, sim, PLAN, burst.ids)
-            assert {p: pod.pid(p) for p in PROGRAMS} == pids, "a program restarted"
+            assert {p: pod.pid(p) for p in pod.specs()} == pids, "a program restarted"
     finally:
         proxy.cut()
         redis_server.stop()

@@ -135,10 +135,11 @@ def test_leaders_successes_findings_and_kube_requests_come_from_the_heartbeats(
             counters={"kube_requests": {"list 200": 23, "list 503": 1}},
         ),
     )
-    heartbeats.write(
-        home,
-        heartbeats.Beat("worker", pid, now, counters={"kube_requests": {"create 201": 5}}),
-    )
+    for process, creates in (("worker-0", 5), ("worker-1", 3)):  # DBAAS_WORKER_PROCESSES=2
+        heartbeats.write(
+            home,
+            heartbeats.Beat(process, pid, now, counters={"kube_requests": {"create 201": creates}}),
+        )
     samples = scrape(api)
     assert samples["dbaas_leader"] == {(("role", "status-sync"),): 1.0, (("role", "drift"),): 0.0}
     assert samples["dbaas_reconciler_last_success_timestamp_seconds"] == {
@@ -155,7 +156,8 @@ def test_leaders_successes_findings_and_kube_requests_come_from_the_heartbeats(
         (("code", "200"), ("program", "status-sync"), ("verb", "watch")): 9.0,
         (("code", "200"), ("program", "drift"), ("verb", "list")): 23.0,
         (("code", "503"), ("program", "drift"), ("verb", "list")): 1.0,
-        (("code", "201"), ("program", "worker"), ("verb", "create")): 5.0,
+        (("code", "201"), ("program", "worker-0"), ("verb", "create")): 5.0,
+        (("code", "201"), ("program", "worker-1"), ("verb", "create")): 3.0,
     }
     # a leader whose heartbeat is older than the timeout no longer counts as leading
     stale = now - api.settings.heartbeat_timeout_seconds - 5

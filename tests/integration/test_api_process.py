@@ -74,6 +74,9 @@ def test_readyz_is_503_while_the_schema_is_behind_the_code(
     assert current.json()["checks"]["schema"] == {"status": "ok"}
 
 
+BOTH_WORKERS_RUNNING = dict.fromkeys(("api", "worker:worker-0", "worker:worker-1"), "RUNNING")
+
+
 def test_readyz_requires_every_supervised_program_to_be_running(
     supervisord: Path, database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
@@ -83,20 +86,17 @@ def test_readyz_requires_every_supervised_program_to_be_running(
     with running_api(settings) as live, live.client() as client:
         ready = client.get("/readyz")
         subprocess.run(
-            [str(bin_dir / "supervisorctl"), "-c", str(supervisord), "stop", "worker"],
+            [str(bin_dir / "supervisorctl"), "-c", str(supervisord), "stop", "worker:worker-1"],
             check=True,
             capture_output=True,
         )
         not_ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"]["programs"] == {
-        "status": "ok",
-        "programs": {"api": "RUNNING", "worker": "RUNNING"},
-    }
+    assert ready.json()["checks"]["programs"] == {"status": "ok", "programs": BOTH_WORKERS_RUNNING}
     assert not_ready.status_code == 503
     programs = not_ready.json()["checks"]["programs"]
     assert programs["status"] == "failed"
-    assert programs["detail"] == "not running: worker STOPPED"
+    assert programs["detail"] == "not running: worker:worker-1 STOPPED"
 
 
 def test_readyz_reports_a_running_program_whose_heartbeat_stopped(
@@ -106,17 +106,19 @@ def test_readyz_reports_a_running_program_whose_heartbeat_stopped(
     settings = api_settings(database_url, redis_url, tmp_path, supervisor_socket=socket_path)
     now = time.time()
     with running_api(settings) as live, live.client() as client:
-        heartbeats.write(settings.home, heartbeats.Beat("worker", 1, now))
+        # each worker process beats in a file of its own (DBAAS_PROGRAM=worker-<n>)
+        heartbeats.write(settings.home, heartbeats.Beat("worker-0", 1, now))
+        heartbeats.write(settings.home, heartbeats.Beat("worker-1", 2, now))
         beating = client.get("/readyz")
         stale = now - settings.heartbeat_timeout_seconds - 20
-        heartbeats.write(settings.home, heartbeats.Beat("worker", 1, stale))
+        heartbeats.write(settings.home, heartbeats.Beat("worker-1", 2, stale))
         frozen = client.get("/readyz")
     assert beating.status_code == 200, beating.text
     assert frozen.status_code == 503
     programs = frozen.json()["checks"]["programs"]
     assert programs["status"] == "failed"
-    assert programs["detail"].startswith("not progressing: worker (heartbeat ")
-    assert programs["programs"] == {"api": "RUNNING", "worker": "RUNNING"}
+    assert programs["detail"].startswith("not progressing: worker:worker-1 (heartbeat ")
+    assert programs["programs"] == BOTH_WORKERS_RUNNING
 
 
 def test_postgres_outage_is_a_503_and_the_api_recovers_when_it_returns(

@@ -90,7 +90,7 @@ def test_alerts_and_dashboard_name_only_series_that_metrics_serves(
         kubeconfig=str(sim.kubeconfig),
     )
     now = time.time()
-    for program, leader in (("status-sync", True), ("drift", True), ("worker", None)):
+    for program, leader in (("status-sync", True), ("drift", True), ("worker-0", None)):
         heartbeats.write(
             settings.home,
             heartbeats.Beat(

@@ -38,6 +38,7 @@ from tests.container import supervisord_conf
 CONF = supervisord_conf.load()
 SECTIONS = supervisord_conf.process_sections(CONF)
 SUPERVISORCTL = str(Path(sys.executable).parent / "supervisorctl")
+WORKER = supervisord_conf.namespecs("worker")[0]  # worker:worker-0, the one process by default
 
 # A stand-in for a dbaas program: records its name (from DBAAS_PROGRAM, as supervisord
 # passes it) when SIGTERM arrives, then exits like a warm shutdown. It exits at once, as a
@@ -81,7 +82,15 @@ def test_every_process_logs_unrotated_to_the_container_streams() -> None:
 
 def test_every_process_is_told_its_own_name_for_its_log_prefix() -> None:
     for name, section in SECTIONS.items():
-        assert f'DBAAS_PROGRAM="{name}"' in section["environment"], name
+        process_name = section.get("process_name", name)  # worker-%(process_num)d
+        assert f'DBAAS_PROGRAM="{process_name}"' in section["environment"], name
+
+
+def test_the_worker_count_is_a_setting_and_each_process_is_named() -> None:
+    worker = SECTIONS["worker"]
+    assert worker["numprocs"] == "%(ENV_DBAAS_WORKER_PROCESSES)s"
+    assert supervisord_conf.process_names("worker", 2) == ["worker-0", "worker-1"]
+    assert all("numprocs" not in SECTIONS[name] for name in ("api", "status-sync", "drift"))
 
 
 def test_every_program_restarts_on_any_exit_but_goes_fatal_after_quick_start_failures() -> None:
@@ -168,7 +177,8 @@ class Loaded:
 
     def go_fatal(self, program: str, *, from_state: int = ProcessStates.BACKOFF) -> None:
         """Send the event supervisord sends when `program` gives up."""
-        process = self.supervisor.process_groups[program].processes[program]
+        group, _, name = supervisord_conf.namespecs(program)[0].rpartition(":")
+        process = self.supervisor.process_groups[group or name].processes[name]
         events.notify(events.ProcessStateFatalEvent(process, from_state))
 
 
@@ -179,6 +189,7 @@ def loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Loaded]:
     control server; no process is spawned and no socket opened, and supervisord's log is
     kept in memory (`Loaded.log`)."""
     monkeypatch.setenv("DBAAS_HOME", str(tmp_path))
+    monkeypatch.setenv("DBAAS_WORKER_PROCESSES", "1")  # the launcher sets it
     events.clear()  # supervisord's subscriptions are module state; supervisord.run() clears
     try:
         yield _load(tmp_path)
@@ -220,7 +231,8 @@ def test_a_fatal_program_is_recorded_logged_and_shuts_supervisord_down_like_sigt
 ) -> None:
     events.notify(
         events.ProcessStateBackoffEvent(
-            loaded.supervisor.process_groups["worker"].processes["worker"], ProcessStates.STARTING
+            loaded.supervisor.process_groups["worker"].processes["worker-0"],
+            ProcessStates.STARTING,
         )
     )
     assert loaded.mood == SupervisorStates.RUNNING
@@ -228,13 +240,13 @@ def test_a_fatal_program_is_recorded_logged_and_shuts_supervisord_down_like_sigt
     loaded.go_fatal("worker")
     # the value supervisord's handle_signal sets on SIGTERM; its main loop does the rest
     assert loaded.mood == SupervisorStates.SHUTDOWN
-    assert marker.read(loaded.home) == "program worker went FATAL (from BACKOFF)"
-    assert "WARN dbaas: program worker went FATAL (from BACKOFF): stopping every program" in (
+    assert marker.read(loaded.home) == "program worker-0 went FATAL (from BACKOFF)"
+    assert "WARN dbaas: program worker-0 went FATAL (from BACKOFF): stopping every program" in (
         loaded.log()
     )
     interface = loaded.interfaces["dbaas"]
     assert isinstance(interface, fatal.RPCInterface)
-    assert interface.getFatalReason() == "program worker went FATAL (from BACKOFF)"
+    assert interface.getFatalReason() == "program worker-0 went FATAL (from BACKOFF)"
 
 
 def test_the_first_fatal_program_stays_recorded_as_the_cause(loaded: Loaded) -> None:
@@ -301,7 +313,13 @@ def short_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _start(base: Path, programs: dict[str, dict[str, str]], *, launcher: bool = True) -> Supervised:
+def _start(
+    base: Path,
+    programs: dict[str, dict[str, str]],
+    *,
+    launcher: bool = True,
+    worker_processes: int = 1,
+) -> Supervised:
     """supervisord.conf with its [program:*] sections replaced by `programs`, launched (or,
     without the launcher, supervisord run as `supervisord -c`, in a DBAAS_HOME that exists)."""
     parser = supervisord_conf.load()
@@ -330,6 +348,8 @@ def _start(base: Path, programs: dict[str, dict[str, str]], *, launcher: bool = 
                 "DBAAS_HOME": str(home),
                 "DBAAS_MIGRATE_ON_START": "false",
                 "DBAAS_HEARTBEAT_TIMEOUT_SECONDS": "3600",
+                # what the launcher exports; `supervisord -c` alone needs it in the environment
+                "DBAAS_WORKER_PROCESSES": str(worker_processes),
             },
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -395,24 +415,24 @@ def test_a_program_gone_fatal_stops_the_others_in_order_without_a_signal_and_exi
     running: Supervised,
 ) -> None:
     # the worker crashes and then cannot start again: 1 + startretries quick exits
-    Path(f"{running.stop_log}.worker.doomed").touch()
-    os.kill(_ctl_pid(running, "worker"), signal.SIGKILL)
+    Path(f"{running.stop_log}.worker-0.doomed").touch()
+    os.kill(_ctl_pid(running, WORKER), signal.SIGKILL)
     returncode = running.process.wait(timeout=60 + supervisord_conf.stop_budget_seconds())
     log = running.log_text()
     assert returncode == supervise.EXIT_PROGRAM_FATAL, log
-    stopped = running.stop_log.read_text(encoding="utf-8").split()
+    stopped = _stopped_programs(running)
     assert stopped == [p for p in supervisord_conf.stop_order() if p != "worker"], log
-    assert "dbaas: program worker went FATAL (from BACKOFF): stopping every program" in log
+    assert "dbaas: program worker-0 went FATAL (from BACKOFF): stopping every program" in log
     assert "received SIGTERM" not in log  # shut down from inside, not by a signal
-    assert "supervise: exiting 1: program worker went FATAL (from BACKOFF)" in log
-    assert marker.read(running.home) == "program worker went FATAL (from BACKOFF)"
+    assert "supervise: exiting 1: program worker-0 went FATAL (from BACKOFF)" in log
+    assert marker.read(running.home) == "program worker-0 went FATAL (from BACKOFF)"
 
 
 def test_the_fatal_handler_is_subscribed_again_after_a_supervisorctl_reload(
     running: Supervised,
 ) -> None:
     # a reload runs supervisord's startup again in the same process, events cleared first
-    before = _ctl_pid(running, "worker")
+    before = _ctl_pid(running, WORKER)
     subprocess.run(
         [SUPERVISORCTL, "-c", "supervisord.conf", "reload"],
         cwd=supervisord_conf.REPO_ROOT,
@@ -424,16 +444,16 @@ def test_the_fatal_handler_is_subscribed_again_after_a_supervisorctl_reload(
     _poll(
         lambda: (
             set(_states_or_empty(running.socket).values()) == {states.RUNNING}
-            and _ctl_pid(running, "worker") not in (0, before)
+            and _ctl_pid(running, WORKER) not in (0, before)
         ),
         deadline=30,
         what="every program RUNNING again after the reload",
     )
-    Path(f"{running.stop_log}.worker.doomed").touch()
-    os.kill(_ctl_pid(running, "worker"), signal.SIGKILL)
+    Path(f"{running.stop_log}.worker-0.doomed").touch()
+    os.kill(_ctl_pid(running, WORKER), signal.SIGKILL)
     returncode = running.process.wait(timeout=60 + supervisord_conf.stop_budget_seconds())
     assert returncode == supervise.EXIT_PROGRAM_FATAL, running.log_text()
-    assert running.log_text().count("dbaas: program worker went FATAL") == 1
+    assert running.log_text().count("dbaas: program worker-0 went FATAL") == 1
 
 
 def test_plain_supervisord_also_stops_on_fatal_but_exits_zero_leaving_the_marker(
@@ -492,7 +512,7 @@ def test_the_launcher_prints_its_usage_without_docstrings_and_starts_nothing(
 def test_program_states_reports_every_program_as_running(running: Supervised) -> None:
     assert states.program_states(running.socket) == {
         "api": states.RUNNING,
-        "worker": states.RUNNING,
+        WORKER: states.RUNNING,
         "status-sync": states.RUNNING,
         "drift": states.RUNNING,
     }
@@ -526,7 +546,10 @@ def test_supervisorctl_with_the_repository_config_needs_only_dbaas_home(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     listed = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
-    assert listed == {name: "RUNNING" for name in supervisord_conf.PROGRAMS}
+    specs = [
+        spec for name in supervisord_conf.PROGRAMS for spec in supervisord_conf.namespecs(name)
+    ]
+    assert listed == dict.fromkeys(specs, "RUNNING")
 
 
 def _ctl_pid(supervised: Supervised, program: str) -> int:
@@ -544,14 +567,14 @@ def _ctl_pid(supervised: Supervised, program: str) -> int:
 
 def test_a_program_killed_with_sigkill_is_started_again(running: Supervised) -> None:
     def worker_pid() -> int:
-        return _ctl_pid(running, "worker")
+        return _ctl_pid(running, WORKER)
 
     first = worker_pid()
     os.kill(first, signal.SIGKILL)
     _poll(
         lambda: (
             worker_pid() not in (0, first)
-            and _states_or_empty(running.socket).get("worker") == states.RUNNING
+            and _states_or_empty(running.socket).get(WORKER) == states.RUNNING
         ),
         deadline=30,
         what="worker restarted and RUNNING",
@@ -565,9 +588,47 @@ def test_sigterm_stops_the_programs_in_priority_order_within_the_budget_and_exit
     running.process.send_signal(signal.SIGTERM)
     returncode = running.process.wait(timeout=supervisord_conf.stop_budget_seconds())
     assert returncode == 0, running.log_text()
-    stopped = running.stop_log.read_text(encoding="utf-8").split()
-    assert stopped == supervisord_conf.stop_order()
+    assert _stopped_programs(running) == supervisord_conf.stop_order()
     assert marker.read(running.home) is None
+
+
+def _stopped_programs(supervised: Supervised) -> list[str]:
+    """The programs in the order their processes recorded SIGTERM, each program once."""
+    stopped = supervised.stop_log.read_text(encoding="utf-8").split()
+    return list(dict.fromkeys(supervisord_conf.program_of(name) for name in stopped))
+
+
+def test_several_worker_processes_run_each_named_and_stop_together_on_sigterm(
+    short_dir: Path,
+) -> None:
+    supervised = _start(short_dir, _stand_ins(short_dir), worker_processes=3)
+    try:
+        _poll(
+            lambda: list(_states_or_empty(supervised.socket).values()).count(states.RUNNING) == 6,
+            deadline=30,
+            what="api, three worker processes, status-sync and drift RUNNING",
+        )
+        listed = states.program_states(supervised.socket)
+        assert set(supervisord_conf.namespecs("worker", 3)) <= set(listed)
+        killed = _ctl_pid(supervised, "worker:worker-1")
+        os.kill(killed, signal.SIGKILL)  # only that process starts again
+        _poll(
+            lambda: _ctl_pid(supervised, "worker:worker-1") not in (0, killed),
+            deadline=30,
+            what="worker-1 started again",
+        )
+        supervised.process.send_signal(signal.SIGTERM)
+        returncode = supervised.process.wait(timeout=supervisord_conf.stop_budget_seconds())
+    finally:
+        _stop(supervised)
+    assert returncode == 0, supervised.log_text()
+    stopped = supervised.stop_log.read_text(encoding="utf-8").split()
+    assert sorted(n for n in stopped if n.startswith("worker-")) == [
+        "worker-0",
+        "worker-1",
+        "worker-2",
+    ]
+    assert _stopped_programs(supervised) == supervisord_conf.stop_order()
 
 
 def test_program_states_fails_fast_when_no_supervisord_listens(short_dir: Path) -> None:

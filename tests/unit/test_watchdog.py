@@ -26,16 +26,34 @@ class Logger:
         self.lines.append(message % values)
 
 
-def process(name: str, pid: int, *, started: float, state: int = ProcessStates.RUNNING) -> Any:
+def process(
+    name: str,
+    pid: int,
+    *,
+    started: float,
+    state: int = ProcessStates.RUNNING,
+    group: str | None = None,
+) -> Any:
+    """A process of program `group` (default: a program of one process, named as it)."""
     return SimpleNamespace(
-        config=SimpleNamespace(name=name), pid=pid, laststart=started, get_state=lambda: state
+        config=SimpleNamespace(name=name),
+        group=group or name,
+        pid=pid,
+        laststart=started,
+        get_state=lambda: state,
     )
 
 
 def judge(home: Path, *processes: Any) -> tuple[list[tuple[int, int]], Watchdog]:
     killed: list[tuple[int, int]] = []
+    groups: dict[str, Any] = {}
+    for p in processes:
+        group = groups.setdefault(
+            p.group, SimpleNamespace(config=SimpleNamespace(name=p.group), processes={})
+        )
+        group.processes[p.config.name] = p
     supervisord = SimpleNamespace(
-        process_groups={p.config.name: SimpleNamespace(processes={"p": p}) for p in processes},
+        process_groups=groups,
         options=SimpleNamespace(logger=Logger()),
     )
     dog = Watchdog(
@@ -81,3 +99,16 @@ def test_programs_that_do_not_beat_or_do_not_run_are_never_judged(tmp_path: Path
         process("worker", 15, started=NOW - 500, state=ProcessStates.STOPPING),
     )
     assert killed == []
+
+
+def test_each_worker_process_is_judged_by_its_own_beat(tmp_path: Path) -> None:
+    # numprocs: program `worker`, processes worker-0 and worker-1, one heartbeat file each
+    heartbeats.write(tmp_path, heartbeats.Beat("worker-0", 21, NOW - 1))
+    heartbeats.write(tmp_path, heartbeats.Beat("worker-1", 22, NOW - 40))
+    killed, dog = judge(
+        tmp_path,
+        process("worker-0", 21, started=NOW - 100, group="worker"),
+        process("worker-1", 22, started=NOW - 100, group="worker"),
+    )
+    assert killed == [(22, signal.SIGKILL)]
+    assert dog.restarts == ["worker-1"]
