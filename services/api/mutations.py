@@ -25,7 +25,9 @@ from services.clients import postgres
 from services.clients.postgres import Connection
 from services.control import databases as control
 from services.control import errors as control_errors
-from services.domain import specs
+from services.control import restores as restore_cases
+from services.domain import errors as domain_errors
+from services.domain import restores, specs
 from services.domain.records import OperationRecord, Principal
 from services.store import idempotency
 
@@ -95,12 +97,47 @@ def create(
         if catalog is None:
             assert catalog_error is not None
             raise catalog_error
-        spec = specs.validate_create(body, catalog=catalog)
-        accepted = control.create_database(conn, principal, spec, quota=backends.quota)
+        spec, restore = _validate_create(body, catalog)
+        if restore is None:
+            accepted = control.create_database(conn, principal, spec, quota=backends.quota)
+        else:
+            accepted = restore_cases.restore_database(
+                conn,
+                principal,
+                spec,
+                restore,
+                storage=backends.settings.backup_storage,
+                quota=backends.quota,
+            )
         location = representations.database_path(accepted.database.id)
         return _accepted(accepted, status=202, location=location), accepted.operations
 
     return run_keyed(backends, principal, key, fingerprint, act)
+
+
+def _validate_create(
+    body: Any, catalog: Catalog
+) -> tuple[specs.DatabaseSpec, restores.RestoreRequest | None]:
+    """The spec and the restore a create asks for; every problem of both listed at once."""
+    if not isinstance(body, dict):
+        return specs.validate_create(body, catalog=catalog), None
+    plain = {key: value for key, value in body.items() if key != "restore"}
+    if body.get("restore") is None:
+        return specs.validate_create(plain, catalog=catalog), None
+    found: list[domain_errors.FieldError] = []
+    spec = request = None
+    try:
+        spec = specs.validate_create(plain, catalog=catalog)
+    except domain_errors.ValidationFailed as exc:
+        found += exc.errors
+    try:
+        request = restores.parse_restore(body["restore"])
+    except domain_errors.ValidationFailed as exc:
+        found += exc.errors
+    if found:
+        raise domain_errors.ValidationFailed(found)
+    assert spec is not None and request is not None
+    return spec, request
 
 
 def restart(

@@ -240,7 +240,9 @@ DESCRIBED: dict[str, Described] = {
         "Ask for a new database",
         DB,
         ACCEPTED,
-        description=f"{OPERATOR} Names are unique per project (409).",
+        description=f"{OPERATOR} Names are unique per project (409). With `restore` the "
+        "database is made from a backup or a point in time of another of the project's "
+        "databases (404 if not in the project; 422 restore-not-possible with a `reason`).",
         body="DatabaseCreate",
         role=True,
         idempotent=True,
@@ -427,7 +429,7 @@ def _errors(path: str, described: Described) -> tuple[int, ...]:
     if described.public:
         return ()
     codes = {401, 503}
-    if "{id}" in path:
+    if "{id}" in path or described.body == "DatabaseCreate":  # a restore's source
         codes.add(404)
     if "{project}" in path:
         codes.add(422)  # not a project id

@@ -212,6 +212,29 @@ BACKUP_PARAMETERS: dict[str, Schema] = {
 """Query parameters of the backup lists (openapi.py's `PARAMETERS` takes them in)."""
 
 
+RESTORE_SOURCE: Schema = {
+    "description": "Make the new database from a backup (any engine) or from a point in time "
+    "of a database with point-in-time recovery (Postgres, MySQL, MongoDB). The source is in "
+    "the same project, of the same engine, at the same major version and not newer than the "
+    "new database's; a backup must have succeeded and its Snapshot still exist; the time "
+    "must lie within the source's `status.restorable_window`. The database is `ready` once "
+    "KubeStash restored it; a failed restore leaves it `failed` with KubeStash's reason.",
+    "oneOf": [
+        closed({"backup_id": UUID}),
+        closed(
+            {
+                "database_id": UUID,
+                "point_in_time": {
+                    "type": "string",
+                    "format": "date-time",
+                    "examples": ["2026-12-08T01:02:03Z"],
+                },
+            }
+        ),
+    ],
+}
+
+
 def page_of(item: str) -> Schema:
     return closed(
         {
@@ -280,6 +303,7 @@ def schemas() -> dict[str, Schema]:
                     "enum": list(specs.DRIFT_POLICIES),
                     "default": specs.DEFAULT_DRIFT_POLICY,
                 },
+                "restore": {"oneOf": [{"type": "null"}, ref("RestoreSource")]},
             },
             "required": ["name", "engine", "version", "storage"],
             "additionalProperties": False,
@@ -364,10 +388,16 @@ def schemas() -> dict[str, Schema]:
             "required": ["type", "status"],
             "additionalProperties": False,
         },
+        "RestoreSource": RESTORE_SOURCE,
         "OperationParams": {
             "type": "object",
             "description": "the target values of the change (a create: the whole spec)",
             "properties": {
+                "restore": {
+                    "type": "object",
+                    "description": "a restore's source: source_database_id, source_name, "
+                    "source_engine, and backup_id + snapshot or point_in_time",
+                },
                 "version": {"type": "string"},
                 "replicas": {"type": "integer"},
                 "storage": {"type": "string"},

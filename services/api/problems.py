@@ -52,6 +52,7 @@ TYPES: dict[str, tuple[int, str]] = {
     "validation-failed": (422, "Validation failed"),
     "body-too-deep": (422, "JSON body nested too deeply"),
     "idempotency-key-reused": (422, "Idempotency-Key reused with another request"),
+    "restore-not-possible": (422, "The restore cannot be done"),
     "rate-limited": (429, "Too many requests"),
     "client-closed-request": (499, "Client closed the request"),
     "internal-error": (500, "Internal server error"),

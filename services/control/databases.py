@@ -20,7 +20,7 @@ from services.clients.postgres import Connection
 from services.control import errors
 from services.control import quotas as quota_checks
 from services.domain import quotas, specs
-from services.domain.planning import OperationType
+from services.domain.planning import CREATING_TYPES, OperationType
 from services.domain.records import DatabaseRecord, OperationRecord, OperationState, Principal
 from services.domain.versions import CatalogVersion
 from services.store import backups, databases, events, operations
@@ -65,7 +65,11 @@ def create_database(
     spec: specs.DatabaseSpec,
     *,
     quota: quotas.Limits | None = None,
+    restore: Mapping[str, Any] | None = None,
 ) -> Accepted:
+    """Record the database and its first operation: `create`, or with `restore` (what
+    `control.restores` checked: the source and what to load) a `restore` that creates the
+    database from it."""
     with conn.transaction():
         try:
             record = databases.insert(
@@ -92,21 +96,27 @@ def create_database(
                 new=size_of(spec),
                 database_id=record.id,
             )
+        params = desired_of(spec)
+        message = f"{spec.engine} {spec.name} {spec.version} requested"
+        if restore is not None:
+            params["restore"] = dict(restore)
+            what = restore.get("point_in_time") or f"backup {restore.get('backup_id')}"
+            message += f", restored from {restore['source_name']} ({what})"
         operation = operations.insert(
             conn,
             database_id=record.id,
             project_id=record.project_id,
-            type=OperationType.CREATE,
+            type=OperationType.CREATE if restore is None else OperationType.RESTORE,
             generation=record.generation,
-            params=desired_of(spec),
+            params=params,
             requested_by=principal.actor,
         )
         events.record_for_operation(
             conn,
             operation,
             actor=principal.actor,
-            kind="database.create-requested",
-            message=f"{spec.engine} {spec.name} {spec.version} requested",
+            kind="database.create-requested" if restore is None else "database.restore-requested",
+            message=message,
         )
     return Accepted(record, [operation])
 
@@ -243,7 +253,7 @@ def delete_database(
                 "change deletion_policy before deleting it"
             )
         for pending in operations.open_for_database(conn, record.id):
-            if pending.state == OperationState.PENDING and pending.type != OperationType.CREATE:
+            if pending.state == OperationState.PENDING and pending.type not in CREATING_TYPES:
                 operations.finish(
                     conn,
                     pending.id,

@@ -58,3 +58,7 @@ class CatalogUnavailable(ControlError):
 
 class BackupsNotConfigured(ControlError):
     status, type, title = 503, "backups-not-configured", "Backups are not configured"
+
+
+class RestoreNotPossible(ControlError):
+    status, type, title = 422, "restore-not-possible", "The restore cannot be done"

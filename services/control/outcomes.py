@@ -21,7 +21,7 @@ from typing import Any
 
 from services.clients.postgres import Connection
 from services.control import errors
-from services.domain.planning import OperationType
+from services.domain.planning import CREATING_TYPES, OperationType
 from services.domain.records import DESIRED_FIELDS, OperationRecord, OperationState, Principal
 from services.store import backups, databases, events, operations
 
@@ -95,7 +95,7 @@ def fail_operation(
         detail = str(problem.get("detail", problem.get("title", "")))
         backups.abandon(conn, [failed.id], f"the backup operation failed: {detail}")
         backups.abandon(conn, [op.id for op in queued], f"cancelled: operation {failed.id} failed")
-        if failed.type == OperationType.CREATE:
+        if failed.type in CREATING_TYPES:
             state = "failed"
         else:
             state = _settled_state(conn, failed.database_id)
@@ -188,7 +188,7 @@ def cancel_operation(
             raise errors.OperationNotCancellable(f"operation {op.id} has just started")
         backups.abandon(conn, [op.id], f"cancelled by {principal.actor}")
         later = [o for o in operations.open_for_database(conn, op.database_id) if o.seq > op.seq]
-        if op.type == OperationType.CREATE:
+        if op.type in CREATING_TYPES:
             for other in later:
                 operations.finish(
                     conn,

@@ -140,6 +140,44 @@ def restorable_window(
     return earliest, latest
 
 
+RESTORE_FAILED_PHASES = frozenset({"Failed", "Invalid", "Unknown"})
+"""RestoreSession phases after which the restore never succeeds (§4); KubeDB leaves the
+database DataRestoring after an Invalid one, so status-sync must end it itself."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ObservedRestore:
+    """What a RestoreSession says: its phase and, when it failed, KubeStash's reason."""
+
+    name: str
+    phase: str | None
+    error: str | None
+
+    @property
+    def failed(self) -> bool:
+        return self.phase in RESTORE_FAILED_PHASES
+
+    @property
+    def succeeded(self) -> bool:
+        return self.phase == "Succeeded"
+
+
+def observe_restore(session: Mapping[str, Any]) -> ObservedRestore:
+    """A RestoreSession's phase and, once it failed, the reason: a component's error, else
+    the first False condition (ValidationPassed for an Invalid one)."""
+    status = _mapping(session.get("status"))
+    phase = status.get("phase")
+    error = None
+    if phase in RESTORE_FAILED_PHASES:
+        error = (
+            _snapshot_error(status)
+            or _session_error(status)
+            or f"RestoreSession {phase} without a reason"
+        )
+    name = str(_mapping(session.get("metadata")).get("name") or "")
+    return ObservedRestore(name, None if phase is None else str(phase), error)
+
+
 def restore_outcome(database_cr: Mapping[str, Any]) -> tuple[RestoreOutcome, str | None]:
     """Where a database's initial restore stands, from KubeDB's conditions (§3), and the
     reason or message worth showing when it failed."""

@@ -46,7 +46,8 @@ class Facts:
     open_operations: tuple[str, ...]
     """Types of the database's pending, running and waiting operations, oldest first."""
     last_create: str | None
-    """State of the newest `create` operation, None when there is none."""
+    """State of the newest `create` or `restore` operation (the one that made the database),
+    None when there is none."""
     cr_present: bool
     """The database CR exists in the cluster (and is not being deleted)."""
     phase: str | None
@@ -66,7 +67,7 @@ def derive_state(facts: Facts) -> State:
         return State.DELETED  # terminal: never resurrect a deleted row
     if "delete" in facts.open_operations:
         return State.DELETING
-    if "create" in facts.open_operations:
+    if "create" in facts.open_operations or "restore" in facts.open_operations:
         return State.CREATING
     if facts.open_operations:
         return State.UPDATING

@@ -42,10 +42,15 @@ class OperationType(str, Enum):
     DELETE = "delete"
     CONFIGURE = "configure"  # edit a plain field of the DB CR (deletionPolicy), no OpsRequest
     BACKUP = "backup"  # an on-demand KubeStash BackupSession (services/control/backups.py)
-    RESTORE = "restore"  # a KubeStash RestoreSession into a new database (not yet offered)
+    RESTORE = "restore"  # create a database from a backup or a point in time (`restores`)
 
     def __str__(self) -> str:
         return self.value
+
+
+CREATING_TYPES: frozenset[OperationType] = frozenset({OperationType.CREATE, OperationType.RESTORE})
+"""The operations that bring a database into being: a failed one leaves it `failed`, a
+cancelled one deletes its row, and while one is open the database is `creating`."""
 
 
 # Operations that the worker carries out with an OpsRequest.

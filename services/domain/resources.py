@@ -61,3 +61,4 @@ BACKUP_CONFIGURATION = Resource(
     "core.kubestash.com", "v1alpha1", "backupconfigurations", "BackupConfiguration"
 )
 BACKUP_SESSION = Resource("core.kubestash.com", "v1alpha1", "backupsessions", "BackupSession")
+RESTORE_SESSION = Resource("core.kubestash.com", "v1alpha1", "restoresessions", "RestoreSession")

@@ -31,8 +31,8 @@ from services.domain.snapshots import (
 
 _SNAPSHOT = (
     "SELECT d.*, p.namespace,"
-    " (SELECT o.state FROM operations o WHERE o.database_id = d.id AND o.type = 'create'"
-    "   ORDER BY o.seq DESC LIMIT 1) AS last_create,"
+    " (SELECT o.state FROM operations o WHERE o.database_id = d.id"
+    "   AND o.type IN ('create', 'restore') ORDER BY o.seq DESC LIMIT 1) AS last_create,"
     " ARRAY(SELECT o.type FROM operations o WHERE o.database_id = d.id"
     "   AND o.state IN ('pending', 'running', 'waiting') ORDER BY o.seq) AS open_operations"
     " FROM databases d JOIN projects p ON p.id = d.project_id"
@@ -64,7 +64,7 @@ def live_databases(conn: Connection) -> list[DesiredSnapshot]:
         "  WHERE state IN ('pending', 'running', 'waiting') GROUP BY database_id),"
         " creates AS ("
         "  SELECT DISTINCT ON (database_id) database_id, state FROM operations"
-        "  WHERE type = 'create' ORDER BY database_id, seq DESC)"
+        "  WHERE type IN ('create', 'restore') ORDER BY database_id, seq DESC)"
         " SELECT " + ", ".join(f"d.{column}" for column in DESIRED_COLUMNS) + ","
         " p.namespace, c.state AS last_create, coalesce(o.types, '{}') AS open_operations"
         " FROM databases d JOIN projects p ON p.id = d.project_id"

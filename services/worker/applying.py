@@ -65,6 +65,8 @@ def apply(cluster: KubeClient, step: Step, *, namespaces: set[str] | None = None
         return _create(cluster, step)
     if step.action is Action.CREATE_BACKUP_SESSION:
         return _create_backup_session(cluster, step)
+    if step.action is Action.CREATE_RESTORE_SESSION:
+        return _create_restore_session(cluster, step, set() if namespaces is None else namespaces)
     if step.action is Action.PATCH_DELETION_POLICY:
         return _patch(cluster, step)
     return _delete(cluster, step)
@@ -131,6 +133,26 @@ def _create_backup_session(cluster: KubeClient, step: Step) -> Applied:
         _ensure(cluster, step, prerequisite)
     if step.ready_first is not None and not _exists(cluster, step):
         _check_ready(cluster, step, step.ready_first)
+    return _create(cluster, step)
+
+
+def _create_restore_session(cluster: KubeClient, step: Step, namespaces: set[str]) -> Applied:
+    """Create the database that waits for its data (when absent; one of another database
+    under its name is a NameTaken), then the RestoreSession targeting it: KubeStash's
+    logical restore loads into an existing database (KUBESTASH-API.md §5.5). Both names are
+    deterministic, so a re-run after a crash meets AlreadyExists and creates nothing twice."""
+    for prerequisite in step.prerequisites:
+        database_step = dataclasses.replace(
+            step,
+            action=Action.CREATE_DATABASE,
+            resource=prerequisite.resource,
+            name=prerequisite.name,
+            body=prerequisite.body,
+            owner_label=manifests.LABEL_DATABASE_ID,
+            owner_value=str(_database_label(prerequisite.body)),
+            prerequisites=(),
+        )
+        _create_in_namespace(cluster, database_step, namespaces)
     return _create(cluster, step)
 
 

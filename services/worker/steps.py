@@ -17,11 +17,19 @@ What each operation type renders:
   needs for it when absent: the encryption Secret, the RetentionPolicy and the
   BackupConfiguration (`backup_manifests`; suspended schedule until the database has a
   backup policy), all pointing at the BackupStorage the API recorded in the params.
+- restore of a backup: the database CR waiting for its data (`spec.init.waitForInitialRestore`)
+  when absent, then the RestoreSession (named from the operation id) loading the backup's
+  Snapshot from the source database's Repository; KubeDB makes the database Ready once the
+  restore succeeded.
+- restore to a point in time: the database CR with `spec.init.archiver` naming the source's
+  archive (`<src>-full`, `<src>-manifest`) and the time; KubeDB recovers it, then Ready.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import uuid
 from enum import Enum
 from typing import Any
 
@@ -42,6 +50,7 @@ class Action(str, Enum):
     PATCH_DELETION_POLICY = "patch-deletion-policy"
     DELETE_DATABASE = "delete-database"
     CREATE_BACKUP_SESSION = "create-backup-session"
+    CREATE_RESTORE_SESSION = "create-restore-session"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +89,7 @@ class Step:
             Action.PATCH_DELETION_POLICY: "patching deletionPolicy of",
             Action.DELETE_DATABASE: "deleting",
             Action.CREATE_BACKUP_SESSION: "creating",
+            Action.CREATE_RESTORE_SESSION: "creating",
         }[self.action]
         return f"{verb} {self.kind} {self.namespace}/{self.name}"
 
@@ -163,6 +173,8 @@ def plan_step(
         )
     if op.type == OperationType.BACKUP:
         return _backup_step(op, database, namespace=namespace, password=password)
+    if op.type == OperationType.RESTORE:
+        return _restore_step(op, database, namespace=namespace)
     raise ValueError(f"unknown operation type {op.type!r}")
 
 
@@ -195,4 +207,64 @@ def _backup_step(
             Prerequisite(resources.BACKUP_CONFIGURATION, names.backup_configuration, configuration),
         ),
         ready_first=names.backup_configuration,
+    )
+
+
+def _restore_step(op: OperationRecord, database: DatabaseRecord, *, namespace: str) -> Step:
+    restore = op.params.get("restore")
+    if not isinstance(restore, dict):
+        raise ValueError(f"params['restore'] must be an object, got {restore!r}")
+    spec = _spec(database, op.params)
+    source = backup_manifests.BackupNames(
+        str(restore.get("source_name") or ""),
+        uuid.UUID(str(restore.get("source_database_id"))),
+        namespace,  # the same project: the same namespace (control.restores checked it)
+        Engine(str(restore.get("source_engine"))),
+    )
+    cr = manifests.render_database(
+        spec,
+        namespace=namespace,
+        database_id=database.id,
+        project_id=database.project_id,
+        generation=op.generation,
+    )
+    db_id = str(database.id)
+    moment = restore.get("point_in_time")
+    if moment is not None:
+        body = backup_manifests.with_point_in_time_restore(
+            cr, source, recovery_time=datetime.datetime.fromisoformat(str(moment))
+        )
+        return Step(
+            Action.CREATE_DATABASE,
+            database_resource(database.engine),
+            namespace,
+            database.name,
+            body,
+            manifests.LABEL_DATABASE_ID,
+            db_id,
+        )
+    session = backup_manifests.render_restore_session(
+        spec,
+        source,
+        namespace=namespace,
+        target_id=database.id,
+        snapshot=str(restore.get("snapshot") or ""),
+        operation_id=op.id,
+        project_id=database.project_id,
+    )
+    return Step(
+        Action.CREATE_RESTORE_SESSION,
+        resources.RESTORE_SESSION,
+        namespace,
+        session["metadata"]["name"],
+        session,
+        manifests.LABEL_OPERATION_ID,
+        str(op.id),
+        prerequisites=(
+            Prerequisite(
+                database_resource(database.engine),
+                database.name,
+                backup_manifests.with_initial_restore(cr),
+            ),
+        ),
     )

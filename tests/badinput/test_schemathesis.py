@@ -250,8 +250,8 @@ def test_chained_calls_answer_as_documented(world: World) -> None:
             # of scenarios and needs the same answers to the same calls.
             with postgres.connect(world.api.database_url) as conn:
                 conn.execute(
-                    "TRUNCATE databases, operations, events, idempotency_keys, backups"
-                    " RESTART IDENTITY"
+                    "TRUNCATE databases, operations, events, idempotency_keys, backups,"
+                    " restorable_windows RESTART IDENTITY"
                 )
 
         def before_call(self, case: schemathesis.Case) -> None:

@@ -181,7 +181,8 @@ def test_every_handler_of_the_route_table_is_described_once_and_nothing_else() -
 def test_error_answers_follow_from_what_an_endpoint_does() -> None:
     paths = openapi.document()["paths"]
     create = paths["/v1/databases"]["post"]["responses"]
-    assert sorted(create) == ["202", "400", "401", "403", "409", "413", "415", "422", "503"]
+    # 404: a restore's backup or source database is not in the project
+    assert sorted(create) == ["202", "400", "401", "403", "404", "409", "413", "415", "422", "503"]
     assert create["422"]["content"]["application/problem+json"]["schema"] == {
         "$ref": "#/components/schemas/UnprocessableProblem"
     }

@@ -1,12 +1,16 @@
 """status-sync's view of backups in the cluster: dbaas's BackupSessions and the Snapshots
-KubeStash made for them.
+KubeStash made for them, dbaas's RestoreSessions, and the archives of databases with
+point-in-time recovery.
 
 Why a view of its own: a backup's outcome is its Snapshot's (a BackupSession may fail after
 its Snapshot succeeded, KUBESTASH-API.md §4), and the two objects change at different
 moments, so status-sync keeps the latest of both and re-reads a backup whenever either
 changes (`backup_readings.observe_backup`). BackupSessions are listed by dbaas's label;
 Snapshots by KubeStash's `repo-name` label (KubeStash makes them, so they carry none of
-ours). Applied by the reconcile loop's thread only; never talks to the cluster or the store.
+ours). RestoreSessions are held by their operation's id (the restore operation's outcome
+is read from them). An archive is the Snapshots of a `<db>-full` Repository (KubeDB makes
+them); when one changes, the database's restorable window is computed again. Applied by the
+reconcile loop's thread only; never talks to the cluster or the store.
 """
 
 from __future__ import annotations
@@ -17,15 +21,24 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.domain import backup_manifests, manifests
-from services.domain.backup_readings import ObservedBackup, observe_backup
-from services.domain.resources import BACKUP_SESSION, SNAPSHOT
+from services.domain.backup_readings import (
+    ObservedBackup,
+    ObservedRestore,
+    observe_backup,
+    observe_restore,
+    restorable_window,
+)
+from services.domain.resources import BACKUP_SESSION, RESTORE_SESSION, SNAPSHOT
+from services.domain.restores import Window
 from services.reconcilers import cr_readings
 from services.reconcilers.cr_readings import Changed, Item, Listed
 
 Key = tuple[str, str]
 SNAPSHOT_SELECTOR = backup_manifests.LABEL_REPO_NAME
 """Every Snapshot KubeStash made (an existence selector)."""
-PLURALS = frozenset({BACKUP_SESSION.plural, SNAPSHOT.plural})
+PLURALS = frozenset({BACKUP_SESSION.plural, SNAPSHOT.plural, RESTORE_SESSION.plural})
+ARCHIVE_SUFFIX = "-full"
+"""KubeDB's Repository of an archived database `<db>`'s full backups is `<db>-full`."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,8 +57,18 @@ class BackupView:
         self._snapshots: dict[Key, Mapping[str, Any]] = {}
         self.dirty: set[Key] = set()
         """BackupSessions to read again: they or one of their Snapshots changed."""
+        self.restores: dict[uuid.UUID, ObservedRestore] = {}
+        """dbaas's RestoreSessions, by the id of their restore operation."""
+        self.changed_restores: set[uuid.UUID] = set()
+        self._restore_keys: dict[Key, uuid.UUID] = {}
+        self._archives: dict[Key, set[Key]] = {}
+        """(namespace, database name) -> the Snapshot keys of its `<db>-full` Repository."""
+        self.dirty_archives: set[Key] = set()
 
     def apply(self, item: Item) -> None:
+        if item.plural == RESTORE_SESSION.plural:
+            self._apply_restore(item)
+            return
         if isinstance(item, Listed):
             held = self._held(item.plural)
             fresh = {cr_readings.key(obj): obj for obj in item.items}
@@ -105,6 +128,50 @@ class BackupView:
         self.dirty.clear()
         return readings
 
+    def take_windows(self) -> dict[Key, Window | None]:
+        """The restorable windows of the archives that changed, by (namespace, database);
+        None when nothing is restorable (dirty is cleared)."""
+        windows: dict[Key, Window | None] = {}
+        for archive in sorted(self.dirty_archives):
+            snapshots = [
+                self._snapshots[k] for k in self._archives.get(archive, ()) if k in self._snapshots
+            ]
+            found = restorable_window(snapshots)
+            windows[archive] = None if found is None else Window(*found)
+        self.dirty_archives.clear()
+        return windows
+
+    def _apply_restore(self, item: Item) -> None:
+        if isinstance(item, Listed):
+            for key in list(self._restore_keys):
+                self._forget_restore(key)
+            for obj in item.items:
+                self._put_restore(obj)
+            return
+        assert isinstance(item, Changed)
+        if item.type == "DELETED":
+            self._forget_restore(cr_readings.key(item.obj))
+        else:
+            self._put_restore(item.obj)
+
+    def _put_restore(self, obj: Any) -> None:
+        if not isinstance(obj, Mapping):
+            return
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        try:
+            operation_id = uuid.UUID(str(labels.get(manifests.LABEL_OPERATION_ID)))
+        except ValueError:
+            return
+        self._restore_keys[cr_readings.key(obj)] = operation_id
+        self.restores[operation_id] = observe_restore(obj)
+        self.changed_restores.add(operation_id)
+
+    def _forget_restore(self, key: Key) -> None:
+        operation_id = self._restore_keys.pop(key, None)
+        if operation_id is not None:
+            self.restores.pop(operation_id, None)
+            self.changed_restores.add(operation_id)
+
     def _held(self, plural: str) -> dict[Key, Mapping[str, Any]]:
         return self._sessions if plural == BACKUP_SESSION.plural else self._snapshots
 
@@ -113,11 +180,22 @@ class BackupView:
             return
         self._held(plural)[key] = obj
         self._mark(plural, key, obj)
+        archive = _archive_of(key, obj) if plural == SNAPSHOT.plural else None
+        if archive is not None:
+            self._archives.setdefault(archive, set()).add(key)
+            self.dirty_archives.add(archive)
 
     def _remove(self, plural: str, key: Key) -> None:
         obj = self._held(plural).pop(key, None)
         if obj is not None and plural == SNAPSHOT.plural:
             self._mark(plural, key, obj)
+            archive = _archive_of(key, obj)
+            if archive is not None:
+                members = self._archives.get(archive, set())
+                members.discard(key)
+                if not members:
+                    self._archives.pop(archive, None)
+                self.dirty_archives.add(archive)
 
     def _mark(self, plural: str, key: Key, obj: Mapping[str, Any]) -> None:
         if plural == BACKUP_SESSION.plural:
@@ -126,6 +204,15 @@ class BackupView:
         session = (obj.get("spec") or {}).get("backupSession")
         if session and (key[0], str(session)) in self._sessions:
             self.dirty.add((key[0], str(session)))
+
+
+def _archive_of(key: Key, obj: Mapping[str, Any]) -> Key | None:
+    """(namespace, database) when the Snapshot belongs to a database's archive."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    database = labels.get(backup_manifests.LABEL_APP_REF_NAME)
+    if database and labels.get(backup_manifests.LABEL_REPO_NAME) == f"{database}{ARCHIVE_SUFFIX}":
+        return key[0], str(database)
+    return None
 
 
 def _phase(obj: Mapping[str, Any]) -> str | None:

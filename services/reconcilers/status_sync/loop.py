@@ -37,6 +37,7 @@ from services.domain.planning import OperationType
 from services.domain.records import OperationRecord, OperationState
 from services.domain.resources import (
     BACKUP_SESSION,
+    RESTORE_SESSION,
     SNAPSHOT,
     database_resources,
     ops_request_resources,
@@ -47,7 +48,7 @@ from services.reconcilers.cr_readings import Item, Listed
 from services.reconcilers.listwatch import Watchers
 from services.reconcilers.status_sync import backup_view, rules
 from services.reconcilers.status_sync.cluster_view import ClusterView
-from services.store import backups, heartbeats, observed, operations
+from services.store import backups, heartbeats, observed, operations, windows
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ class StatusSync:
         """Set when the process is asked to stop (the daemon's): ends the initial wait."""
         self.resources = {r.plural: r for r in database_resources() + ops_request_resources()}
         if config.watch_backups:
-            self.resources |= {r.plural: r for r in (BACKUP_SESSION, SNAPSHOT)}
+            self.resources |= {r.plural: r for r in (BACKUP_SESSION, SNAPSHOT, RESTORE_SESSION)}
         self.watchers: Watchers | None = None
         self._reset()
 
@@ -209,6 +210,7 @@ class StatusSync:
         with self.pool.connection() as conn:
             conn.autocommit = True  # every step below commits on its own
             self._record_backups(conn)
+            self._record_windows(conn)
             finished = self._complete(conn, tally)
             tally.written = self._write_status(conn)
             tally.enqueued = self._dispatch_next(conn, {op.database_id for op in finished})
@@ -286,12 +288,15 @@ class StatusSync:
         else:
             waiting = []
         self._touched, self.mirror.changed_operations = set(), set()
+        restores = self.backup_view.restores
         finished: list[OperationRecord] = []
         recorded = backups.by_operations(
             conn, [op.id for op in waiting if op.type == OperationType.BACKUP]
         )
         for op in waiting:
-            view = dataclasses.replace(self._view(op, now), backup=recorded.get(op.id))
+            view = dataclasses.replace(
+                self._view(op, now), backup=recorded.get(op.id), restore=restores.get(op.id)
+            )
             decision = rules.decide_completion(
                 op, view, timeout_seconds=self.config.operation_timeout_seconds
             )
@@ -345,6 +350,19 @@ class StatusSync:
                 if record.operation_id is not None and record.state.is_terminal:
                     self.mirror.changed_operations.add(record.operation_id)
         metrics.count(PROGRAM, "backup_observed", len(readings))
+
+    def _record_windows(self, conn: Connection) -> None:
+        """Record the restorable windows of the archives that changed; a database's restore
+        operations learn of their RestoreSessions' changes (`_complete` checks them)."""
+        self.mirror.changed_operations |= self.backup_view.changed_restores
+        self.backup_view.changed_restores = set()
+        changed = self.backup_view.take_windows()
+        if not changed:
+            return
+        with conn.transaction():
+            for (namespace, database), window in changed.items():
+                windows.record(conn, namespace=namespace, database=database, window=window)
+        metrics.count(PROGRAM, "window_observed", len(changed))
 
     def _view(self, op: OperationRecord, now: float) -> rules.OpsView:
         cr = self.mirror.database(op.database_id)

@@ -10,6 +10,10 @@ When a waiting operation ends (KUBEDB-API.md §1.4, §2.4, §2.5):
 - create: the CR is Ready and KubeDB has caught up (`observedGeneration >= generation`).
 - configure: the CR states the new deletion policy.
 - delete: the CR is gone (absent from a complete view of the cluster).
+- restore: the CR is Ready (KubeDB makes a database that waits for its data Ready only
+  after `DataRestored=True`) and caught up; it fails with KubeStash's reason when the CR
+  says `DataRestored=False` or its RestoreSession Failed, or is Invalid (KubeDB would leave
+  the database DataRestoring for ever: KUBESTASH-API.md §3).
 - OpsRequest types: `Successful` succeeds (once the CR shows the new values, or after a
   grace period: KubeDB writes them back after the request succeeds); `Failed`/`Denied`
   fail with the reason and message of the deciding condition; `Skipped` fails as
@@ -27,6 +31,7 @@ import uuid
 from typing import Any
 
 from services.domain import lifecycle, snapshots
+from services.domain.backup_readings import ObservedRestore
 from services.domain.backups import BackupRecord, BackupState
 from services.domain.planning import OperationType
 from services.domain.records import OperationRecord, OperationState
@@ -39,6 +44,8 @@ WRITE_BACK_GRACE_SECONDS = 30.0
 VANISHED_GRACE_SECONDS = 120.0
 """How long a waiting operation's OpsRequest may be missing before the operation fails."""
 MISSING_CR_MESSAGE = "the database resource does not exist in the cluster"
+DATA_RESTORED = "DataRestored"
+"""The condition KubeDB's restore initializer writes on a restored database (§3)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +80,8 @@ class OpsView:
     """Seconds since the operation first started (its first claim by a worker)."""
     backup: BackupRecord | None = None
     """A `backup` operation's backup row, as status-sync recorded it from KubeStash."""
+    restore: ObservedRestore | None = None
+    """A `restore` operation's RestoreSession (none for a point-in-time recovery)."""
 
 
 def decide_completion(
@@ -107,7 +116,44 @@ def _completion(op: OperationRecord, view: OpsView) -> Completion | None:
         return _ops_request_completion(op, view)
     if op.type == OperationType.BACKUP:
         return _backup_completion(op, view.backup)
+    if op.type == OperationType.RESTORE:
+        return _restore_completion(op, view)
     return None
+
+
+def _restore_completion(op: OperationRecord, view: OpsView) -> Completion | None:
+    """KubeDB writes `DataRestored=False` from the RestoreSession's failure, whose reason
+    (the component's error) is the one worth showing: while the view holds the session not
+    yet failed, wait for its event. Without a session (a point-in-time recovery, or one
+    deleted before it finished) the condition's message is all there is."""
+    database, session = view.database, view.restore
+    restored = None
+    if database is not None:
+        restored = next((c for c in database.condition_facts if c.type == DATA_RESTORED), None)
+    if session is not None and session.failed:
+        why = f"RestoreSession {session.name} {session.phase}: {session.error}"
+        return Fail(op.id, _restore_failed(session, why))
+    if database is not None and restored is not None and restored.status == "False":
+        if session is not None:
+            return None
+        reason = restored.message or restored.reason or "no reason given"
+        return Fail(op.id, _restore_failed(None, f"{database.name}: {reason}"))
+    if database is not None and database.phase == "Ready" and database.caught_up:
+        source = str((op.params.get("restore") or {}).get("source_name") or "?")
+        return Succeed(op.id, f"{database.name} restored from {source} and Ready")
+    return None
+
+
+def _restore_failed(session: ObservedRestore | None, detail: str) -> dict[str, Any]:
+    problem: dict[str, Any] = {
+        "type": "kubestash-restore-failed",
+        "title": "KubeStash could not restore the data",
+        "status": 422,
+        "detail": f"restore failed: {detail}",
+    }
+    if session is not None:
+        problem["restore_session"] = session.name
+    return problem
 
 
 def _backup_completion(op: OperationRecord, backup: BackupRecord | None) -> Completion | None:
