@@ -141,7 +141,7 @@ def _show_database(database: JSONObject, fmt: str) -> None:
     output.show(database, fmt, render=_database_fields)
 
 
-def _after_change(
+def after_change(
     api: Api, accepted: JSONObject, fmt: str, *, wait: bool, timeout: float, deleting: bool = False
 ) -> None:
     """A mutation's result: waited for with --wait, else the accepted state and its operations."""
@@ -201,7 +201,7 @@ def create(
     if deletion_policy:
         body["deletion_policy"] = deletion_policy
     accepted = api.send("POST", "/v1/databases", body)
-    _after_change(api, accepted, fmt, wait=wait, timeout=timeout)
+    after_change(api, accepted, fmt, wait=wait, timeout=timeout)
 
 
 def _version_key(name: str) -> tuple[tuple[int, str], ...]:
@@ -245,7 +245,7 @@ def get(api: Api, database: str, fmt: str) -> None:
 def _patch(api: Api, database: str, body: JSONObject, fmt: str, wait: bool, timeout: float) -> None:
     found = api.database(database)
     accepted = api.send("PATCH", f"/v1/databases/{found['id']}", body)
-    _after_change(api, accepted, fmt, wait=wait, timeout=timeout)
+    after_change(api, accepted, fmt, wait=wait, timeout=timeout)
 
 
 @db.command(help="change the number of replicas")
@@ -300,7 +300,7 @@ def upgrade(api: Api, database: str, version: str, wait: bool, timeout: float, f
 def restart(api: Api, database: str, wait: bool, timeout: float, fmt: str) -> None:
     found = api.database(database)
     accepted = api.send("POST", f"/v1/databases/{found['id']}/restart")
-    _after_change(api, accepted, fmt, wait=wait, timeout=timeout)
+    after_change(api, accepted, fmt, wait=wait, timeout=timeout)
 
 
 @db.command(help="delete the database (honouring its deletion policy)")
@@ -310,7 +310,7 @@ def restart(api: Api, database: str, wait: bool, timeout: float, fmt: str) -> No
 def delete(api: Api, database: str, wait: bool, timeout: float, fmt: str) -> None:
     found = api.database(database)
     accepted = api.send("DELETE", f"/v1/databases/{found['id']}")
-    _after_change(api, accepted, fmt, wait=wait, timeout=timeout, deleting=True)
+    after_change(api, accepted, fmt, wait=wait, timeout=timeout, deleting=True)
 
 
 @db.command(help="a connection URI (the read is audited)")

@@ -9,12 +9,14 @@ import click
 
 from services.client.api import ClientFailure
 from services.client.backup_commands import backup
-from services.client.commands import root
+from services.client.commands import db, root
 from services.client.config import ConfigError
+from services.client.restore_commands import restore
 
 # The command groups of their own modules (they build on `commands`' shared options, so
 # `commands` cannot import them).
 root.add_command(backup)
+db.add_command(restore)
 
 
 def main(argv: list[str]) -> int:
