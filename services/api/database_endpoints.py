@@ -95,10 +95,14 @@ async def create_database(request: Request) -> Response:
 
 async def get_database(request: Request) -> Response:
     caller, database_id = replies.begin_on(request)
-    record = await caller.backends.read(
-        caller.token, auth.VIEWER, reads.live_database_async, reads.live_database, database_id
+    record, window = await caller.backends.read(
+        caller.token,
+        auth.VIEWER,
+        reads.database_with_window_async,
+        reads.database_with_window,
+        database_id,
     )
-    response = JSONResponse(representations.database(record))
+    response = JSONResponse(representations.database_with_window(record, window))
     response.raw_headers.append((b"etag", record.etag.encode()))  # no header dict to convert
     return response
 

@@ -235,6 +235,17 @@ RESTORE_SOURCE: Schema = {
 }
 
 
+RESTORABLE_WINDOW: Schema = {
+    "oneOf": [
+        {"type": "null"},
+        closed({"earliest": TIMESTAMP, "latest": TIMESTAMP}),
+    ],
+    "description": "GET of one database only: the times a point-in-time restore of it may "
+    "target (`restore.point_in_time`), from its archive's oldest full backup to the newest "
+    "shipped log; null when it is not archived (Redis never is) or nothing is archived yet",
+}
+
+
 def page_of(item: str) -> Schema:
     return closed(
         {
@@ -327,7 +338,9 @@ def schemas() -> dict[str, Schema]:
             },
             "additionalProperties": False,
         },
-        "Database": closed(database),
+        "Database": closed(
+            database | {"restorable_window": RESTORABLE_WINDOW}, required=list(database)
+        ),
         "DatabaseAccepted": closed(
             database
             | {

@@ -16,9 +16,12 @@ from typing import Any
 
 from services.api import problems, query_params, representations
 from services.clients.postgres import AsyncConnection, Connection
+from services.domain.backups import PITR_ENGINES
 from services.domain.records import DatabaseRecord, OperationRecord, Principal
-from services.store import databases, events, operations
+from services.domain.restores import Window
+from services.store import databases, events, operations, windows
 
+PITR_ENGINE_NAMES = frozenset(engine.value for engine in PITR_ENGINES)
 DATABASES_CURSOR, OPERATIONS_CURSOR, EVENTS_CURSOR = "databases", "operations", "events"
 _ID = representations.DATABASE_COLUMNS.index("id")  # a list row's keyset position
 _CREATED_AT = representations.DATABASE_COLUMNS.index("created_at")
@@ -45,6 +48,26 @@ async def live_database_async(
 ) -> DatabaseRecord:
     record = await databases.get_async(conn, principal.project_id, database_id)
     return _live(_found(record, database_id), database_id)
+
+
+def database_with_window(
+    conn: Connection, principal: Principal, database_id: uuid.UUID
+) -> tuple[DatabaseRecord, Window | None]:
+    """GET /v1/databases/{id}: the live database and, for an engine with point-in-time
+    recovery, its restorable window (None while not archived: no second query otherwise)."""
+    record = live_database(conn, principal, database_id)
+    window = windows.get(conn, record.id) if record.engine in PITR_ENGINE_NAMES else None
+    return record, window
+
+
+async def database_with_window_async(
+    conn: AsyncConnection, principal: Principal, database_id: uuid.UUID
+) -> tuple[DatabaseRecord, Window | None]:
+    record = await live_database_async(conn, principal, database_id)
+    window = None
+    if record.engine in PITR_ENGINE_NAMES:
+        window = await windows.get_async(conn, record.id)
+    return record, window
 
 
 def _live(record: DatabaseRecord, database_id: uuid.UUID) -> DatabaseRecord:

@@ -14,6 +14,7 @@ from typing import Any
 
 from services.domain.backups import BackupRecord
 from services.domain.records import DatabaseRecord, EventRecord, OperationRecord
+from services.domain.restores import Window
 
 V1 = "/v1"
 
@@ -115,6 +116,11 @@ _DATABASE_VALUES = operator.attrgetter(*DATABASE_COLUMNS)  # one C call for all 
 
 def database(record: DatabaseRecord) -> dict[str, Any]:
     return database_row(_DATABASE_VALUES(record))
+
+
+def database_with_window(record: DatabaseRecord, window: Window | None) -> dict[str, Any]:
+    """One database as GET shows it: with its restorable window (null when not archived)."""
+    return database(record) | {"restorable_window": None if window is None else window.public()}
 
 
 def operation(record: OperationRecord) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from services.clients.postgres import Connection
+from services.clients.postgres import AsyncConnection, Connection
 from services.domain.restores import Window
 
 _LIVE = (
@@ -18,10 +18,18 @@ _LIVE = (
 )
 
 
+_GET = "SELECT earliest, latest FROM restorable_windows WHERE database_id = %s"
+
+
 def get(conn: Connection, database_id: uuid.UUID) -> Window | None:
-    row = conn.execute(
-        "SELECT earliest, latest FROM restorable_windows WHERE database_id = %s", (database_id,)
-    ).fetchone()
+    row = conn.execute(_GET, (database_id,)).fetchone()
+    return None if row is None else Window(row["earliest"], row["latest"])
+
+
+async def get_async(conn: AsyncConnection, database_id: uuid.UUID) -> Window | None:
+    """`get` on an asyncio connection (GET /v1/databases/{id})."""
+    cursor = await conn.execute(_GET, (database_id,))
+    row = await cursor.fetchone()
     return None if row is None else Window(row["earliest"], row["latest"])
 
 

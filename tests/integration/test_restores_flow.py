@@ -12,8 +12,12 @@ from typing import Any
 
 import pytest
 
-from services.domain import manifests
+from services import devrun
+from services.domain import backup_manifests, manifests, resources
+from services.domain.backups import BackupPolicy
+from services.domain.engines import Engine
 from services.domain.resources import RESTORE_SESSION, Resource
+from services.domain.specs import DatabaseSpec
 from services.worker import jobs
 from tests.api_harness import assert_problem
 from tests.integration import test_backups_flow as backups_flow
@@ -21,6 +25,7 @@ from tests.integration.reconciler_world import NAMESPACE
 from tests.integration.test_backups_flow import Setup, _finished, _run_backup, _take
 
 setup = backups_flow.setup  # the same fixture: an API, a world and a BackupStorage
+ARCHIVERS = Resource("archiver.kubedb.com", "v1alpha1", "postgresarchivers", "PostgresArchiver")
 
 ENGINES = {
     # engine: (plural, kind, version)
@@ -183,3 +188,89 @@ def test_a_pending_restore_can_be_cancelled_and_its_database_is_then_deleted(
     assert "not claimable" in jobs.execute(setup.world.worker, str(operation_id))
     sessions = setup.world.cluster.list_all(RESTORE_SESSION, namespace=NAMESPACE)[0]
     assert sessions == []
+
+
+# -- point in time ------------------------------------------------------------------------
+
+
+def _archive(setup: Setup, database_id: uuid.UUID) -> None:
+    """Archive the database in the cluster as a `backup.pitr` policy does: its Secret and
+    RetentionPolicy, its PostgresArchiver, and the CR pointing at it (KUBESTASH-API.md §6)."""
+    record = setup.world.database(database_id)
+    names = backup_manifests.BackupNames(record.name, record.id, NAMESPACE, Engine.POSTGRES)
+    policy = BackupPolicy("@daily", pitr=True)
+    storage = backup_manifests.ObjectRef(*devrun.DEV_BACKUP_STORAGE)
+    cluster = setup.world.cluster
+    project = record.project_id
+    secret = backup_manifests.render_encryption_secret(names, password="pw", project_id=project)
+    cluster.create(resources.SECRET, NAMESPACE, secret)
+    cluster.create(
+        resources.RETENTION_POLICY,
+        NAMESPACE,
+        backup_manifests.render_retention_policy(policy.retention, names, project_id=project),
+    )
+    spec = DatabaseSpec.from_columns(
+        {"name": record.name, **record.desired(), "engine": "postgres"}
+    )
+    archiver = backup_manifests.render_archiver(
+        spec, policy, names, storage=storage, project_id=project
+    )
+    cluster.create(ARCHIVERS, NAMESPACE, archiver)
+    cluster.merge_patch(
+        resources.database_resource("postgres"),
+        NAMESPACE,
+        record.name,
+        backup_manifests.archiver_patch(names),
+    )
+
+
+def _window(setup: Setup, database_id: uuid.UUID) -> dict[str, str] | None:
+    with setup.client() as client:
+        body = client.get(f"/v1/databases/{database_id}").json()
+    window: dict[str, str] | None = body["restorable_window"]
+    return window
+
+
+def test_a_database_restores_to_a_point_in_time_within_its_window(setup: Setup) -> None:
+    source = setup.world.ready("archived", replicas=1)
+    assert _window(setup, source.id) is None  # not archived yet
+    _archive(setup, source.id)
+    window = setup.world.cycle_until(lambda: _window(setup, source.id), timeout=30)
+    assert window["earliest"] <= window["latest"]
+
+    too_early = _restore(
+        setup,
+        "too-early",
+        {"database_id": str(source.id), "point_in_time": "2001-01-01T00:00:00Z"},
+    )
+    problem = assert_problem(too_early, 422, "restore-not-possible")
+    assert problem["reason"] == "outside-window" and window["earliest"] in problem["detail"]
+
+    database_id, operation_id = _accepted(
+        _restore(
+            setup,
+            "as-of",
+            {"database_id": str(source.id), "point_in_time": window["latest"]},
+        )
+    )
+    op = _settle(setup, database_id, operation_id)
+    assert op.state == "succeeded", op.error
+    cr = setup.world.cr("as-of")
+    init = cr["spec"]["init"]["archiver"]
+    assert init["recoveryTimestamp"] == window["latest"]
+    assert init["fullDBRepository"] == {"name": "archived-full", "namespace": NAMESPACE}
+    setup.world.cycle_until(lambda: setup.world.database(database_id).state == "ready")
+
+
+def test_redis_has_no_point_in_time_restore(setup: Setup) -> None:
+    cache = setup.world.ready("cache", engine="redis", version=ENGINES["redis"][2], replicas=1)
+    with setup.client() as client:
+        assert client.get(f"/v1/databases/{cache.id}").json()["restorable_window"] is None
+    refused = _restore(
+        setup,
+        "cache-then",
+        {"database_id": str(cache.id), "point_in_time": "2026-01-01T00:00:00Z"},
+        "redis",
+    )
+    problem = assert_problem(refused, 422, "restore-not-possible")
+    assert problem["reason"] == "no-point-in-time-recovery"
