@@ -99,7 +99,13 @@ def create(
             raise catalog_error
         spec, restore = _validate_create(body, catalog)
         if restore is None:
-            accepted = control.create_database(conn, principal, spec, quota=backends.quota)
+            accepted = control.create_database(
+                conn,
+                principal,
+                spec,
+                quota=backends.quota,
+                backup_storage=backends.settings.backup_storage,
+            )
         else:
             accepted = restore_cases.restore_database(
                 conn,
@@ -174,6 +180,7 @@ def update(
                 if_match=if_match,
                 catalog=catalog,
                 quota=backends.quota,
+                backup_storage=backends.settings.backup_storage,
             )
 
     accepted = postgres.retry_conflicts(attempt)

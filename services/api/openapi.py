@@ -242,7 +242,8 @@ DESCRIBED: dict[str, Described] = {
         ACCEPTED,
         description=f"{OPERATOR} Names are unique per project (409). With `restore` the "
         "database is made from a backup or a point in time of another of the project's "
-        "databases (404 if not in the project; 422 restore-not-possible with a `reason`).",
+        "databases (404 if not in the project; 422 restore-not-possible with a `reason`). "
+        "`backup` queues a `backup_policy` operation after the first one.",
         body="DatabaseCreate",
         role=True,
         idempotent=True,
@@ -260,7 +261,8 @@ DESCRIBED: dict[str, Described] = {
         DB,
         ACCEPTED,
         description=f"{OPERATOR} Queues one operation per kind of change "
-        "(expand, resize, scale, upgrade, configure).",
+        "(configure, backup_policy, expand, resize, scale, upgrade). `backup: null` pauses "
+        "scheduled backups and keeps every snapshot.",
         body="DatabasePatch",
         merge_patch=True,
         role=True,
@@ -272,7 +274,8 @@ DESCRIBED: dict[str, Described] = {
         DB,
         ACCEPTED,
         description=f"{OPERATOR} DoNotTerminate refuses (409); pending changes "
-        "queued before the deletion are cancelled.",
+        "queued before the deletion are cancelled. Snapshots are kept (Repository `Retain`) "
+        "and its backups stay listable: GET /v1/backups?database_id=.",
         role=True,
         if_match=True,
         conflicts=True,

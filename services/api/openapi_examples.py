@@ -26,6 +26,11 @@ DATABASE: dict[str, Any] = {
     "resources": {"cpu": None, "memory": None},
     "deletion_policy": "Delete",
     "drift_policy": "correct",
+    "backup": {
+        "schedule": "0 2 * * *",
+        "retention": {"keep_last": 7, "max_age": "30d"},
+        "pitr": False,
+    },
     "generation": 1,
     "state": "ready",
     "status": {
@@ -61,6 +66,7 @@ DATABASE: dict[str, Any] = {
         "operations": PATH + "/operations",
         "events": PATH + "/events",
         "credentials": PATH + "/credentials",
+        "backups": PATH + "/backups",
     },
 }
 
@@ -155,8 +161,9 @@ BODIES: dict[str, Any] = {
         "version": "16.13",
         "storage": "10Gi",
         "replicas": 1,
+        "backup": {"schedule": "0 2 * * *", "retention": {"keep_last": 7}},
     },
-    "DatabasePatch": {"replicas": 3},
+    "DatabasePatch": {"replicas": 3, "backup": {"schedule": "@daily", "pitr": True}},
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.api import problems
+from services.api.openapi_backup_policy import BACKUP_POLICY, BACKUP_POLICY_FIELD
 from services.domain import engines, naming, quotas, specs
 from services.domain.backups import BackupOrigin, BackupState
 from services.domain.engines import Engine
@@ -30,6 +31,7 @@ OPERATION_TYPES = [
     "delete",
     "backup",
     "restore",
+    "backup_policy",
 ]
 BACKUP_STATES = [state.value for state in BackupState]
 BACKUP_ORIGINS = [origin.value for origin in BackupOrigin]
@@ -128,6 +130,7 @@ def _database_properties() -> dict[str, Schema]:
         "resources": {**RESOURCES, "required": ["cpu", "memory"]},
         "deletion_policy": {"type": "string", "enum": list(specs.DELETION_POLICIES)},
         "drift_policy": {"type": "string", "enum": list(specs.DRIFT_POLICIES)},
+        "backup": BACKUP_POLICY_FIELD,
         "generation": {
             "type": "integer",
             "description": "increases with every accepted change of the desired spec",
@@ -142,6 +145,7 @@ def _database_properties() -> dict[str, Schema]:
                 "operations": {"type": "string"},
                 "events": {"type": "string"},
                 "credentials": {"type": "string"},
+                "backups": {"type": "string"},
             }
         ),
     }
@@ -315,6 +319,7 @@ def schemas() -> dict[str, Schema]:
                     "default": specs.DEFAULT_DRIFT_POLICY,
                 },
                 "restore": {"oneOf": [{"type": "null"}, ref("RestoreSource")]},
+                "backup": {**BACKUP_POLICY_FIELD, "default": None},
             },
             "required": ["name", "engine", "version", "storage"],
             "additionalProperties": False,
@@ -329,6 +334,7 @@ def schemas() -> dict[str, Schema]:
                 "resources": RESOURCES,
                 "deletion_policy": {"type": "string", "enum": list(specs.DELETION_POLICIES)},
                 "drift_policy": {"type": "string", "enum": list(specs.DRIFT_POLICIES)},
+                "backup": BACKUP_POLICY_FIELD,
                 "name": {**NAME, "description": "immutable: only its current value"},
                 "engine": {
                     "type": "string",
@@ -341,6 +347,7 @@ def schemas() -> dict[str, Schema]:
         "Database": closed(
             database | {"restorable_window": RESTORABLE_WINDOW}, required=list(database)
         ),
+        "BackupPolicy": BACKUP_POLICY,
         "DatabaseAccepted": closed(
             database
             | {

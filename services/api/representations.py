@@ -38,6 +38,7 @@ DATABASE_COLUMNS = (
     "memory",
     "deletion_policy",
     "drift_policy",
+    "backup",
     "generation",
     "state",
     "phase",
@@ -66,6 +67,7 @@ def database_row(row: Sequence[Any]) -> dict[str, Any]:
         memory,
         deletion_policy,
         drift_policy,
+        backup,
         generation,
         state,
         phase,
@@ -89,6 +91,7 @@ def database_row(row: Sequence[Any]) -> dict[str, Any]:
         "resources": {"cpu": cpu, "memory": memory},
         "deletion_policy": deletion_policy,
         "drift_policy": drift_policy,
+        "backup": backup,
         "generation": generation,
         "state": state,
         "status": {
@@ -107,6 +110,7 @@ def database_row(row: Sequence[Any]) -> dict[str, Any]:
             "operations": path + "/operations",
             "events": path + "/events",
             "credentials": path + "/credentials",
+            "backups": path + "/backups",
         },
     }
 

@@ -19,8 +19,13 @@ from typing import Any
 from services.clients.postgres import Connection
 from services.control import errors
 from services.control import quotas as quota_checks
-from services.domain import quotas, specs
-from services.domain.planning import CREATING_TYPES, OperationType
+from services.domain import backup_manifests, quotas, specs
+from services.domain.planning import (
+    CREATING_TYPES,
+    OperationType,
+    PlannedOperation,
+    plan_backup_policy,
+)
 from services.domain.records import DatabaseRecord, OperationRecord, OperationState, Principal
 from services.domain.versions import CatalogVersion
 from services.store import backups, databases, events, operations
@@ -56,7 +61,26 @@ def desired_of(spec: specs.DatabaseSpec) -> dict[str, Any]:
         "memory": spec.memory,
         "deletion_policy": spec.deletion_policy,
         "drift_policy": spec.drift_policy,
+        "backup": None if spec.backup is None else spec.backup.public(),
     }
+
+
+def with_storage(planned: PlannedOperation, storage: str | None) -> PlannedOperation:
+    """A `backup_policy` operation names the BackupStorage its objects point at (the
+    setting as it is when the change is accepted, as an on-demand backup records it). A
+    policy needs one: without the setting it is refused (503), not accepted and failed
+    later; pausing (null) needs none."""
+    if planned.type != OperationType.BACKUP_POLICY:
+        return planned
+    if planned.params.get("backup") is None and storage is None:
+        return planned
+    ref = backup_manifests.parse_object_ref(storage) if storage else None
+    if ref is None:
+        raise errors.BackupsNotConfigured(
+            "scheduled backups are not configured on this server: the platform team must "
+            "create a KubeStash BackupStorage and set DBAAS_BACKUP_STORAGE=namespace/name"
+        )
+    return dataclasses.replace(planned, params=planned.params | {"storage": str(ref)})
 
 
 def create_database(
@@ -66,10 +90,15 @@ def create_database(
     *,
     quota: quotas.Limits | None = None,
     restore: Mapping[str, Any] | None = None,
+    backup_storage: str | None = None,
 ) -> Accepted:
     """Record the database and its first operation: `create`, or with `restore` (what
     `control.restores` checked: the source and what to load) a `restore` that creates the
-    database from it."""
+    database from it; with a backup policy, a `backup_policy` operation queued behind it
+    (KubeStash backs up a running database)."""
+    policy = None
+    if spec.backup is not None:
+        policy = with_storage(plan_backup_policy(spec, previous=None), backup_storage)
     with conn.transaction():
         try:
             record = databases.insert(
@@ -118,7 +147,21 @@ def create_database(
             kind="database.create-requested" if restore is None else "database.restore-requested",
             message=message,
         )
-    return Accepted(record, [operation])
+        created = [operation]
+        if policy is not None:
+            created.append(
+                operations.insert(
+                    conn,
+                    database_id=record.id,
+                    project_id=record.project_id,
+                    type=policy.type,
+                    generation=record.generation,
+                    params=policy.params,
+                    previous=policy.previous,
+                    requested_by=principal.actor,
+                )
+            )
+    return Accepted(record, created)
 
 
 def _live(conn: Connection, principal: Principal, database_id: uuid.UUID) -> DatabaseRecord:
@@ -172,6 +215,7 @@ def update_database(
     if_match: str | None,
     catalog: Catalog,
     quota: quotas.Limits | None = None,
+    backup_storage: str | None = None,
 ) -> Accepted:
     """Validate a merge patch against the locked row, so concurrent PATCHes never lose one."""
     with conn.transaction():
@@ -181,7 +225,7 @@ def update_database(
         record = _live(conn, principal, database_id)
         _check_etag(record, if_match)
         change = specs.validate_patch(spec_of(record), body, catalog=catalog)
-        planned = change.operations
+        planned = [with_storage(step, backup_storage) for step in change.operations]
         changes = {
             field: value
             for field, value in desired_of(change.spec).items()

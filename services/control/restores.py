@@ -38,7 +38,9 @@ def restore_database(
     storage_of(storage)  # restores need KubeStash, which dbaas uses only with a storage
     with conn.transaction():
         params = _checked(conn, principal, spec, request)
-        return database_cases.create_database(conn, principal, spec, quota=quota, restore=params)
+        return database_cases.create_database(
+            conn, principal, spec, quota=quota, restore=params, backup_storage=storage
+        )
 
 
 def _checked(

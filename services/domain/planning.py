@@ -5,10 +5,12 @@ but KubeDB takes one change per OpsRequest, and the operations of a database run
 time in order. This module decides, purely, which operations a change needs and in which
 order; the API writes them as operation rows in the same transaction as the spec.
 
-Order (fixed): configure, expand, resize, scale, upgrade.
+Order (fixed): configure, backup_policy, expand, resize, scale, upgrade.
 - `configure` (deletion policy) first: a plain field edit of the DB CR (no OpsRequest; KubeDB
   lets `spec.deletionPolicy` be edited directly), it takes effect at once, and a protective
   change (DoNotTerminate) must not wait behind a long operation.
+- `backup_policy` next: it writes only KubeStash objects (and the CR's archiver
+  reference), takes effect at once, and a schedule should not wait behind a long resize.
 - `expand` (VolumeExpansion) before `scale`: new members' PVCs are then created at the new
   size instead of being expanded one more time.
 - `resize` (VerticalScaling) before `scale`: only the existing pods roll, and new members
@@ -43,6 +45,7 @@ class OperationType(str, Enum):
     CONFIGURE = "configure"  # edit a plain field of the DB CR (deletionPolicy), no OpsRequest
     BACKUP = "backup"  # an on-demand KubeStash BackupSession (services/control/backups.py)
     RESTORE = "restore"  # create a database from a backup or a point in time (`restores`)
+    BACKUP_POLICY = "backup_policy"  # the scheduled-backup objects follow the `backup` field
 
     def __str__(self) -> str:
         return self.value
@@ -66,6 +69,7 @@ OPS_REQUEST_TYPES: frozenset[OperationType] = frozenset(
 
 PLAN_ORDER: tuple[OperationType, ...] = (
     OperationType.CONFIGURE,
+    OperationType.BACKUP_POLICY,
     OperationType.EXPAND,
     OperationType.RESIZE,
     OperationType.SCALE,
@@ -101,6 +105,8 @@ def plan_operations(current: DatabaseSpec, new: DatabaseSpec) -> list[PlannedOpe
                 {"deletion_policy": current.deletion_policy},
             )
         )
+    if new.backup != current.backup:
+        planned.append(plan_backup_policy(new, previous=current))
     if not quantities.same_quantity(new.storage, current.storage):
         planned.append(
             PlannedOperation(
@@ -136,6 +142,20 @@ def plan_operations(current: DatabaseSpec, new: DatabaseSpec) -> list[PlannedOpe
 def plan_create(spec: DatabaseSpec) -> PlannedOperation:
     """The operation that creates the DB CR; `params` is the whole desired spec."""
     return PlannedOperation(OperationType.CREATE, spec.columns(), {})
+
+
+def plan_backup_policy(spec: DatabaseSpec, *, previous: DatabaseSpec | None) -> PlannedOperation:
+    """Make the cluster's scheduled-backup objects follow `spec.backup` (null: pause them).
+    `previous` None: at creation; a failure then rolls the field back to null."""
+    return PlannedOperation(
+        OperationType.BACKUP_POLICY,
+        {"backup": _public_backup(spec)},
+        {"backup": None if previous is None else _public_backup(previous)},
+    )
+
+
+def _public_backup(spec: DatabaseSpec) -> dict[str, Any] | None:
+    return None if spec.backup is None else spec.backup.public()
 
 
 def plan_restart() -> PlannedOperation:

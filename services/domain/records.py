@@ -23,6 +23,7 @@ DESIRED_FIELDS = (
     "memory",
     "deletion_policy",
     "drift_policy",
+    "backup",
 )
 
 
@@ -86,6 +87,8 @@ class DatabaseRecord:
     created_at: dt.datetime
     updated_at: dt.datetime
     deleted_at: dt.datetime | None
+    backup: dict[str, Any] | None = None
+    """The backup policy as the API shows it (`backups.BackupPolicy.public()`), or None."""
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> DatabaseRecord:

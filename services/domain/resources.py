@@ -62,3 +62,11 @@ BACKUP_CONFIGURATION = Resource(
 )
 BACKUP_SESSION = Resource("core.kubestash.com", "v1alpha1", "backupsessions", "BackupSession")
 RESTORE_SESSION = Resource("core.kubestash.com", "v1alpha1", "restoresessions", "RestoreSession")
+
+
+ARCHIVER_GROUP = "archiver.kubedb.com"
+
+
+def archiver_resource(kind: str, plural: str) -> Resource:
+    """A KubeDB archiver kind (PostgresArchiver...); `backup_manifests.STASH` names them."""
+    return Resource(ARCHIVER_GROUP, "v1alpha1", plural, kind)

@@ -60,6 +60,7 @@ class DesiredRecord:
     drift_policy: str
     generation: int
     state: str
+    backup: dict[str, Any] | None = None
 
     def desired(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in DESIRED_FIELDS}

@@ -18,6 +18,9 @@ Rules (beyond types, which are strict: `true` is not an integer and `"3"` is not
   setting to KubeDB's defaults.
 - deletion_policy: Delete (default) | Halt | WipeOut | DoNotTerminate.
 - drift_policy: correct (default) | report.
+- backup: a scheduled-backup policy or null (default); see `backups` for its rules. A PATCH
+  merges an object into the current policy (JSON merge patch: `{"backup": {"pitr": true}}`
+  keeps the schedule and retention) and null removes it.
 """
 
 from __future__ import annotations
@@ -26,7 +29,17 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from services.domain import engines, errors, fields, naming, planning, quantities, versions
+from services.domain import (
+    backups,
+    engines,
+    errors,
+    fields,
+    naming,
+    planning,
+    quantities,
+    versions,
+)
+from services.domain.backups import BackupPolicy
 from services.domain.engines import Engine
 from services.domain.planning import PlannedOperation, plan_operations
 
@@ -62,8 +75,17 @@ CREATE_FIELDS = (
     "resources",
     "deletion_policy",
     "drift_policy",
+    "backup",
 )
-PATCH_FIELDS = ("version", "replicas", "storage", "resources", "deletion_policy", "drift_policy")
+PATCH_FIELDS = (
+    "version",
+    "replicas",
+    "storage",
+    "resources",
+    "deletion_policy",
+    "drift_policy",
+    "backup",
+)
 IMMUTABLE_FIELDS = ("name", "engine")
 RESOURCE_FIELDS = ("cpu", "memory")
 
@@ -81,6 +103,7 @@ class DatabaseSpec:
     memory: str | None = None
     deletion_policy: str = DEFAULT_DELETION_POLICY
     drift_policy: str = DEFAULT_DRIFT_POLICY
+    backup: BackupPolicy | None = None
 
     def __post_init__(self) -> None:
         # Rows and JSON carry the engine as a plain string; keep the enum inside.
@@ -107,6 +130,7 @@ class DatabaseSpec:
             "memory": self.memory,
             "deletion_policy": self.deletion_policy,
             "drift_policy": self.drift_policy,
+            "backup": None if self.backup is None else self.backup.public(),
         }
 
     def public(self) -> dict[str, Any]:
@@ -128,6 +152,7 @@ class DatabaseSpec:
             memory=row.get("memory"),
             deletion_policy=row.get("deletion_policy") or DEFAULT_DELETION_POLICY,
             drift_policy=row.get("drift_policy") or DEFAULT_DRIFT_POLICY,
+            backup=BackupPolicy.from_public(row.get("backup")),
         )
 
 
@@ -185,6 +210,8 @@ def validate_create(body: object, *, catalog: Catalog) -> DatabaseSpec:
         body, "drift_policy", DRIFT_POLICIES, default=DEFAULT_DRIFT_POLICY, found=found
     )
 
+    backup = backups.check_backup(body.get("backup"), engine=engine, field="backup", found=found)
+
     if found:
         raise errors.ValidationFailed(found)
     assert name is not None and engine is not None and version is not None
@@ -199,6 +226,7 @@ def validate_create(body: object, *, catalog: Catalog) -> DatabaseSpec:
         memory=memory,
         deletion_policy=deletion_policy or DEFAULT_DELETION_POLICY,
         drift_policy=drift_policy or DEFAULT_DRIFT_POLICY,
+        backup=backup,
     )
 
 
@@ -260,6 +288,13 @@ def validate_patch(current: DatabaseSpec, body: object, *, catalog: Catalog) -> 
         elif value != getattr(current, field):
             changes[field] = value
 
+    if "backup" in body:
+        before = len(found)
+        asked = merge_backup(current.backup, body["backup"])
+        policy = backups.check_backup(asked, engine=current.engine, field="backup", found=found)
+        if len(found) == before and policy != current.backup:
+            changes["backup"] = policy
+
     if found:
         raise errors.ValidationFailed(found)
     new = dataclasses.replace(current, **changes)
@@ -268,6 +303,24 @@ def validate_patch(current: DatabaseSpec, body: object, *, catalog: Catalog) -> 
         changed=tuple(f.name for f in dataclasses.fields(DatabaseSpec) if f.name in changes),
         operations=tuple(planning.plan_operations(current, new)),
     )
+
+
+def merge_backup(current: BackupPolicy | None, patch: object) -> object:
+    """The `backup` value a PATCH asks for (JSON merge patch, RFC 7386): an object merges
+    into the current policy, a null member of it restores that member's default; inside
+    `retention` a null stays a value (no limit on that axis), as at creation. Anything
+    else (null, a wrong type) replaces the policy and is validated as it is."""
+    if not isinstance(patch, dict) or current is None:
+        return patch
+    merged: dict[str, Any] = current.public()
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif key == "retention" and isinstance(value, dict):
+            merged[key] = {**merged.get(key, {}), **value}
+        else:
+            merged[key] = value
+    return merged
 
 
 # -- versions --------------------------------------------------------------------------

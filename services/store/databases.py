@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
+from psycopg.types.json import Jsonb
 
 from services.clients.postgres import AsyncConnection, Connection
 from services.domain.records import DESIRED_FIELDS, DatabaseRecord
@@ -73,17 +74,22 @@ def insert(
         with conn.transaction():  # a savepoint: a name clash must not poison the caller's tx
             row = conn.execute(
                 "INSERT INTO databases (id, project_id, name, engine, version, replicas, storage,"
-                " cpu, memory, deletion_policy, drift_policy)"
+                " cpu, memory, deletion_policy, drift_policy, backup)"
                 " VALUES (%(id)s, %(project)s, %(name)s, %(engine)s, %(version)s, %(replicas)s,"
-                " %(storage)s, %(cpu)s, %(memory)s, %(deletion_policy)s, %(drift_policy)s)"
-                " RETURNING *",
+                " %(storage)s, %(cpu)s, %(memory)s, %(deletion_policy)s, %(drift_policy)s,"
+                " %(backup)s) RETURNING *",
                 {"id": database_id, "project": project_id, "name": name, "engine": engine}
-                | {field: desired.get(field) for field in DESIRED_FIELDS},
+                | {field: _bindable(desired.get(field)) for field in DESIRED_FIELDS},
             ).fetchone()
     except psycopg.errors.UniqueViolation as exc:
         raise NameTaken(name) from exc
     assert row is not None
     return DatabaseRecord.from_row(row)
+
+
+def _bindable(value: Any) -> Any:
+    """A desired value as psycopg binds it: the backup policy (a dict) as jsonb."""
+    return Jsonb(value) if isinstance(value, dict) else value
 
 
 def record(row: tuple[Any, ...] | None) -> DatabaseRecord | None:
@@ -141,7 +147,8 @@ def update_desired(
     query = sql.SQL("UPDATE databases SET {} WHERE id = {} RETURNING *").format(
         sql.SQL(", ").join(assignments), sql.Placeholder("id")
     )
-    row = conn.execute(query, changes | {"state": state, "id": database_id}).fetchone()
+    values = {field: _bindable(value) for field, value in changes.items()}
+    row = conn.execute(query, values | {"state": state, "id": database_id}).fetchone()
     assert row is not None
     return DatabaseRecord.from_row(row)
 

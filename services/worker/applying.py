@@ -16,7 +16,8 @@ from typing import Any
 
 from services.clients.kube import KubeClient, KubeError
 from services.domain import manifests, resources
-from services.worker.steps import Action, Prerequisite, Step
+from services.domain.resources import Resource
+from services.worker.steps import Action, PolicyObjects, Prerequisite, Step
 
 SESSION_TERMINAL = frozenset({"Succeeded", "Failed", "Skipped"})
 
@@ -67,6 +68,8 @@ def apply(cluster: KubeClient, step: Step, *, namespaces: set[str] | None = None
         return _create_backup_session(cluster, step)
     if step.action is Action.CREATE_RESTORE_SESSION:
         return _create_restore_session(cluster, step, set() if namespaces is None else namespaces)
+    if step.action is Action.APPLY_BACKUP_POLICY:
+        return _apply_backup_policy(cluster, step)
     if step.action is Action.PATCH_DELETION_POLICY:
         return _patch(cluster, step)
     return _delete(cluster, step)
@@ -234,3 +237,129 @@ def _delete(cluster: KubeClient, step: Step) -> Applied:
             raise
         return Applied(step.kind, step.name, "already gone", done=True)
     return Applied(step.kind, step.name, "deletion requested")
+
+
+# -- backup_policy ------------------------------------------------------------------------
+
+
+def _apply_backup_policy(cluster: KubeClient, step: Step) -> Applied:
+    """Make the database's scheduled-backup objects follow the step's policy. Every write
+    is to a state (create-or-update, suspend, delete-if-present), so a re-run after a
+    crash or a timeout converges to the same objects. Order: the archiver exists before
+    the CR names it, and the CR stops naming it before it is deleted (KubeDB would
+    otherwise archive with an archiver that is gone)."""
+    policy = step.policy
+    assert policy is not None
+    for prerequisite in step.prerequisites:
+        _ensure(cluster, step, prerequisite)
+    did: list[str] = []
+    if step.body is not None:  # a policy: the schedule runs
+        assert policy.retention is not None
+        did.append(_upsert(cluster, step, policy.retention))
+        configuration = Prerequisite(step.resource, step.name, step.body)
+        did.append(_upsert(cluster, step, configuration))
+    else:
+        did.append(_suspend(cluster, step, policy.session))
+    if policy.archiver is not None:
+        did.append(_upsert(cluster, step, policy.archiver))
+        did.append(_point_database_at_archiver(cluster, step, policy))
+    elif policy.archiver_resource is not None:
+        did.append(_point_database_at_archiver(cluster, step, policy))
+        did.append(_delete_if_ours(cluster, step, policy.archiver_resource, policy.archiver_name))
+    summary = ", ".join(item for item in did if item)
+    return Applied(step.kind, step.name, summary or "unchanged", done=True)
+
+
+def _upsert(cluster: KubeClient, step: Step, wanted: Prerequisite) -> str:
+    """Create `wanted`, or make the existing one (ours) say what it says."""
+    kind = wanted.resource.kind
+    try:
+        cluster.create(wanted.resource, step.namespace, wanted.body)
+    except KubeError as error:
+        if not error.already_exists:
+            raise
+    else:
+        return f"{kind} {wanted.name} created"
+    existing = cluster.get(wanted.resource, step.namespace, wanted.name)
+    if _foreign_owner(existing) != _database_label(wanted.body):
+        raise NameTaken(
+            dataclasses.replace(step, resource=wanted.resource, name=wanted.name),
+            _foreign_owner(existing),
+        )
+    patch = spec_patch(existing.get("spec") or {}, wanted.body.get("spec") or {})
+    if not patch:
+        return ""
+    cluster.merge_patch(wanted.resource, step.namespace, wanted.name, {"spec": patch})
+    return f"{kind} {wanted.name} updated"
+
+
+def spec_patch(existing: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
+    """The merge patch of `spec` that turns `existing` into `wanted` at its top level
+    (a key we do not want is removed; lists are replaced whole, as merge patches do);
+    empty when nothing differs."""
+    patch: dict[str, Any] = {key: None for key in existing if key not in wanted}
+    patch.update({key: value for key, value in wanted.items() if existing.get(key) != value})
+    return patch
+
+
+def _suspend(cluster: KubeClient, step: Step, session: str) -> str:
+    """Suspend the schedule of the BackupConfiguration's session, if it exists."""
+    try:
+        existing = cluster.get(step.resource, step.namespace, step.name)
+    except KubeError as error:
+        if error.not_found:
+            return ""  # never configured: nothing is scheduled
+        raise
+    if _foreign_owner(existing) != step.owner_value:
+        raise NameTaken(step, _foreign_owner(existing))
+    sessions = [dict(s) for s in (existing.get("spec") or {}).get("sessions") or []]
+    changed = False
+    for entry in sessions:
+        scheduler = dict(entry.get("scheduler") or {})
+        if entry.get("name") == session and not scheduler.get("suspend"):
+            entry["scheduler"] = scheduler | {"suspend": True}
+            changed = True
+    if not changed:
+        return ""
+    cluster.merge_patch(step.resource, step.namespace, step.name, {"spec": {"sessions": sessions}})
+    return f"{step.kind} {step.name} suspended"
+
+
+def _point_database_at_archiver(cluster: KubeClient, step: Step, policy: PolicyObjects) -> str:
+    """Set (or clear) the CR's `spec.archiver` as the policy says, when it differs."""
+    try:
+        cr = cluster.get(policy.database, step.namespace, policy.database_name)
+    except KubeError as error:
+        if error.not_found:
+            return ""  # the database is gone or not created yet: nothing to point
+        raise
+    if _foreign_owner(cr) != step.owner_value:
+        raise NameTaken(
+            dataclasses.replace(step, resource=policy.database, name=policy.database_name),
+            _foreign_owner(cr),
+        )
+    wanted = policy.archiver_patch["spec"]["archiver"]
+    current = (cr.get("spec") or {}).get("archiver")
+    if wanted is None and current is None:
+        return ""
+    if wanted is not None and (current or {}).get("ref") == wanted["ref"]:
+        return ""
+    cluster.merge_patch(
+        policy.database, step.namespace, policy.database_name, policy.archiver_patch
+    )
+    verb = "set" if wanted is not None else "cleared"
+    return f"{policy.database.kind} {policy.database_name} archiver {verb}"
+
+
+def _delete_if_ours(cluster: KubeClient, step: Step, resource: Resource, name: str) -> str:
+    """Delete the database's archiver when it exists and is ours."""
+    try:
+        existing = cluster.get(resource, step.namespace, name)
+        if _foreign_owner(existing) != step.owner_value:
+            return ""
+        cluster.delete(resource, step.namespace, name)
+    except KubeError as error:
+        if error.not_found:
+            return ""
+        raise
+    return f"{resource.kind} {name} deleted"

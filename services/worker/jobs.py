@@ -63,6 +63,8 @@ from services.worker.context import Context
 log = logging.getLogger(__name__)
 
 ACTOR = "worker"
+_NEEDS_PASSWORD = frozenset({OperationType.BACKUP, OperationType.BACKUP_POLICY})
+"""Operations that may create a database's encryption Secret (used only when absent)."""
 
 T = TypeVar("T")
 
@@ -194,7 +196,7 @@ def execute(context: Context, operation_id: str) -> str:
         return _fail(context, claimed, problems.too_many_claims(op.attempt - 1))
     namespace = projects.namespace_for(op.project_id)
     try:
-        password = secrets.token_urlsafe(32) if op.type == OperationType.BACKUP else ""
+        password = secrets.token_urlsafe(32) if op.type in _NEEDS_PASSWORD else ""
         step = steps.plan_step(op, claimed.database, namespace=namespace, password=password)
     except ValueError as exc:
         return _fail(context, claimed, problems.unrenderable(exc, operation_type=op.type))

@@ -23,6 +23,12 @@ What each operation type renders:
   restore succeeded.
 - restore to a point in time: the database CR with `spec.init.archiver` naming the source's
   archive (`<src>-full`, `<src>-manifest`) and the time; KubeDB recovers it, then Ready.
+- backup_policy: make the scheduled-backup objects follow the policy in the operation's
+  params (`PolicyObjects`): with a policy, create or update the RetentionPolicy, the
+  BackupConfiguration (its schedule) and, with PITR, the archiver and the CR's reference
+  to it; without one (null), suspend the BackupConfiguration's schedule (never delete it:
+  KubeStash would take its Repository's snapshots' configuration with it, and on-demand
+  backups still use it) and drop the archiver and the CR's reference. Completes at once.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from enum import Enum
 from typing import Any
 
 from services.domain import backup_manifests, manifests, naming, resources
-from services.domain.backups import Retention
+from services.domain.backups import BackupPolicy, Retention
 from services.domain.engines import Engine
 from services.domain.planning import OperationType
 from services.domain.records import DESIRED_FIELDS, DatabaseRecord, OperationRecord
@@ -51,6 +57,7 @@ class Action(str, Enum):
     DELETE_DATABASE = "delete-database"
     CREATE_BACKUP_SESSION = "create-backup-session"
     CREATE_RESTORE_SESSION = "create-restore-session"
+    APPLY_BACKUP_POLICY = "apply-backup-policy"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +67,26 @@ class Prerequisite:
     resource: Resource
     name: str
     body: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyObjects:
+    """What a `backup_policy` step makes true; the step's own object is the
+    BackupConfiguration (`Step.body`: its whole manifest, None to suspend it)."""
+
+    session: str
+    """The BackupConfiguration's session whose schedule a pause suspends."""
+    retention: Prerequisite | None
+    """The RetentionPolicy to create or update; None (pause): left as it is."""
+    archiver: Prerequisite | None
+    """The archiver to create or update (PITR on), else to delete when it exists."""
+    archiver_resource: Resource | None
+    """The engine's archiver kind; None: the engine has none (Redis)."""
+    archiver_name: str
+    database: Resource
+    database_name: str
+    archiver_patch: dict[str, Any]
+    """The CR's reference to the archiver, as a merge patch (null: no archiver)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +104,8 @@ class Step:
     ready_first: str | None = None
     """The BackupConfiguration that must be Ready, with no other session running, before
     the step's BackupSession is created (KubeStash skips it otherwise)."""
+    policy: PolicyObjects | None = None
+    """A `backup_policy` step's objects besides its BackupConfiguration."""
 
     @property
     def kind(self) -> str:
@@ -90,6 +119,7 @@ class Step:
             Action.DELETE_DATABASE: "deleting",
             Action.CREATE_BACKUP_SESSION: "creating",
             Action.CREATE_RESTORE_SESSION: "creating",
+            Action.APPLY_BACKUP_POLICY: "applying the backup policy to",
         }[self.action]
         return f"{verb} {self.kind} {self.namespace}/{self.name}"
 
@@ -175,6 +205,8 @@ def plan_step(
         return _backup_step(op, database, namespace=namespace, password=password)
     if op.type == OperationType.RESTORE:
         return _restore_step(op, database, namespace=namespace)
+    if op.type == OperationType.BACKUP_POLICY:
+        return _policy_step(op, database, namespace=namespace, password=password)
     raise ValueError(f"unknown operation type {op.type!r}")
 
 
@@ -188,9 +220,12 @@ def _backup_step(
     )
     project = database.project_id
     secret = backup_manifests.render_encryption_secret(names, password=password, project_id=project)
-    retention = backup_manifests.render_retention_policy(Retention(), names, project_id=project)
+    # Absent objects are created as the database's policy says (when it has one), so an
+    # on-demand backup never creates a configuration that contradicts the schedule.
+    kept = spec.backup.retention if spec.backup is not None else Retention()
+    retention = backup_manifests.render_retention_policy(kept, names, project_id=project)
     configuration = backup_manifests.render_backup_configuration(
-        spec, None, names, storage=storage, project_id=project
+        spec, spec.backup, names, storage=storage, project_id=project
     )
     session = backup_manifests.render_backup_session(names, operation_id=op.id, project_id=project)
     return Step(
@@ -266,5 +301,70 @@ def _restore_step(op: OperationRecord, database: DatabaseRecord, *, namespace: s
                 database.name,
                 backup_manifests.with_initial_restore(cr),
             ),
+        ),
+    )
+
+
+def _policy_step(
+    op: OperationRecord, database: DatabaseRecord, *, namespace: str, password: str
+) -> Step:
+    """The objects of the policy this operation asked for (its params, not the row: a
+    later PATCH has its own operation)."""
+    policy = BackupPolicy.from_public(op.params.get("backup"))
+    spec = _spec(database, {})
+    names = backup_manifests.BackupNames(
+        database.name, database.id, namespace, Engine(database.engine)
+    )
+    project = database.project_id
+    facts = backup_manifests.STASH[spec.engine]
+    archiver_kind = None
+    if facts.archiver_kind is not None and facts.archiver_plural is not None:
+        archiver_kind = resources.archiver_resource(facts.archiver_kind, facts.archiver_plural)
+    configuration: dict[str, Any] | None = None
+    prerequisites: tuple[Prerequisite, ...] = ()
+    retention = archiver = None
+    if policy is not None:
+        storage = backup_manifests.parse_object_ref(str(op.params.get("storage") or ""))
+        secret = backup_manifests.render_encryption_secret(
+            names, password=password, project_id=project
+        )
+        prerequisites = (Prerequisite(resources.SECRET, names.encryption_secret, secret),)
+        retention = Prerequisite(
+            resources.RETENTION_POLICY,
+            names.retention_policy,
+            backup_manifests.render_retention_policy(policy.retention, names, project_id=project),
+        )
+        configuration = backup_manifests.render_backup_configuration(
+            spec, policy, names, storage=storage, project_id=project
+        )
+        if policy.pitr and archiver_kind is not None:
+            archiver = Prerequisite(
+                archiver_kind,
+                names.archiver,
+                backup_manifests.render_archiver(
+                    spec, policy, names, storage=storage, project_id=project
+                ),
+            )
+    with_archiver = archiver is not None
+    return Step(
+        Action.APPLY_BACKUP_POLICY,
+        resources.BACKUP_CONFIGURATION,
+        namespace,
+        names.backup_configuration,
+        configuration,
+        manifests.LABEL_DATABASE_ID,
+        str(database.id),
+        prerequisites=prerequisites,
+        policy=PolicyObjects(
+            session=backup_manifests.SESSION,
+            retention=retention,
+            archiver=archiver,
+            archiver_resource=archiver_kind,
+            archiver_name=names.archiver,
+            database=database_resource(database.engine),
+            database_name=database.name,
+            archiver_patch=backup_manifests.archiver_patch(names)
+            if with_archiver
+            else {"spec": {"archiver": None}},
         ),
     )
