@@ -5,12 +5,17 @@ point-in-time recovery.
 Why a view of its own: a backup's outcome is its Snapshot's (a BackupSession may fail after
 its Snapshot succeeded, KUBESTASH-API.md §4), and the two objects change at different
 moments, so status-sync keeps the latest of both and re-reads a backup whenever either
-changes (`backup_readings.observe_backup`). BackupSessions are listed by dbaas's label;
-Snapshots by KubeStash's `repo-name` label (KubeStash makes them, so they carry none of
-ours). RestoreSessions are held by their operation's id (the restore operation's outcome
-is read from them). An archive is the Snapshots of a `<db>-full` Repository (KubeDB makes
-them); when one changes, the database's restorable window is computed again. Applied by the
-reconcile loop's thread only; never talks to the cluster or the store.
+changes (`backup_readings.observe_backup`). Whose backup: a BackupSession dbaas created (on
+demand) carries dbaas's labels; one KubeStash's schedule created carries none, so it is
+attributed through its invoker, the BackupConfiguration dbaas created and labelled with the
+database's id and project. So BackupSessions are listed whole (no selector; KubeStash keeps
+a few per configuration), BackupConfigurations by dbaas's label (a session of a
+configuration that is not ours is ignored), Snapshots by KubeStash's `repo-name` label
+(KubeStash makes them, so they carry none of ours). RestoreSessions are held by their
+operation's id (the restore operation's outcome is read from them). An archive is the
+Snapshots of a `<db>-full` Repository (KubeDB makes them); when one changes, the database's
+restorable window is computed again. Applied by the reconcile loop's thread only; never
+talks to the cluster or the store.
 """
 
 from __future__ import annotations
@@ -28,7 +33,12 @@ from services.domain.backup_readings import (
     observe_restore,
     restorable_window,
 )
-from services.domain.resources import BACKUP_SESSION, RESTORE_SESSION, SNAPSHOT
+from services.domain.resources import (
+    BACKUP_CONFIGURATION,
+    BACKUP_SESSION,
+    RESTORE_SESSION,
+    SNAPSHOT,
+)
 from services.domain.restores import Window
 from services.reconcilers import cr_readings
 from services.reconcilers.cr_readings import Changed, Item, Listed
@@ -36,7 +46,11 @@ from services.reconcilers.cr_readings import Changed, Item, Listed
 Key = tuple[str, str]
 SNAPSHOT_SELECTOR = backup_manifests.LABEL_REPO_NAME
 """Every Snapshot KubeStash made (an existence selector)."""
-PLURALS = frozenset({BACKUP_SESSION.plural, SNAPSHOT.plural, RESTORE_SESSION.plural})
+SESSION_SELECTOR = ""
+"""Every BackupSession: the scheduled ones carry no label of ours."""
+PLURALS = frozenset(
+    {BACKUP_SESSION.plural, SNAPSHOT.plural, RESTORE_SESSION.plural, BACKUP_CONFIGURATION.plural}
+)
 ARCHIVE_SUFFIX = "-full"
 """KubeDB's Repository of an archived database `<db>`'s full backups is `<db>-full`."""
 
@@ -55,6 +69,7 @@ class BackupView:
     def __init__(self) -> None:
         self._sessions: dict[Key, Mapping[str, Any]] = {}
         self._snapshots: dict[Key, Mapping[str, Any]] = {}
+        self._configurations: dict[Key, Mapping[str, Any]] = {}
         self.dirty: set[Key] = set()
         """BackupSessions to read again: they or one of their Snapshots changed."""
         self.restores: dict[uuid.UUID, ObservedRestore] = {}
@@ -95,7 +110,7 @@ class BackupView:
             session = self._sessions.get(key)
             if session is None:
                 continue
-            labels = (session.get("metadata") or {}).get("labels") or {}
+            labels = self._owner_labels(key[0], session)
             try:
                 database_id = uuid.UUID(str(labels.get(manifests.LABEL_DATABASE_ID)))
             except ValueError:
@@ -172,8 +187,23 @@ class BackupView:
             self.restores.pop(operation_id, None)
             self.changed_restores.add(operation_id)
 
+    def _owner_labels(self, namespace: str, session: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The labels that say whose backup a session is: its own (dbaas created it), else
+        its BackupConfiguration's (KubeStash's schedule did); empty when neither is ours."""
+        labels = (session.get("metadata") or {}).get("labels") or {}
+        if labels.get(manifests.LABEL_DATABASE_ID):
+            return labels
+        configuration = self._configurations.get((namespace, _invoker(session)))
+        if configuration is None:
+            return {}
+        return (configuration.get("metadata") or {}).get("labels") or {}
+
     def _held(self, plural: str) -> dict[Key, Mapping[str, Any]]:
-        return self._sessions if plural == BACKUP_SESSION.plural else self._snapshots
+        if plural == BACKUP_SESSION.plural:
+            return self._sessions
+        if plural == BACKUP_CONFIGURATION.plural:
+            return self._configurations
+        return self._snapshots
 
     def _put(self, plural: str, key: Key, obj: Any) -> None:
         if not isinstance(obj, Mapping):
@@ -201,6 +231,14 @@ class BackupView:
         if plural == BACKUP_SESSION.plural:
             self.dirty.add(key)
             return
+        if plural == BACKUP_CONFIGURATION.plural:
+            # Its sessions may have arrived first (lists come in any order): read them again.
+            self.dirty.update(
+                session_key
+                for session_key, session in self._sessions.items()
+                if session_key[0] == key[0] and _invoker(session) == key[1]
+            )
+            return
         session = (obj.get("spec") or {}).get("backupSession")
         if session and (key[0], str(session)) in self._sessions:
             self.dirty.add((key[0], str(session)))
@@ -213,6 +251,14 @@ def _archive_of(key: Key, obj: Mapping[str, Any]) -> Key | None:
     if database and labels.get(backup_manifests.LABEL_REPO_NAME) == f"{database}{ARCHIVE_SUFFIX}":
         return key[0], str(database)
     return None
+
+
+def _invoker(session: Mapping[str, Any]) -> str:
+    """The BackupConfiguration that invoked a session ("" for another invoker kind)."""
+    invoker = (session.get("spec") or {}).get("invoker") or {}
+    if invoker.get("kind") != BACKUP_CONFIGURATION.kind:
+        return ""
+    return str(invoker.get("name") or "")
 
 
 def _phase(obj: Mapping[str, Any]) -> str | None:

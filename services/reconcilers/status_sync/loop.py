@@ -36,6 +36,7 @@ from services.control import outcomes
 from services.domain.planning import OperationType
 from services.domain.records import OperationRecord, OperationState
 from services.domain.resources import (
+    BACKUP_CONFIGURATION,
     BACKUP_SESSION,
     RESTORE_SESSION,
     SNAPSHOT,
@@ -148,7 +149,8 @@ class StatusSync:
         """Set when the process is asked to stop (the daemon's): ends the initial wait."""
         self.resources = {r.plural: r for r in database_resources() + ops_request_resources()}
         if config.watch_backups:
-            self.resources |= {r.plural: r for r in (BACKUP_SESSION, SNAPSHOT, RESTORE_SESSION)}
+            watched = (BACKUP_SESSION, SNAPSHOT, RESTORE_SESSION, BACKUP_CONFIGURATION)
+            self.resources |= {r.plural: r for r in watched}
         self.watchers: Watchers | None = None
         self._reset()
 
@@ -176,7 +178,10 @@ class StatusSync:
             program=PROGRAM,
             resync_seconds=self.config.resync_interval_seconds,
             watch_timeout=self.config.watch_timeout_seconds,
-            selectors={SNAPSHOT.plural: backup_view.SNAPSHOT_SELECTOR},
+            selectors={
+                SNAPSHOT.plural: backup_view.SNAPSHOT_SELECTOR,
+                BACKUP_SESSION.plural: backup_view.SESSION_SELECTOR,
+            },
         )
         self.watchers.start()
         deadline = self.clock() + self.config.sync_timeout_seconds

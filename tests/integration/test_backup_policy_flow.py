@@ -1,0 +1,159 @@
+"""Scheduled backups end to end, against the simulated KubeStash with its clock sped up:
+the `backup` field set by PATCH (and at creation) is recorded, carried out by a
+`backup_policy` operation (RetentionPolicy, BackupConfiguration with the schedule), the
+BackupSessions KubeStash's schedule creates appear as `schedule` backups, null suspends
+the schedule and keeps every backup; bad policies are problem+json.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from services.domain import backup_manifests
+from services.domain.backups import BackupOrigin
+from services.domain.resources import BACKUP_CONFIGURATION, RETENTION_POLICY
+from services.store import backups
+from tests.api_harness import assert_problem
+from tests.integration import test_backups_flow as backups_flow
+from tests.integration.reconciler_world import NAMESPACE, PROJECT
+from tests.integration.test_backups_flow import Setup
+
+setup = backups_flow.setup  # the same fixture: an API, a world and a BackupStorage
+
+HOURLY = {"schedule": "0 * * * *", "retention": {"keep_last": 5}}
+CLOCK_SPEED = 3600  # an hour of KubeStash's clock per wall second: one scheduled run each
+
+
+def _names(setup: Setup, database_id: uuid.UUID) -> backup_manifests.BackupNames:
+    record = setup.world.database(database_id)
+    return backup_manifests.BackupNames(record.name, record.id, NAMESPACE, record.engine)  # type: ignore[arg-type]
+
+
+def _patch(setup: Setup, database_id: uuid.UUID, body: dict[str, Any]) -> dict[str, Any]:
+    with setup.client() as client:
+        etag = client.get(f"/v1/databases/{database_id}").headers["etag"]
+        response = client.patch(
+            f"/v1/databases/{database_id}",
+            json=body,
+            headers={"If-Match": etag, "Content-Type": "application/merge-patch+json"},
+        )
+    assert response.status_code == 202, response.text
+    accepted: dict[str, Any] = response.json()
+    return accepted
+
+
+def _listed(setup: Setup, database_id: uuid.UUID, **params: str) -> list[dict[str, Any]]:
+    with setup.client() as client:
+        response = client.get(f"/v1/databases/{database_id}/backups", params=params)
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+def test_a_schedule_makes_scheduled_backups_listed_and_null_pauses_it(setup: Setup) -> None:
+    world = setup.world
+    db = world.ready("nightly")
+    accepted = _patch(setup, db.id, {"backup": HOURLY})
+    assert accepted["backup"] == {
+        "schedule": "0 * * * *",
+        "retention": {"keep_last": 5, "max_age": "30d"},
+        "pitr": False,
+    }
+    (op,) = accepted["operations"]
+    assert op["type"] == "backup_policy" and op["state"] == "pending"
+    assert "succeeded" in world.work(db.id)
+    names = _names(setup, db.id)
+    bc = world.cluster.get(BACKUP_CONFIGURATION, NAMESPACE, names.backup_configuration)
+    (session,) = bc["spec"]["sessions"]
+    assert session["scheduler"]["schedule"] == "0 * * * *"
+    assert not session["scheduler"].get("suspend")
+    retention = world.cluster.get(RETENTION_POLICY, NAMESPACE, names.retention_policy)
+    assert retention["spec"]["successfulSnapshots"] == {"last": 5}
+
+    world.sim.set_faults(kubestash={"clock_speed": CLOCK_SPEED})
+    try:
+        scheduled = world.cycle_until(
+            lambda: [
+                b for b in _listed(setup, db.id, origin="schedule") if b["state"] == "succeeded"
+            ][1:],
+            timeout=30,
+        )
+    finally:
+        world.sim.set_faults(kubestash={"clock_speed": 1})
+    assert all(b["database_id"] == str(db.id) and b["snapshot"] for b in scheduled)
+    assert all(b["size_bytes"] and b["size_bytes"] > 0 for b in scheduled)
+    # Replayed observations (a resync, a restarted status-sync) never add a row.
+    world.sync.on_promoted()
+    world.cycle_until(lambda: True)
+    with world.connect() as conn:
+        rows = backups.page(conn, PROJECT, database_id=db.id, limit=500)
+    sessions = [row.backup_session for row in rows]
+    assert len(sessions) == len(set(sessions))
+    assert all(row.origin is BackupOrigin.SCHEDULE for row in rows)
+
+    paused = _patch(setup, db.id, {"backup": None})
+    assert paused["backup"] is None
+    assert [o["type"] for o in paused["operations"]] == ["backup_policy"]
+    assert "succeeded" in world.work(db.id)
+    bc = world.cluster.get(BACKUP_CONFIGURATION, NAMESPACE, names.backup_configuration)
+    assert bc["spec"]["sessions"][0]["scheduler"]["suspend"] is True
+    still = {b["id"] for b in _listed(setup, db.id)}
+    assert {b["id"] for b in scheduled} <= still
+    with setup.client() as client:
+        shown = client.get(f"/v1/databases/{db.id}").json()
+    assert shown["backup"] is None
+
+
+def test_a_policy_given_at_creation_runs_after_the_create(setup: Setup) -> None:
+    with setup.client() as client:
+        response = client.post(
+            "/v1/databases",
+            json={
+                "name": "born",
+                "engine": "mysql",
+                "version": "8.4.3",
+                "storage": "10Gi",
+                "backup": {"schedule": "@daily"},
+            },
+            headers={"Idempotency-Key": "born-with-backups"},
+        )
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert [o["type"] for o in body["operations"]] == ["create", "backup_policy"]
+    assert body["backup"]["schedule"] == "@daily"
+
+
+def test_bad_policies_are_refused_with_every_problem(setup: Setup) -> None:
+    db = setup.world.create("refused", engine="redis", version="7.4.1", replicas=1)
+    with setup.client() as client:
+        created = client.post(
+            "/v1/databases",
+            json={
+                "name": "bad",
+                "engine": "redis",
+                "version": "7.4.1",
+                "storage": "10Gi",
+                "backup": {
+                    "schedule": "61 * * * *",
+                    "retention": {"keep_last": 0, "max_age": "forever"},
+                    "pitr": True,
+                },
+            },
+        )
+        patched = client.patch(
+            f"/v1/databases/{db.id}",
+            json={"backup": {"schedule": "@sometimes"}},
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        shown = client.get(f"/v1/databases/{db.id}").json()
+    problem = assert_problem(created, 422, "validation-failed")
+    assert {e["field"] for e in problem["errors"]} == {
+        "backup.schedule",
+        "backup.retention.keep_last",
+        "backup.retention.max_age",
+        "backup.pitr",
+    }
+    problem = assert_problem(patched, 422, "validation-failed")
+    assert [e["field"] for e in problem["errors"]] == ["backup.schedule"]
+    assert shown["backup"] is None and shown["generation"] == db.generation

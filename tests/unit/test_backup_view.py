@@ -1,0 +1,77 @@
+"""How status-sync attributes a BackupSession that KubeStash's schedule created (no label
+of ours) to a database: through its invoker, the BackupConfiguration dbaas labelled."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from services.domain import manifests
+from services.domain.backups import BackupState
+from services.reconcilers.cr_readings import Changed, Listed
+from services.reconcilers.status_sync.backup_view import BackupView
+
+NAMESPACE = "dbaas-acme"
+
+
+def _configuration(database_id: uuid.UUID, name: str = "orders-backup-1") -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": NAMESPACE,
+            "resourceVersion": "1",
+            "labels": {
+                manifests.LABEL_DATABASE_ID: str(database_id),
+                manifests.LABEL_PROJECT: "acme",
+            },
+        }
+    }
+
+
+def _scheduled(name: str, invoker: str, phase: str = "Running") -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": NAMESPACE, "resourceVersion": "2"},
+        "spec": {
+            "invoker": {
+                "apiGroup": "core.kubestash.com",
+                "kind": "BackupConfiguration",
+                "name": invoker,
+            },
+            "session": "logical",
+        },
+        "status": {"phase": phase},
+    }
+
+
+def test_a_scheduled_session_is_attributed_through_its_configuration() -> None:
+    database_id = uuid.uuid4()
+    view = BackupView()
+    view.apply(Listed("backupconfigurations", (_configuration(database_id),)))
+    view.apply(
+        Changed(
+            "backupsessions", "ADDED", _scheduled("orders-backup-1-logical-9", "orders-backup-1")
+        )
+    )
+    (reading,) = view.take_readings()
+    assert (reading.project_id, reading.database_id) == ("acme", database_id)
+    assert reading.backup_session == "orders-backup-1-logical-9"
+    assert reading.observed.state is BackupState.RUNNING
+
+
+def test_a_session_seen_before_its_configuration_is_read_once_the_configuration_arrives() -> None:
+    database_id = uuid.uuid4()
+    view = BackupView()
+    view.apply(
+        Listed("backupsessions", (_scheduled("orders-backup-1-logical-9", "orders-backup-1"),))
+    )
+    assert view.take_readings() == []
+    view.apply(Listed("backupconfigurations", (_configuration(database_id),)))
+    (reading,) = view.take_readings()
+    assert reading.database_id == database_id
+
+
+def test_a_session_of_a_configuration_that_is_not_ours_is_ignored() -> None:
+    view = BackupView()
+    view.apply(Listed("backupconfigurations", (_configuration(uuid.uuid4()),)))
+    view.apply(Changed("backupsessions", "ADDED", _scheduled("theirs-logical-1", "theirs")))
+    assert view.take_readings() == []
