@@ -144,6 +144,7 @@ def _create_restore_session(cluster: KubeClient, step: Step, namespaces: set[str
     under its name is a NameTaken), then the RestoreSession targeting it: KubeStash's
     logical restore loads into an existing database (KUBESTASH-API.md §5.5). Both names are
     deterministic, so a re-run after a crash meets AlreadyExists and creates nothing twice."""
+    met = []
     for prerequisite in step.prerequisites:
         database_step = dataclasses.replace(
             step,
@@ -155,8 +156,11 @@ def _create_restore_session(cluster: KubeClient, step: Step, namespaces: set[str
             owner_value=str(_database_label(prerequisite.body)),
             prerequisites=(),
         )
-        _create_in_namespace(cluster, database_step, namespaces)
-    return _create(cluster, step)
+        database = _create_in_namespace(cluster, database_step, namespaces)
+        if database.result != "created":  # a re-run after a crash: say what it met
+            met.append(f"{database.kind} {database.name} {database.result}")
+    applied = _create(cluster, step)
+    return dataclasses.replace(applied, result="; ".join([applied.result, *met]))
 
 
 def _ensure(cluster: KubeClient, step: Step, prerequisite: Prerequisite) -> None:
