@@ -90,6 +90,8 @@ class Api:
         if config.api_key:
             headers["Authorization"] = f"Bearer {config.api_key}"
         self.config = config
+        self.last_etag: str | None = None
+        """The ETag of the last successful answer (a read-modify-write sends it as If-Match)."""
         self._http = httpx.Client(
             base_url=config.url, headers=headers, timeout=timeout, verify=_tls_context(config.url)
         )
@@ -122,6 +124,7 @@ class Api:
             return None
         if response.is_error:
             raise self._problem(response)
+        self.last_etag = response.headers.get("ETag")
         body: JSONObject = response.json() if response.content else {}
         return body
 

@@ -1,4 +1,5 @@
-"""`dbaas backup create|list|get`: on-demand backups and the backups a database has.
+"""`dbaas backup create|list|get`: on-demand backups and the backups a database has; and
+`dbaas db backup-policy`, a database's scheduled backups (its `backup` field).
 
 A backup is taken by an operation (type `backup`); `create --wait` follows that operation
 the way `db scale --wait` does, then prints the backup it produced. Databases are named by
@@ -9,13 +10,14 @@ sees, and a new state on the server needs no new client.
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import click
 
-from services.client import output, waiting
+from services.client import backup_policy, output, waiting
 from services.client.api import Api, ClientFailure, JSONObject
-from services.client.commands import connection, database_argument, waits
+from services.client.commands import after_change, connection, database_argument, waits
 
 UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
@@ -152,3 +154,50 @@ def backup_list(
 @connection
 def backup_get(api: Api, backup_id: str, fmt: str) -> None:
     _show_backup(api, api.get(f"/v1/backups/{backup_id}"), fmt)
+
+
+@click.command(
+    name="backup-policy",
+    help="show or change a database's scheduled backups (no option: show them)",
+)
+@database_argument
+@functools.partial(backup_policy.policy_options, prefix="", pitr_off=True)
+@click.option("--off", is_flag=True, help="no more scheduled backups (the taken ones stay)")
+@waits
+@connection
+def backup_policy_command(
+    api: Api,
+    database: str,
+    schedule: str | None,
+    keep_last: int | None,
+    max_age: str | None,
+    pitr: bool | None,
+    off: bool,
+    wait: bool,
+    timeout: float,
+    fmt: str,
+) -> None:
+    found = api.get(f"/v1/databases/{api.database(database)['id']}")
+    etag = api.last_etag  # a concurrent change to the database fails the PATCH (412)
+    policy = backup_policy.policy_body(
+        schedule=schedule, keep_last=keep_last, max_age=max_age, pitr=pitr
+    )
+    if off and policy is not None:
+        raise click.UsageError("--off turns scheduled backups off: give it alone")
+    if not off and policy is None:
+        current = found.get("backup")
+        if fmt != "table":
+            output.dump(current, fmt)
+        else:
+            sys.stdout.write(f"{found['name']}: {backup_policy.describe(current)}\n")
+        return
+    if policy is not None:
+        policy = backup_policy.merged(found.get("backup"), policy)
+    headers = {"If-Match": etag} if etag else None
+    accepted = api.request(
+        "PATCH", f"/v1/databases/{found['id']}", json={"backup": policy}, headers=headers
+    )
+    assert accepted is not None
+    after_change(api, accepted, fmt, wait=wait, timeout=timeout)
+    if fmt == "table" and not wait:
+        sys.stdout.write(f"{found['name']}: {backup_policy.describe(accepted.get('backup'))}\n")

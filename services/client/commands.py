@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import click
 
-from services.client import config, output, waiting
+from services.client import backup_policy, config, output, waiting
 from services.client.api import Api, ClientFailure, JSONObject
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -132,9 +132,16 @@ def _database_fields(database: JSONObject) -> None:
             ("message", status.get("message")),
             ("deletion policy", database["deletion_policy"]),
             ("drift policy", database["drift_policy"]),
+            *_backup_line(database),
             ("created", _age(database)),
         ]
     )
+
+
+def _backup_line(database: JSONObject) -> list[tuple[str, object]]:
+    if "backup" not in database:  # an API from before the backup policy
+        return []
+    return [("backups", backup_policy.describe(database["backup"]))]
 
 
 def _show_database(database: JSONObject, fmt: str) -> None:
@@ -176,6 +183,7 @@ def db() -> None:
 @click.option("--cpu", help="CPU request, e.g. 500m")
 @click.option("--memory", help="memory request, e.g. 1Gi")
 @click.option("--deletion-policy", help="Delete, WipeOut, Halt or DoNotTerminate")
+@functools.partial(backup_policy.policy_options, prefix="backup-", pitr_off=False)
 @waits
 @connection
 def create(
@@ -188,6 +196,10 @@ def create(
     cpu: str | None,
     memory: str | None,
     deletion_policy: str | None,
+    schedule: str | None,
+    keep_last: int | None,
+    max_age: str | None,
+    pitr: bool | None,
     wait: bool,
     timeout: float,
     fmt: str,
@@ -200,6 +212,11 @@ def create(
         body["resources"] = {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v}
     if deletion_policy:
         body["deletion_policy"] = deletion_policy
+    policy = backup_policy.policy_body(
+        schedule=schedule, keep_last=keep_last, max_age=max_age, pitr=pitr or None
+    )
+    if policy is not None:
+        body["backup"] = policy
     accepted = api.send("POST", "/v1/databases", body)
     after_change(api, accepted, fmt, wait=wait, timeout=timeout)
 

@@ -8,7 +8,7 @@ import sys
 import click
 
 from services.client.api import ClientFailure
-from services.client.backup_commands import backup
+from services.client.backup_commands import backup, backup_policy_command
 from services.client.commands import db, root
 from services.client.config import ConfigError
 from services.client.restore_commands import restore
@@ -16,6 +16,7 @@ from services.client.restore_commands import restore
 # The command groups of their own modules (they build on `commands`' shared options, so
 # `commands` cannot import them).
 root.add_command(backup)
+db.add_command(backup_policy_command)
 db.add_command(restore)
 
 
