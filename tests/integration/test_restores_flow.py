@@ -274,3 +274,26 @@ def test_redis_has_no_point_in_time_restore(setup: Setup) -> None:
     )
     problem = assert_problem(refused, 422, "restore-not-possible")
     assert problem["reason"] == "no-point-in-time-recovery"
+
+
+def test_a_restarted_status_sync_finds_the_restore_again_and_ends_it(setup: Setup) -> None:
+    """What a kill -9 of status-sync leaves: a new process with an empty view, which must
+    learn the RestoreSession from its first lists (no event is replayed to it)."""
+    _, backup_id = _backed_up(setup, "steady")
+    database_id, operation_id = _accepted(_restore(setup, "again", {"backup_id": backup_id}))
+    assert "waiting" in setup.world.work(database_id)
+    setup.world.sync.on_demoted()  # its view is gone, as with the process
+    session = setup.world.operation(operation_id).k8s_name
+    assert session is not None
+    setup.world.sim.wait_for(
+        lambda: (
+            setup.world.cluster.get(RESTORE_SESSION, NAMESPACE, session)
+            .get("status", {})
+            .get("phase")
+            == "Succeeded"
+        )
+    )
+    setup.world.sync.on_promoted()  # a new leader: lists everything, then watches
+    op = setup.world.cycle_until(lambda: setup.world.settled(operation_id), timeout=30)
+    assert op.state == "succeeded", op.error
+    setup.world.cycle_until(lambda: setup.world.database(database_id).state == "ready")
