@@ -95,7 +95,11 @@ def build(
         )
     elif program_name == "drift":
         program = DriftDetector(
-            pool=pool, cluster=cluster, queue=queue, interval_seconds=config.drift_interval_seconds
+            pool=pool,
+            cluster=cluster,
+            queue=queue,
+            interval_seconds=config.drift_interval_seconds,
+            backup_storage=config.backup_storage,
         )
     else:
         raise ValueError(f"unknown reconciler {program_name!r}")

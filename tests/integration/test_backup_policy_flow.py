@@ -2,7 +2,8 @@
 the `backup` field set by PATCH (and at creation) is recorded, carried out by a
 `backup_policy` operation (RetentionPolicy, BackupConfiguration with the schedule), the
 BackupSessions KubeStash's schedule creates appear as `schedule` backups, null suspends
-the schedule and keeps every backup; bad policies are problem+json.
+the schedule and keeps every backup; bad policies are problem+json; a BackupConfiguration
+edited or deleted behind dbaas's back is corrected or reported by the drift policy.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from services.clients.kube import KubeError
 from services.domain import backup_manifests
 from services.domain.backups import BackupOrigin
 from services.domain.resources import BACKUP_CONFIGURATION, RETENTION_POLICY
-from services.store import backups
+from services.store import backups, events, operations
 from tests.api_harness import assert_problem
 from tests.integration import test_backups_flow as backups_flow
 from tests.integration.reconciler_world import NAMESPACE, PROJECT
@@ -157,3 +159,73 @@ def test_bad_policies_are_refused_with_every_problem(setup: Setup) -> None:
     problem = assert_problem(patched, 422, "validation-failed")
     assert [e["field"] for e in problem["errors"]] == ["backup.schedule"]
     assert shown["backup"] is None and shown["generation"] == db.generation
+
+
+def _drift_pass(setup: Setup) -> str:
+    setup.world.drift.backup_storage = backups_flow.STORAGE
+    outcome: str = setup.world.drift.run_cycle()
+    return outcome
+
+
+def _gone(setup: Setup, name: str) -> bool:
+    try:
+        setup.world.cluster.get(BACKUP_CONFIGURATION, NAMESPACE, name)
+    except KubeError as error:
+        return error.not_found
+    return False
+
+
+def test_drift_corrects_an_edited_or_deleted_configuration(setup: Setup) -> None:
+    world = setup.world
+    db = world.ready("guarded")
+    _patch(setup, db.id, {"backup": HOURLY})
+    assert "succeeded" in world.work(db.id)
+    name = _names(setup, db.id).backup_configuration
+    assert "0 drifted" in _drift_pass(setup)
+
+    bc = world.cluster.get(BACKUP_CONFIGURATION, NAMESPACE, name)
+    sessions = bc["spec"]["sessions"]
+    sessions[0]["scheduler"] = sessions[0]["scheduler"] | {"schedule": "30 4 * * *"}
+    world.cluster.merge_patch(
+        BACKUP_CONFIGURATION, NAMESPACE, name, {"spec": {"sessions": sessions}}
+    )
+    outcome = _drift_pass(setup)
+    assert "guarded backup.schedule 30 4 * * *→0 * * * *" in outcome, outcome
+    with world.connect() as conn:
+        (correction,) = operations.open_for_database(conn, db.id)
+    assert (correction.type, correction.origin) == ("backup_policy", "drift")
+    assert "succeeded" in world.work(db.id)
+    bc = world.cluster.get(BACKUP_CONFIGURATION, NAMESPACE, name)
+    assert bc["spec"]["sessions"][0]["scheduler"]["schedule"] == "0 * * * *"
+
+    world.cluster.delete(BACKUP_CONFIGURATION, NAMESPACE, name)
+    world.cycle_until(lambda: _gone(setup, name))
+    outcome = _drift_pass(setup)
+    assert "guarded backup.configuration missing→present" in outcome, outcome
+    assert "succeeded" in world.work(db.id)
+    bc = world.cluster.get(BACKUP_CONFIGURATION, NAMESPACE, name)
+    assert bc["spec"]["sessions"][0]["scheduler"]["schedule"] == "0 * * * *"
+    assert "0 drifted" in _drift_pass(setup)
+
+
+def test_drift_only_reports_a_suspended_schedule_under_the_report_policy(setup: Setup) -> None:
+    world = setup.world
+    db = world.ready("watched", drift_policy="report")
+    _patch(setup, db.id, {"backup": HOURLY})
+    assert "succeeded" in world.work(db.id)
+    name = _names(setup, db.id).backup_configuration
+    bc = world.cluster.get(BACKUP_CONFIGURATION, NAMESPACE, name)
+    sessions = bc["spec"]["sessions"]
+    sessions[0]["scheduler"] = sessions[0]["scheduler"] | {"suspend": True}
+    world.cluster.merge_patch(
+        BACKUP_CONFIGURATION, NAMESPACE, name, {"spec": {"sessions": sessions}}
+    )
+    first, second = _drift_pass(setup), _drift_pass(setup)
+    assert "watched backup.suspended True→False" in first and "1 reported" in first, first
+    assert "reported" not in second  # the same drift is reported once
+    with world.connect() as conn:
+        assert operations.open_for_database(conn, db.id) == []
+        found = events.for_database(conn, db.id)
+    assert [e.kind for e in found].count("drift.detected") == 1
+    bc = world.cluster.get(BACKUP_CONFIGURATION, NAMESPACE, name)
+    assert bc["spec"]["sessions"][0]["scheduler"]["suspend"] is True

@@ -126,6 +126,7 @@ DECISION_MODULES = [
     "services.reconcilers.status_sync.rules",
     "services.reconcilers.status_sync.cluster_view",
     "services.reconcilers.drift.compare",
+    "services.reconcilers.drift.backup_compare",
     "services.worker.steps",
 ]
 IO_CLIENTS = ("psycopg", "psycopg_pool", "kubernetes", "redis", "rq", "urllib3")

@@ -17,10 +17,17 @@ billing missing), 1 orphan, 4 requests, 2 operations (2 enqueued)": each drift a
 "field observed→desired", skipped = databases left alone this pass (open operation, not
 created, failed, being deleted), requests = Kubernetes requests the pass made. It never
 writes to the cluster.
+
+With a BackupStorage configured (`backup_storage`), a pass also lists dbaas's
+BackupConfigurations (one paginated list, small readings) and compares each database's
+`backup` policy with its configuration (`backup_compare`): a configuration deleted, its
+schedule edited or suspended behind dbaas's back (or one running although the policy is
+null) is corrected with a `backup_policy` operation or reported, by the same drift policy.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -32,9 +39,11 @@ from services.clients import queue as queue_client
 from services.clients.kube import KubeClient
 from services.clients.postgres import Connection
 from services.control import corrections
-from services.domain.resources import database_resources
+from services.domain.findings import Drift
+from services.domain.resources import BACKUP_CONFIGURATION, database_resources
+from services.domain.snapshots import DesiredSnapshot
 from services.reconcilers import cr_readings, listwatch, memory, metrics
-from services.reconcilers.drift import compare
+from services.reconcilers.drift import backup_compare, compare
 from services.store import observed, operations, projects
 
 log = logging.getLogger(__name__)
@@ -54,6 +63,7 @@ class DriftDetector:
         interval_seconds: float,
         page_limit: int = 500,
         clock: Callable[[], float] = time.monotonic,
+        backup_storage: str | None = None,
     ) -> None:
         self.pool = pool
         self.cluster = cluster
@@ -61,6 +71,8 @@ class DriftDetector:
         self.interval_seconds = interval_seconds
         self.page_limit = page_limit
         self.clock = clock
+        self.backup_storage = backup_storage
+        """The server's BackupStorage setting; None: no backups, no configurations to list."""
         self.last: compare.Comparison | None = None
         self.last_requests = 0
 
@@ -93,10 +105,20 @@ class DriftDetector:
             desired = observed.live_databases(conn)
             namespaces = {ns: project for project, ns in projects.namespaces(conn).items()}
         comparer = compare.Comparer(desired, project_of_namespace=namespaces)
-        del desired  # the comparer holds each snapshot until its CR is judged
+        # The backup comparison needs the snapshots again; without backups the comparer
+        # alone holds each one until its CR is judged.
+        kept = desired if self.backup_storage is not None else None
+        del desired
         requests = self._list_cluster(comparer)
         comparison = comparer.result()
         del comparer  # only the findings outlive the comparison
+        if kept is not None:
+            backup_drifts, listed = self._compare_backups(kept)
+            requests += listed
+            comparison = dataclasses.replace(
+                comparison, drifts=comparison.drifts + tuple(backup_drifts)
+            )
+            del kept
         self.last, self.last_requests = comparison, requests
         created: list[uuid.UUID] = []
         reported = 0
@@ -142,6 +164,20 @@ class DriftDetector:
             assert listing is not None  # only a stop event ends a list early
             requests += listing.requests
         return requests
+
+    def _compare_backups(self, desired: list[DesiredSnapshot]) -> tuple[list[Drift], int]:
+        """The backup drifts of the pass and the requests its list took."""
+        listing = listwatch.list_readings(
+            self.cluster,
+            BACKUP_CONFIGURATION,
+            backup_compare.read_configuration,
+            limit=self.page_limit,
+        )
+        assert listing is not None  # only a stop event ends a list early
+        drifts = backup_compare.compare_backups(
+            desired, listing.readings, storage=self.backup_storage
+        )
+        return drifts, listing.requests
 
     def _enqueue(self, conn: Connection, ids: list[uuid.UUID]) -> int:
         if not ids:
