@@ -165,15 +165,16 @@ class Api:
                 return
             query["cursor"] = page["next_cursor"]
 
-    def database(self, name_or_id: str) -> JSONObject:
-        """One live database by id or by name."""
+    def database(self, name_or_id: str, *, full: bool = False) -> JSONObject:
+        """One live database by id or by name. `full`: as its own GET shows it (a list item
+        leaves out what costs another query, such as the restorable window)."""
         if _is_uuid(name_or_id):
             return self.get(f"/v1/databases/{name_or_id}")
         found = self.get("/v1/databases", name=name_or_id, limit=1)["items"]
         if not found:
             raise ClientFailure(f"no database named {name_or_id!r} in this project")
         database: JSONObject = found[0]
-        return database
+        return self.get(f"/v1/databases/{database['id']}") if full else database
 
     def database_or_none(self, database_id: str) -> JSONObject | None:
         return self.request("GET", f"/v1/databases/{database_id}", allow_missing=True)

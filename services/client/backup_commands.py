@@ -177,7 +177,7 @@ def backup_policy_command(
     timeout: float,
     fmt: str,
 ) -> None:
-    found = api.get(f"/v1/databases/{api.database(database)['id']}")
+    found = api.database(database, full=True)
     etag = api.last_etag  # a concurrent change to the database fails the PATCH (412)
     policy = backup_policy.policy_body(
         schedule=schedule, keep_last=keep_last, max_age=max_age, pitr=pitr

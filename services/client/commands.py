@@ -139,9 +139,16 @@ def _database_fields(database: JSONObject) -> None:
 
 
 def _backup_line(database: JSONObject) -> list[tuple[str, object]]:
-    if "backup" not in database:  # an API from before the backup policy
-        return []
-    return [("backups", backup_policy.describe(database["backup"]))]
+    """The backup policy and, where the API says it (one database's GET, not a list item),
+    the window a point-in-time restore may aim at."""
+    lines: list[tuple[str, object]] = []
+    if "backup" in database:  # absent: an API from before the backup policy
+        lines.append(("backups", backup_policy.describe(database["backup"])))
+    if "restorable_window" in database:
+        window = database["restorable_window"]
+        span = f"{window['earliest']} to {window['latest']}" if window else None
+        lines.append(("restorable", span))
+    return lines
 
 
 def _show_database(database: JSONObject, fmt: str) -> None:
@@ -256,7 +263,7 @@ def list_(api: Api, engine: str | None, state: str | None, fmt: str) -> None:
 @database_argument
 @connection
 def get(api: Api, database: str, fmt: str) -> None:
-    _show_database(api.database(database), fmt)
+    _show_database(api.database(database, full=True), fmt)
 
 
 def _patch(api: Api, database: str, body: JSONObject, fmt: str, wait: bool, timeout: float) -> None:

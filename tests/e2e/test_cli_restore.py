@@ -9,10 +9,11 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.e2e.control_plane import Plane, control_plane
+from tests.e2e.control_plane import Plane, control_plane, wait_for
 from tests.e2e.test_cli_client import NAMESPACE, client_env, dbaas, ok, refused
 from tests.fixtures_sim import SimCluster
 
@@ -90,3 +91,32 @@ def test_restores_that_cannot_be_done_are_one_clear_line_and_a_non_zero_exit(
         assert says in lines[-1], lines
     names = [db["name"] for db in json.loads(ok(env, "db", "list", "-o", "json"))["items"]]
     assert names == ["ledger"]  # nothing half-applied
+
+
+def test_a_database_with_pitr_is_restored_to_a_point_in_its_window(
+    plane: Plane, tmp_path: Path
+) -> None:
+    env = client_env(plane, tmp_path)
+    ok(env, "db", "create", "ledger", "--engine", "postgres", "--version", "16.13",
+       "--backup-schedule", "@daily", "--pitr", "--wait")  # fmt: skip
+
+    def window() -> dict[str, str] | None:
+        shown: dict[str, Any] = json.loads(ok(env, "db", "get", "ledger", "-o", "json"))
+        found: dict[str, str] | None = shown["restorable_window"]
+        return found
+
+    span = wait_for(window, timeout=60, what="ledger's restorable window")
+    # The archive goes on, so the window's end moves on; its start stays.
+    assert f"restorable:      {span['earliest']} to " in ok(env, "db", "get", "ledger")
+    lines = refused(env, "db", "restore", "early", "--from-db", "ledger",
+                    "--at", "2001-01-01T00:00:00Z")  # fmt: skip
+    assert lines[0].endswith("(422 restore-not-possible)") and span["earliest"] in lines[0]
+
+    restored = dbaas(env, "db", "restore", "as-of", "--from-db", "ledger", "--at",
+                     span["latest"], "--wait", "-o", "json")  # fmt: skip
+    assert restored.returncode == 0, restored.stderr
+    assert "restore succeeded" in restored.stderr
+    copy = json.loads(restored.stdout)
+    assert (copy["name"], copy["state"], copy["version"]) == ("as-of", "ready", "16.13")
+    operation = json.loads(ok(env, "ops", "list", "--db", "as-of", "-o", "json"))["items"][0]
+    assert operation["params"]["restore"]["point_in_time"] == span["latest"]
