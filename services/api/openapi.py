@@ -274,8 +274,8 @@ DESCRIBED: dict[str, Described] = {
         DB,
         ACCEPTED,
         description=f"{OPERATOR} DoNotTerminate refuses (409); pending changes "
-        "queued before the deletion are cancelled. Snapshots are kept (Repository `Retain`) "
-        "and its backups stay listable: GET /v1/backups?database_id=.",
+        "queued before the deletion are cancelled. Its schedule stops; its snapshots are kept "
+        "(Repository `Retain`) and its backups stay listable: GET /v1/backups?database_id=.",
         role=True,
         if_match=True,
         conflicts=True,

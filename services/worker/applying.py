@@ -230,6 +230,8 @@ def _patch(cluster: KubeClient, step: Step) -> Applied:
 
 
 def _delete(cluster: KubeClient, step: Step) -> Applied:
+    for resource, name in step.companions:
+        _delete_if_ours(cluster, step, resource, name)
     try:
         existing = cluster.get(step.resource, step.namespace, step.name)
         if not _owned(existing, step):
@@ -356,7 +358,7 @@ def _point_database_at_archiver(cluster: KubeClient, step: Step, policy: PolicyO
 
 
 def _delete_if_ours(cluster: KubeClient, step: Step, resource: Resource, name: str) -> str:
-    """Delete the database's archiver when it exists and is ours."""
+    """Delete one of the database's objects when it exists and is ours."""
     try:
         existing = cluster.get(resource, step.namespace, name)
         if _foreign_owner(existing) != step.owner_value:

@@ -12,7 +12,9 @@ What each operation type renders:
 - scale/resize/expand/upgrade/restart: the OpsRequest, rendered against the spec *before*
   this operation (desired row overlaid with the operation's `previous` values).
 - configure: a merge patch of the CR's `spec.deletionPolicy`; completes at once.
-- delete: delete the CR; KubeDB removes it when its finalizer is done.
+- delete: delete the CR; KubeDB removes it when its finalizer is done. With a backup
+  policy, its BackupConfiguration and archiver go too (`_scheduled_backup_objects`); the
+  Repository and its Snapshots stay.
 - backup: the on-demand BackupSession (named from the operation id), after what KubeStash
   needs for it when absent: the encryption Secret, the RetentionPolicy and the
   BackupConfiguration (`backup_manifests`; suspended schedule until the database has a
@@ -106,6 +108,8 @@ class Step:
     the step's BackupSession is created (KubeStash skips it otherwise)."""
     policy: PolicyObjects | None = None
     """A `backup_policy` step's objects besides its BackupConfiguration."""
+    companions: tuple[tuple[Resource, str], ...] = ()
+    """Objects deleted with the database when they are ours: its scheduled-backup objects."""
 
     @property
     def kind(self) -> str:
@@ -200,6 +204,7 @@ def plan_step(
             None,
             manifests.LABEL_DATABASE_ID,
             db_id,
+            companions=_scheduled_backup_objects(database, namespace),
         )
     if op.type == OperationType.BACKUP:
         return _backup_step(op, database, namespace=namespace, password=password)
@@ -303,6 +308,30 @@ def _restore_step(op: OperationRecord, database: DatabaseRecord, *, namespace: s
             ),
         ),
     )
+
+
+def _scheduled_backup_objects(
+    database: DatabaseRecord, namespace: str
+) -> tuple[tuple[Resource, str], ...]:
+    """What a deleted database's schedule leaves behind: its BackupConfiguration (whose
+    schedule would keep backing up a database that is gone, and whose retention runs would
+    prune its snapshots) and its archiver. The Repository is `Retain`: deleting the
+    configuration keeps it and every Snapshot, so the backups stay listable and restorable.
+    Nothing when the database has no policy (a configuration made for on-demand backups is
+    suspended: it neither runs nor prunes)."""
+    if database.backup is None:
+        return ()
+    names = backup_manifests.BackupNames(
+        database.name, database.id, namespace, Engine(database.engine)
+    )
+    found: list[tuple[Resource, str]] = [
+        (resources.BACKUP_CONFIGURATION, names.backup_configuration)
+    ]
+    facts = backup_manifests.STASH[Engine(database.engine)]
+    if facts.archiver_kind is not None and facts.archiver_plural is not None:
+        archiver = resources.archiver_resource(facts.archiver_kind, facts.archiver_plural)
+        found.append((archiver, names.archiver))
+    return tuple(found)
 
 
 def _policy_step(

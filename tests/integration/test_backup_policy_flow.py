@@ -14,7 +14,7 @@ from typing import Any
 from services.clients.kube import KubeError
 from services.domain import backup_manifests
 from services.domain.backups import BackupOrigin
-from services.domain.resources import BACKUP_CONFIGURATION, RETENTION_POLICY
+from services.domain.resources import BACKUP_CONFIGURATION, RETENTION_POLICY, SNAPSHOT
 from services.store import backups, events, operations
 from tests.api_harness import assert_problem
 from tests.integration import test_backups_flow as backups_flow
@@ -229,3 +229,33 @@ def test_drift_only_reports_a_suspended_schedule_under_the_report_policy(setup: 
     assert [e.kind for e in found].count("drift.detected") == 1
     bc = world.cluster.get(BACKUP_CONFIGURATION, NAMESPACE, name)
     assert bc["spec"]["sessions"][0]["scheduler"]["suspend"] is True
+
+
+def test_deleting_a_database_keeps_its_backups_listable_and_stops_its_schedule(
+    setup: Setup,
+) -> None:
+    world = setup.world
+    db = world.ready("retired")
+    _patch(setup, db.id, {"backup": HOURLY})
+    assert "succeeded" in world.work(db.id)
+    # KubeStash backs up as soon as the configuration is Ready (KUBESTASH-API.md §5.4).
+    (kept,) = world.cycle_until(
+        lambda: [b for b in _listed(setup, db.id) if b["state"] == "succeeded"][:1], timeout=30
+    )
+    with setup.client() as client:
+        response = client.delete(f"/v1/databases/{db.id}")
+    assert response.status_code == 202, response.text
+    (delete_op,) = response.json()["operations"]
+    world.work(db.id)
+    world.cycle_until(lambda: world.settled(uuid.UUID(delete_op["id"])), timeout=30)
+    name = _names(setup, db.id).backup_configuration
+    world.cycle_until(lambda: _gone(setup, name))
+    with setup.client() as client:
+        gone = client.get(f"/v1/databases/{db.id}")
+        listed = client.get("/v1/backups", params={"database_id": str(db.id)})
+        one = client.get(f"/v1/backups/{kept['id']}")
+    assert gone.status_code == 404
+    assert kept["id"] in [b["id"] for b in listed.json()["items"]]
+    assert one.status_code == 200 and one.json()["snapshot"] == kept["snapshot"]
+    snapshot = world.cluster.get(SNAPSHOT, NAMESPACE, kept["snapshot"])
+    assert snapshot["status"]["phase"] == "Succeeded"

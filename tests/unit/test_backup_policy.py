@@ -196,3 +196,15 @@ def test_spec_patch_removes_unwanted_keys_and_is_empty_when_equal() -> None:
         "successfulSnapshots": {"last": 3},
     }
     assert applying.spec_patch(want, want) == {}
+
+
+def test_a_delete_takes_the_schedule_along_only_when_there_is_a_policy() -> None:
+    with_policy = record(backup=BackupPolicy("@daily").public())
+    op = operation(with_policy.id, "delete", state="running")
+    step = steps.plan_step(op, with_policy, namespace="dbaas-acme")
+    assert [(resource.kind, name) for resource, name in step.companions] == [
+        ("BackupConfiguration", f"orders-backup-{with_policy.id.hex[:12]}"),
+        ("PostgresArchiver", f"orders-pitr-{with_policy.id.hex[:12]}"),
+    ]
+    plain = record()
+    assert steps.plan_step(operation(plain.id, "delete"), plain, namespace="x").companions == ()
