@@ -16,6 +16,11 @@ have created them). Then:
    Kubernetes requests the pass made: the list (and get) requests of the database kinds in
    the sim's own request counters, which must show no GET of a single database (status-sync
    runs meanwhile; its watch requests are reported apart).
+4. Drift from the watch stream: `dbaas drift` as a subprocess (pass interval 1 hour, so
+   only its watch can find an edit once its first pass is done), then `--watch-edits`
+   out-of-band edits (`/sim/edit` replicas 2) of distinct databases, one after another, each
+   timed from the admin call until its correction operation (origin drift) is in
+   PostgreSQL; p50, p90, p99, max. Target (issue 19): p99 <= 2 s.
 
 Progress goes to stderr; stdout gets a table and one JSON line.
 """
@@ -26,6 +31,7 @@ import argparse
 import contextlib
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +52,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--databases", type=int, default=10_000, help="databases (10000)")
     parser.add_argument("--changes", type=int, default=200, help="phase changes timed (200)")
+    parser.add_argument(
+        "--watch-edits", type=int, default=100, help="edits drift finds from its watch (100)"
+    )
     return parser.parse_args()
 
 
@@ -81,6 +90,44 @@ def propagation(
                     raise TimeoutError(f"{name}: phase {phase} did not reach the row in 30 s")
                 alive()
                 time.sleep(0.001)
+    return latencies
+
+
+def drift_operations(conn: postgres.Connection, db_id: uuid.UUID) -> int:
+    row = conn.execute(
+        "SELECT count(*) AS n FROM operations WHERE database_id = %s AND origin = 'drift'",
+        (db_id,),
+    ).fetchone()
+    return int(row["n"]) if row else 0
+
+
+def watched_edits(
+    sim: common.Sim,
+    database_url: str,
+    seeded: seeding.Seeded,
+    indexes: range,
+    drift: common.Service,
+) -> list[float]:
+    """Seconds from each out-of-band edit until drift's correction operation exists."""
+    latencies: list[float] = []
+    with postgres.connect(database_url, autocommit=True) as conn:
+        for index in indexes:
+            db_id, name = seeded.ids[index], seeded.names[index]
+            before = drift_operations(conn, db_id)
+            body = {"resource": "postgreses", "namespace": seeded.namespace, "name": name}
+            started = time.monotonic()
+            common.http_json(
+                sim.url + "/sim/edit",
+                method="POST",
+                body=body | {"patch": {"spec": {"replicas": 2}}},
+            )
+            deadline = started + 60
+            while drift_operations(conn, db_id) == before:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{name}: no drift operation within 60 s")
+                drift.check_alive()
+                time.sleep(0.002)
+            latencies.append(time.monotonic() - started)
     return latencies
 
 
@@ -163,6 +210,23 @@ def main() -> int:
         edited = drift_pass(detector, sim)
         sync.check_alive()
 
+        common.say("dbaas drift: its first pass, then edits found from its watch")
+        drift_env = env | {"DBAAS_DRIFT_INTERVAL_SECONDS": "3600"}
+        drift = common.start_service(
+            stack, "drift", common.dbaas_command("drift"), env=drift_env, workdir=work
+        )
+        common.wait_until(
+            "dbaas drift's first pass",
+            lambda: " checked, " in drift.log.read_text(errors="replace"),
+            timeout=300,
+            interval=0.2,
+            alive=drift.check_alive,
+        )
+        edits = range(EDITS, min(len(seeded.ids), EDITS + args.watch_edits))
+        watched = common.summarize(watched_edits(sim, database_url, seeded, edits, drift))
+        common.say(f"edit -> correction p50 {watched.p50_ms:.0f} ms, p99 {watched.p99_ms:.0f} ms")
+        memory = common.tree_memory(drift.pid)
+
     rows = [
         ["status-sync initial sync", "seconds", initial],
         ["status propagation", "p50 ms", summary.p50_ms],
@@ -173,6 +237,11 @@ def main() -> int:
         ["drift pass (clean)", "k8s requests", clean["kubernetes_requests"]],
         [f"drift pass ({EDITS} edits)", "seconds", edited["seconds"]],
         [f"drift pass ({EDITS} edits)", "k8s requests", edited["kubernetes_requests"]],
+        [f"drift watch: edit -> correction ({watched.count})", "p50 ms", watched.p50_ms],
+        [f"drift watch: edit -> correction ({watched.count})", "p90 ms", watched.p90_ms],
+        [f"drift watch: edit -> correction ({watched.count})", "p99 ms", watched.p99_ms],
+        [f"drift watch: edit -> correction ({watched.count})", "max ms", watched.max_ms],
+        ["dbaas drift RSS after the edits", "MiB", memory.rss_mib],
     ]
     print(f"reconcilers at {args.databases} databases, {summary.count} status changes")
     print(common.format_table(["measure", "unit", "value"], rows))
@@ -185,6 +254,8 @@ def main() -> int:
                 "propagation": summary,
                 "drift_clean": clean,
                 "drift_edited": edited,
+                "drift_watch_edit_to_correction": watched,
+                "drift_rss_mib": memory.rss_mib,
             },
         )
     )

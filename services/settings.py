@@ -84,7 +84,8 @@ class Settings:
     resync_interval_seconds: float = 300.0
     """Full re-list period of status-sync, seconds."""
     drift_interval_seconds: float = 60.0
-    """Period of a drift pass, seconds."""
+    """Period of drift's full pass, seconds: the safety net; while it leads, drift also
+    judges each CR change from its watch as it happens."""
     operation_timeout_seconds: float = 3600.0
     """How long KubeDB may take over an operation, counted from its first start, before
     status-sync fails it as timed out (`DBAAS_OPERATION_TIMEOUT_SECONDS`): a CR that never

@@ -127,10 +127,15 @@ class ResourceWatcher:
         label_selector: str = MANAGED_SELECTOR,
         page_limit: int = PAGE_LIMIT,
         clock: Callable[[], float] = time.monotonic,
+        from_now: bool = False,
     ) -> None:
         self.cluster = cluster
         self.resource = resource
         self.feed = feed
+        self.from_now = from_now
+        """Watch only what changes from now on: the "list" is one page of one object, for
+        the version to watch from, and puts nothing on the feed (drift, whose periodic pass
+        is the full list: a second full list per kind would double its cost)."""
         self.stop = stop
         self.resync_seconds = resync_seconds
         self.watch_timeout = max(1, watch_timeout)
@@ -175,6 +180,12 @@ class ResourceWatcher:
 
     def _list(self) -> str | None:
         """List every object, put the complete list on the feed; its version (None: stopped)."""
+        if self.from_now:
+            page = self.cluster.list_page(
+                self.resource, label_selector=self.label_selector, limit=1
+            )
+            self.stats.lists += 1
+            return str((page.get("metadata") or {}).get("resourceVersion") or "")
         listing: Listing[Reading] | None = list_readings(
             self.cluster,
             self.resource,
@@ -253,9 +264,11 @@ class Watchers:
         resync_seconds: float,
         watch_timeout: int,
         selectors: Mapping[str, str] | None = None,
+        from_now: bool = False,
     ) -> None:
         """`selectors`: a label selector per plural instead of dbaas's own label (objects
-        another operator makes, e.g. KubeStash's Snapshots)."""
+        another operator makes, e.g. KubeStash's Snapshots); `from_now`: changes only, no
+        lists on the feed (`ResourceWatcher.from_now`)."""
         self.feed: queue.Queue[Item] = queue.Queue()
         self.stop_event = threading.Event()
         self.watchers = [
@@ -268,6 +281,7 @@ class Watchers:
                 resync_seconds=resync_seconds,
                 watch_timeout=watch_timeout,
                 label_selector=(selectors or {}).get(resource.plural, MANAGED_SELECTOR),
+                from_now=from_now,
             )
             for resource in resources
         ]

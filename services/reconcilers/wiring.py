@@ -100,6 +100,7 @@ def build(
             queue=queue,
             interval_seconds=config.drift_interval_seconds,
             backup_storage=config.backup_storage,
+            watch_timeout=watch_timeout,
         )
     else:
         raise ValueError(f"unknown reconciler {program_name!r}")

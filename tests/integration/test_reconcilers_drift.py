@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from services.reconcilers.drift import watching as watching_module
+from services.reconcilers.drift.loop import DriftDetector
 from services.store import databases, events, operations
 from tests.fixtures_sim import SimCluster
 from tests.integration.reconciler_world import NAMESPACE, World
@@ -117,3 +120,77 @@ def test_a_pass_keeps_no_listed_cr_once_it_is_over(world: World) -> None:
         and (obj.get("metadata") or {}).get("name") in names
     ]
     assert listed == []
+
+
+@pytest.fixture
+def watching(world: World) -> Iterator[DriftDetector]:
+    """drift as `dbaas drift` runs it: watching the CRs while it leads, with a pass interval
+    long enough that only the watch can find what a test changes."""
+    drift = DriftDetector(
+        pool=world.pool,
+        cluster=world.cluster,
+        queue=world.queue,
+        interval_seconds=3600,
+        watch_timeout=2,
+    )
+    drift.on_promoted()
+    try:
+        yield drift
+    finally:
+        drift.on_demoted()
+
+
+def cycle_drift_until(drift: DriftDetector, probe: Callable[[], object]) -> list[str]:
+    """Turn drift's loop (as the daemon does, without its pauses) until `probe` holds."""
+    outcomes = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        outcomes.append(drift.run_cycle())
+        if probe():
+            return outcomes
+        time.sleep(drift.pause())
+    raise AssertionError(f"not found within 20 s; outcomes: {outcomes[-5:]}")
+
+
+def test_while_leading_an_edit_is_corrected_from_the_watch_stream_without_a_pass(
+    world: World, watching: DriftDetector
+) -> None:
+    db = world.ready("orders", replicas=3)
+    first = watching.run_cycle()  # a new leader's first cycle: the full pass
+    assert first.startswith("drift: 1 checked, 0 drifted")
+    assert watching.pause() <= watching_module.EVENT_POLL_SECONDS  # no pass for an hour
+    world.sim.reset_stats()
+    world.sim.edit("postgreses", NAMESPACE, "orders", {"spec": {"replicas": 2}})
+
+    def corrected() -> bool:
+        with world.connect() as conn:
+            return bool(operations.open_for_database(conn, db.id))
+
+    outcomes = cycle_drift_until(watching, corrected)
+    assert "drift: watch: " in outcomes[-1] and "orders replicas 2→3" in outcomes[-1]
+    with world.connect() as conn:
+        (op,) = operations.open_for_database(conn, db.id)
+    assert (op.type, op.origin, op.params) == ("scale", "drift", {"replicas": 3})
+    assert world.queued_ids() == [str(op.id)]
+    assert world.sim.stats()["requests"].get("list", {}) == {}  # found by the watch alone
+
+
+def test_from_the_watch_stream_a_deleted_cr_is_recreated_and_status_changes_find_nothing(
+    world: World, watching: DriftDetector
+) -> None:
+    db = world.ready("orders")
+    other = world.ready("billing")
+    watching.run_cycle()
+    world.sim.edit("postgreses", NAMESPACE, "billing", {"metadata": {"annotations": {"x": "y"}}})
+    world.sim.vanish("postgreses", NAMESPACE, "orders")
+
+    def recreating() -> bool:
+        with world.connect() as conn:
+            return bool(operations.open_for_database(conn, db.id))
+
+    outcomes = cycle_drift_until(watching, recreating)
+    assert "orders missing" in outcomes[-1]
+    with world.connect() as conn:
+        (op,) = operations.open_for_database(conn, db.id)
+        assert op.type == "create"
+        assert operations.open_for_database(conn, other.id) == []  # changed, not drifted

@@ -127,6 +127,7 @@ DECISION_MODULES = [
     "services.reconcilers.status_sync.cluster_view",
     "services.reconcilers.drift.compare",
     "services.reconcilers.drift.backup_compare",
+    "services.reconcilers.drift.watching",
     "services.worker.steps",
 ]
 IO_CLIENTS = ("psycopg", "psycopg_pool", "kubernetes", "redis", "rq", "urllib3")

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+import uuid
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from services.domain import lifecycle, quantities, snapshots
@@ -94,10 +95,13 @@ class Comparer:
         elif not seen.terminating:
             self._orphans.append(_orphan(seen, self._project_of_namespace))
 
-    def result(self) -> Comparison:
-        """The comparison, once every CR was added (the unclaimed databases judged now)."""
-        for index, snapshot in self._unclaimed.values():
-            self._judge(index, snapshot, None)
+    def result(self, *, gone: Collection[uuid.UUID] | None = None) -> Comparison:
+        """The comparison, once every CR was added (the unclaimed databases judged now, as
+        missing). `gone`: judge only these unclaimed databases, whose CRs are known to be
+        deleted (a check of the CRs the watch stream showed, not of the whole cluster)."""
+        for database_id, (index, snapshot) in self._unclaimed.items():
+            if gone is None or database_id in gone:
+                self._judge(index, snapshot, None)
         self._unclaimed.clear()
         return Comparison(
             checked=self._checked,

@@ -12,6 +12,11 @@ Every `drift_interval_seconds`, as the leader, one pass:
    through `control.corrections` and enqueues them after commit; `report` records a
    `drift.detected` event; orphans get a `drift.orphan` event and are never deleted.
 
+While it leads (with `watch_timeout` set, as `dbaas drift` runs it), drift also watches the
+database CRs (`watching`): every EVENT_POLL_SECONDS it judges the CRs that changed, so an
+out-of-band edit gets its correction as it happens; the pass above runs every
+`drift_interval_seconds` as the safety net.
+
 The outcome line reads like "drift: 1000 checked, 3 skipped, 2 drifted (orders replicas 2→3;
 billing missing), 1 orphan, 4 requests, 2 operations (2 enqueued)": each drift as
 "field observed→desired", skipped = databases left alone this pass (open operation, not
@@ -36,14 +41,14 @@ from typing import Any
 
 from services.clients import postgres
 from services.clients import queue as queue_client
-from services.clients.kube import KubeClient
+from services.clients.kube import KubeClient, KubeError
 from services.clients.postgres import Connection
 from services.control import corrections
 from services.domain.findings import Drift
-from services.domain.resources import BACKUP_CONFIGURATION, database_resources
+from services.domain.resources import BACKUP_CONFIGURATION, database_resource, database_resources
 from services.domain.snapshots import DesiredSnapshot
 from services.reconcilers import cr_readings, listwatch, memory, metrics
-from services.reconcilers.drift import backup_compare, compare
+from services.reconcilers.drift import backup_compare, compare, watching
 from services.store import observed, operations, projects
 
 log = logging.getLogger(__name__)
@@ -64,7 +69,10 @@ class DriftDetector:
         page_limit: int = 500,
         clock: Callable[[], float] = time.monotonic,
         backup_storage: str | None = None,
+        watch_timeout: int | None = None,
     ) -> None:
+        """`watch_timeout`: watch the CRs while leading (`watching`), each watch request
+        ending after this many seconds; None: passes only (tests that drive run_cycle)."""
         self.pool = pool
         self.cluster = cluster
         self.queue = queue
@@ -75,15 +83,34 @@ class DriftDetector:
         """The server's BackupStorage setting; None: no backups, no configurations to list."""
         self.last: compare.Comparison | None = None
         self.last_requests = 0
+        self.watch_timeout = watch_timeout
+        self.watchers: listwatch.Watchers | None = None
+        self.next_pass = 0.0
+        """When the next full pass is due (clock), while watching."""
 
     def on_promoted(self) -> None:
-        return None
+        self.next_pass = self.clock()  # a new leader's first cycle is a full pass
+        if self.watch_timeout is None:
+            return
+        self.watchers = listwatch.Watchers(
+            self.cluster,
+            database_resources(),
+            program=PROGRAM,
+            resync_seconds=watching.WATCH_RESYNC_SECONDS,
+            watch_timeout=self.watch_timeout,
+            from_now=True,
+        )
+        self.watchers.start()
 
     def on_demoted(self) -> None:
-        return None
+        if self.watchers is not None:
+            self.watchers.stop()
+            self.watchers = None
 
     def pause(self) -> float:
-        return self.interval_seconds
+        if self.watchers is None:
+            return self.interval_seconds
+        return max(0.0, min(watching.EVENT_POLL_SECONDS, self.next_pass - self.clock()))
 
     def gauges(self) -> dict[str, dict[str, float]]:
         """The last pass's findings by kind (dbaas_drift_findings): databases whose CR is
@@ -100,6 +127,61 @@ class DriftDetector:
         }
 
     def run_cycle(self) -> str:
+        """A full pass, or while watching and no pass is due, a check of what changed."""
+        if self.watchers is not None and self.clock() < self.next_pass:
+            return self._check_changes(self.watchers)
+        outcome = self._full_pass()
+        self.next_pass = self.clock() + self.interval_seconds
+        return outcome
+
+    def _check_changes(self, watchers: listwatch.Watchers) -> str:
+        """Judge the databases whose CRs the watch stream showed changed (no orphans: the
+        pass reports those); `drift: idle` unless something drifted."""
+        changes = watching.take_changes(watchers.feed)
+        if not changes.ids:
+            return f"{PROGRAM}: idle"
+        with self.pool.connection() as conn:
+            conn.autocommit = True
+            desired = observed.live_databases_by_id(conn, changes.ids)
+        comparer = compare.Comparer(desired, project_of_namespace={})
+        for reading in changes.present.values():
+            comparer.add(reading)
+        comparison = comparer.result(gone=changes.gone)
+        if comparison.drifts:
+            comparison = self._confirm(desired, {d.database_id for d in comparison.drifts})
+        if not comparison.drifts:
+            return f"{PROGRAM}: idle"
+        created, enqueued, reported = self._apply(comparison)
+        metrics.count(PROGRAM, "drift", len(comparison.drifts))
+        metrics.count(PROGRAM, "operation_created", len(created))
+        outcome = _outcome(comparison, 0, len(created), enqueued, reported)
+        return outcome.replace(f"{PROGRAM}: ", f"{PROGRAM}: watch: {changes.events} changes, ", 1)
+
+    def _confirm(
+        self, desired: list[DesiredSnapshot], drifted: set[uuid.UUID]
+    ) -> compare.Comparison:
+        """Judge the drifted databases again against their CRs as they are now (one GET
+        each): a watched state was read before PostgreSQL, and an operation may have
+        changed both since (the pass reads PostgreSQL first for the same reason)."""
+        suspects = [s for s in desired if s.record.id in drifted]
+        comparer = compare.Comparer(suspects, project_of_namespace={})
+        gone = set()
+        for snapshot in suspects:
+            resource = database_resource(snapshot.record.engine)
+            try:
+                obj = self.cluster.get(resource, snapshot.namespace, snapshot.record.name)
+            except KubeError as error:
+                if not error.not_found:
+                    raise
+                gone.add(snapshot.record.id)
+                continue
+            obj.setdefault("kind", resource.kind)
+            reading = _read_spec(obj)
+            if reading is not None:
+                comparer.add(reading)
+        return dataclasses.replace(comparer.result(gone=gone), orphans=())
+
+    def _full_pass(self) -> str:
         with self.pool.connection() as conn:
             conn.autocommit = True
             desired = observed.live_databases(conn)
@@ -120,6 +202,18 @@ class DriftDetector:
             )
             del kept
         self.last, self.last_requests = comparison, requests
+        created, enqueued, reported = self._apply(comparison)
+        metrics.count(PROGRAM, "checked", comparison.checked)
+        metrics.count(PROGRAM, "drift", len(comparison.drifts))
+        metrics.count(PROGRAM, "orphan", len(comparison.orphans))
+        metrics.count(PROGRAM, "operation_created", len(created))
+        metrics.count(PROGRAM, "kubernetes_request", requests)
+        memory.trim()  # the pass's snapshots and pages are freed: hand the pages back
+        return _outcome(comparison, requests, len(created), enqueued, reported)
+
+    def _apply(self, comparison: compare.Comparison) -> tuple[list[uuid.UUID], int, int]:
+        """Correct or report each finding by its policy; the operations created, how many
+        were enqueued, and how many findings were reported."""
         created: list[uuid.UUID] = []
         reported = 0
         with self.pool.connection() as conn:
@@ -138,13 +232,7 @@ class DriftDetector:
                     reported += 1
                     log.info("drift: orphan %s", orphan.describe())
             enqueued = self._enqueue(conn, created)
-        metrics.count(PROGRAM, "checked", comparison.checked)
-        metrics.count(PROGRAM, "drift", len(comparison.drifts))
-        metrics.count(PROGRAM, "orphan", len(comparison.orphans))
-        metrics.count(PROGRAM, "operation_created", len(created))
-        metrics.count(PROGRAM, "kubernetes_request", requests)
-        memory.trim()  # the pass's snapshots and pages are freed: hand the pages back
-        return _outcome(comparison, requests, len(created), enqueued, reported)
+        return created, enqueued, reported
 
     def _list_cluster(self, comparer: compare.Comparer) -> int:
         """Every managed database CR, page by page, handed to `comparer` as it is read (its
