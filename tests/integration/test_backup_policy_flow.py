@@ -11,10 +11,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
+
 from services.clients.kube import KubeError
 from services.domain import backup_manifests
 from services.domain.backups import BackupOrigin
-from services.domain.resources import BACKUP_CONFIGURATION, RETENTION_POLICY, SNAPSHOT
+from services.domain.resources import (
+    BACKUP_CONFIGURATION,
+    RETENTION_POLICY,
+    SNAPSHOT,
+    archiver_resource,
+)
 from services.store import backups, events, operations
 from tests.api_harness import assert_problem
 from tests.integration import test_backups_flow as backups_flow
@@ -23,6 +30,7 @@ from tests.integration.test_backups_flow import Setup
 
 setup = backups_flow.setup  # the same fixture: an API, a world and a BackupStorage
 
+ARCHIVER = archiver_resource("PostgresArchiver", "postgresarchivers")
 HOURLY = {"schedule": "0 * * * *", "retention": {"keep_last": 5}}
 CLOCK_SPEED = 3600  # an hour of KubeStash's clock per wall second: one scheduled run each
 
@@ -259,3 +267,39 @@ def test_deleting_a_database_keeps_its_backups_listable_and_stops_its_schedule(
     assert one.status_code == 200 and one.json()["snapshot"] == kept["snapshot"]
     snapshot = world.cluster.get(SNAPSHOT, NAMESPACE, kept["snapshot"])
     assert snapshot["status"]["phase"] == "Succeeded"
+
+
+def test_pitr_creates_the_archiver_and_points_the_database_at_it(setup: Setup) -> None:
+    world = setup.world
+    db = world.ready("archived")
+    _patch(setup, db.id, {"backup": {"schedule": "@daily", "pitr": True}})
+    assert "succeeded" in world.work(db.id)
+    names = _names(setup, db.id)
+    archiver = world.cluster.get(ARCHIVER, NAMESPACE, names.archiver)
+    assert archiver["spec"]["fullBackup"]["scheduler"]["schedule"] == "@daily"
+    ref = world.cr("archived")["spec"]["archiver"]["ref"]
+    assert ref == {"name": names.archiver, "namespace": NAMESPACE}
+
+    _patch(setup, db.id, {"backup": {"pitr": False}})  # merged: the schedule stays
+    assert "succeeded" in world.work(db.id)
+    assert "archiver" not in world.cr("archived")["spec"]
+    with pytest.raises(KubeError) as gone:
+        world.cluster.get(ARCHIVER, NAMESPACE, names.archiver)
+    assert gone.value.not_found
+    assert world.database(db.id).backup == {
+        "schedule": "@daily",
+        "retention": {"keep_last": 7, "max_age": "30d"},
+        "pitr": False,
+    }
+
+
+def test_a_pending_policy_change_can_be_cancelled_and_rolls_back(setup: Setup) -> None:
+    db = setup.world.create("undecided")  # its create is ahead: the policy change waits
+    accepted = _patch(setup, db.id, {"backup": HOURLY})
+    (op,) = accepted["operations"]
+    with setup.client() as client:
+        cancelled = client.post(f"/v1/operations/{op['id']}/cancel")
+        shown = client.get(f"/v1/databases/{db.id}").json()
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["state"] == "cancelled"
+    assert shown["backup"] is None
