@@ -113,6 +113,7 @@ def test_every_answer_of_a_full_scenario_conforms_to_the_document(api: LiveApi, 
         c.get("/v1/databases/00000000-0000-0000-0000-000000000000")  # 404
         c.patch(db, json={"replicas": 3})
         c.patch(db, json={"storage": "1Gi"})  # 422
+        c.patch(db, json={"backup": {"schedule": "61 * * * *", "pitr": "yes"}})  # 422
         c.patch(db, json={"replicas": 2}, headers={"If-Match": '"stale"'})  # 412
         restart = c.post(f"{db}/restart").json()
         c.get(f"{db}/operations")

@@ -80,6 +80,15 @@ def test_a_schedule_makes_scheduled_backups_listed_and_null_pauses_it(setup: Set
     assert not session["scheduler"].get("suspend")
     retention = world.cluster.get(RETENTION_POLICY, NAMESPACE, names.retention_policy)
     assert retention["spec"]["successfulSnapshots"] == {"last": 5}
+    # The change is done once applied: the database settles back to ready, caught up.
+    settled = world.cycle_until(
+        lambda: (
+            (r := world.database(db.id)).state == "ready"
+            and r.observed_generation == r.generation
+            and r
+        )
+    )
+    assert settled.generation == db.generation + 1
 
     world.sim.set_faults(kubestash={"clock_speed": CLOCK_SPEED})
     try:
