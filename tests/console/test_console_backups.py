@@ -28,14 +28,20 @@ def plane(database_url: str, redis_url: str, sim: SimCluster, tmp_path: Path) ->
 def test_an_operator_backs_a_database_up_now_and_sees_it_in_the_list(
     plane: Plane, sim: SimCluster, console_page: OpenConsole
 ) -> None:
-    database_id = plane.create("ledger", replicas=1)["id"]
+    policy = {"schedule": "@daily", "retention": {"keep_last": 7}, "pitr": True}
+    database_id = plane.create("ledger", replicas=1, backup=policy)["id"]
     plane.converged(database_id)
     console = console_page(plane.api.url)
     page = console.page
     console.sign_in(plane.key)
     page.get_by_role("link", name="ledger").click()
     section = page.get_by_role("region", name="Backups")
-    expect(section).to_contain_text("No backups yet.")
+    expect(section.locator(".policy")).to_contain_text(
+        "@daily · keep last 7 · max age 30d · point-in-time recovery"
+    )
+    # The archive KubeDB keeps for point-in-time recovery shows its window once recorded.
+    expect(section.locator(".policy")).to_contain_text("Restorable")
+    expect(section.locator(".policy time")).to_have_count(2)
 
     # A cancelled confirmation takes no backup.
     section.get_by_role("button", name="Back up now").click()
@@ -43,19 +49,20 @@ def test_an_operator_backs_a_database_up_now_and_sees_it_in_the_list(
     expect(dialog).to_contain_text("Back up now?")
     dialog.get_by_role("button", name="Cancel").click()
     expect(dialog).to_be_hidden()
-    assert plane.get(f"/v1/databases/{database_id}/backups") == {
-        "items": [],
-        "next_cursor": None,
-    }
+    # (The policy's schedule may have made `schedule` backups already: count manual ones.)
+    before = plane.get(f"/v1/backups?database_id={database_id}&origin=manual")
+    assert before is not None and before["items"] == []
 
     section.get_by_role("button", name="Back up now").click()
     dialog.get_by_role("button", name="Back up now").click()
     expect(dialog).to_be_hidden()
     expect(section.get_by_role("status")).to_contain_text("Backup queued")
-    rows = section.locator("tbody tr")
+    rows = section.locator("tbody tr").filter(
+        has=page.locator("td[data-label=Origin]", has_text=re.compile("^manual$"))
+    )
     expect(rows).to_have_count(1)
     expect(rows.first.locator(".badge")).to_have_text("succeeded")
-    listed = plane.get(f"/v1/databases/{database_id}/backups")
+    listed = plane.get(f"/v1/backups?database_id={database_id}&origin=manual")
     assert listed is not None
     (backup,) = listed["items"]
     assert backup["state"] == "succeeded" and backup["origin"] == "manual"
@@ -65,7 +72,7 @@ def test_an_operator_backs_a_database_up_now_and_sees_it_in_the_list(
         re.compile(r"^\d+(\.\d)? \w?i?B$")
     )
     expect(rows.first.locator("td[data-label=Completed] time")).to_have_count(1)
-    expect(page.locator(".timeline li[data-type=backup] .badge")).to_have_text("succeeded")
+    expect(page.locator(".timeline li[data-type=backup] .badge").first).to_have_text("succeeded")
     console.assert_controls_are_labelled()
     console.shoot("database-backups")
 

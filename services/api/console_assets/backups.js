@@ -1,7 +1,7 @@
-// A database's backups on its page: newest first with state, origin, times and size, and a
-// "Back up now" button for keys that may take one (operator, admin). The list is refreshed
-// by the page's poll; a refusal (503 backups-not-configured, 409 a database being deleted)
-// shows the API's problem in the section.
+// A database's backups on its page: its backup policy and restorable window, the backups
+// newest first with state, origin, times and size, and a "Back up now" button for keys that
+// may take one (operator, admin). Refreshed by the page's poll; a refusal (503
+// backups-not-configured, 409 a database being deleted) shows the API's problem here.
 
 import { getAll, request } from "./api.js";
 import { badge, h, showProblem, timeElement } from "./dom.js";
@@ -14,6 +14,7 @@ export function buildBackups({ path, canWrite, confirmAction, refresh }) {
   const notice = h("p", { class: "notice", role: "status" });
   const body = h("tbody");
   const summary = h("p", { class: "muted" }, "Loading…");
+  const policy = h("dl", { class: "facts policy" });
   const backUp = canWrite ? h("button", { type: "button", class: "primary" }, "Back up now") : null;
   backUp?.addEventListener("click", async () => {
     const sure = await confirmAction({
@@ -41,6 +42,7 @@ export function buildBackups({ path, canWrite, confirmAction, refresh }) {
     "section",
     { class: "card", "aria-labelledby": "backups-title" },
     h("div", { class: "page-head" }, h("h2", { id: "backups-title" }, "Backups"), backUp),
+    policy,
     problems,
     notice,
     h(
@@ -64,7 +66,25 @@ export function buildBackups({ path, canWrite, confirmAction, refresh }) {
       ? "No backups yet."
       : `${backups.length} backup${backups.length === 1 ? "" : "s"}, newest first.`;
   }
-  return { section, load };
+  /** The policy and window as the database's own GET states them. */
+  function showPolicy(database) {
+    const span = database.restorable_window;
+    const restorable = span
+      ? [h("dt", {}, "Restorable"), h("dd", {}, "any time from ", timeElement(span.earliest), " to ", timeElement(span.latest))]
+      : [];
+    policy.replaceChildren(h("dt", {}, "Schedule"), h("dd", {}, describePolicy(database.backup)), ...restorable);
+  }
+  return { section, load, showPolicy };
+}
+
+function describePolicy(policy) {
+  if (!policy) return "none (only backups taken here or by the API)";
+  const retention = policy.retention ?? {};
+  const parts = [policy.schedule];
+  if (retention.keep_last !== null && retention.keep_last !== undefined) parts.push(`keep last ${retention.keep_last}`);
+  if (retention.max_age) parts.push(`max age ${retention.max_age}`);
+  if (policy.pitr) parts.push("point-in-time recovery");
+  return parts.join(" · ");
 }
 
 function row(backup) {

@@ -123,6 +123,7 @@ export function renderDatabase(main, { identity, canWrite, poll, confirmAction }
       }),
     );
     actions?.fill(database);
+    backups.showPolicy(database);
   }
 
   function showOperations(operations) {
