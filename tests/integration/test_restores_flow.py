@@ -12,12 +12,8 @@ from typing import Any
 
 import pytest
 
-from services import devrun
-from services.domain import backup_manifests, manifests, resources
-from services.domain.backups import BackupPolicy
-from services.domain.engines import Engine
+from services.domain import manifests
 from services.domain.resources import RESTORE_SESSION, Resource
-from services.domain.specs import DatabaseSpec
 from services.worker import jobs
 from tests.api_harness import assert_problem
 from tests.integration import test_backups_flow as backups_flow
@@ -25,7 +21,6 @@ from tests.integration.reconciler_world import NAMESPACE
 from tests.integration.test_backups_flow import Setup, _finished, _run_backup, _take
 
 setup = backups_flow.setup  # the same fixture: an API, a world and a BackupStorage
-ARCHIVERS = Resource("archiver.kubedb.com", "v1alpha1", "postgresarchivers", "PostgresArchiver")
 
 ENGINES = {
     # engine: (plural, kind, version)
@@ -194,34 +189,17 @@ def test_a_pending_restore_can_be_cancelled_and_its_database_is_then_deleted(
 
 
 def _archive(setup: Setup, database_id: uuid.UUID) -> None:
-    """Archive the database in the cluster as a `backup.pitr` policy does: its Secret and
-    RetentionPolicy, its PostgresArchiver, and the CR pointing at it (KUBESTASH-API.md §6)."""
-    record = setup.world.database(database_id)
-    names = backup_manifests.BackupNames(record.name, record.id, NAMESPACE, Engine.POSTGRES)
-    policy = BackupPolicy("@daily", pitr=True)
-    storage = backup_manifests.ObjectRef(*devrun.DEV_BACKUP_STORAGE)
-    cluster = setup.world.cluster
-    project = record.project_id
-    secret = backup_manifests.render_encryption_secret(names, password="pw", project_id=project)
-    cluster.create(resources.SECRET, NAMESPACE, secret)
-    cluster.create(
-        resources.RETENTION_POLICY,
-        NAMESPACE,
-        backup_manifests.render_retention_policy(policy.retention, names, project_id=project),
-    )
-    spec = DatabaseSpec.from_columns(
-        {"name": record.name, **record.desired(), "engine": "postgres"}
-    )
-    archiver = backup_manifests.render_archiver(
-        spec, policy, names, storage=storage, project_id=project
-    )
-    cluster.create(ARCHIVERS, NAMESPACE, archiver)
-    cluster.merge_patch(
-        resources.database_resource("postgres"),
-        NAMESPACE,
-        record.name,
-        backup_manifests.archiver_patch(names),
-    )
+    """Turn point-in-time recovery on through the API (`backup.pitr`): the worker creates
+    the database's archiver and points its CR at it; KubeDB (the sim) archives it."""
+    with setup.client() as client:
+        etag = client.get(f"/v1/databases/{database_id}").headers["etag"]
+        response = client.patch(
+            f"/v1/databases/{database_id}",
+            json={"backup": {"schedule": "@daily", "pitr": True}},
+            headers={"If-Match": etag, "Content-Type": "application/merge-patch+json"},
+        )
+    assert response.status_code == 202, response.text
+    assert "succeeded" in setup.world.work(database_id)
 
 
 def _window(setup: Setup, database_id: uuid.UUID) -> dict[str, str] | None:
