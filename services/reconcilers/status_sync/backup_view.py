@@ -208,6 +208,8 @@ class BackupView:
     def _put(self, plural: str, key: Key, obj: Any) -> None:
         if not isinstance(obj, Mapping):
             return
+        if plural == BACKUP_CONFIGURATION.plural:
+            obj = _whose(obj)
         self._held(plural)[key] = obj
         self._mark(plural, key, obj)
         archive = _archive_of(key, obj) if plural == SNAPSHOT.plural else None
@@ -251,6 +253,20 @@ def _archive_of(key: Key, obj: Mapping[str, Any]) -> Key | None:
     if database and labels.get(backup_manifests.LABEL_REPO_NAME) == f"{database}{ARCHIVE_SUFFIX}":
         return key[0], str(database)
     return None
+
+
+def _whose(configuration: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What the view keeps of a BackupConfiguration: whose it is (its labels) and its
+    version, not its spec and status (one per database with backups)."""
+    meta = configuration.get("metadata") or {}
+    return {
+        "metadata": {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "resourceVersion": meta.get("resourceVersion"),
+            "labels": dict(meta.get("labels") or {}),
+        }
+    }
 
 
 def _invoker(session: Mapping[str, Any]) -> str:
