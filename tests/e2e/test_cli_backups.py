@@ -53,18 +53,20 @@ def test_backups_are_taken_listed_and_read_through_the_cli(
     accepted = json.loads(ok(env, "ops", "wait", queued.split()[-1].rstrip(")"), "-o", "json"))
     assert accepted["type"] == "backup" and accepted["state"] == "succeeded"
 
-    table = ok(env, "backup", "list", "--db", "ledger").splitlines()
+    # KubeStash also runs a backup when the BackupConfiguration the first one made becomes
+    # Ready; dbaas lists it as a `schedule` backup, so the manual ones are picked by origin.
+    table = ok(env, "backup", "list", "--db", "ledger", "--origin", "manual").splitlines()
     assert table[0].split() == HEADER
     rows = [line.split() for line in table[2:]]
     assert [row[0] for row in rows] == [second_id, first["id"]]  # newest first
     assert all(row[1:4] == ["ledger", "manual", "succeeded"] for row in rows)
     assert all(row[-1] == "-" for row in rows)  # no error
-    assert [line.split()[0] for line in ok(env, "backup", "list").splitlines()[2:]] == [
-        second_id,
-        first["id"],
-    ]
+    everything = [line.split() for line in ok(env, "backup", "list").splitlines()[2:]]
+    assert [row[0] for row in everything if row[2] == "manual"] == [second_id, first["id"]]
+    assert {row[2] for row in everything} <= {"manual", "schedule"}
     succeeded = yaml.safe_load(ok(env, "backup", "list", "--state", "succeeded", "-o", "yaml"))
-    assert {b["id"] for b in succeeded["items"]} == {first["id"], second_id}
+    assert {first["id"], second_id} <= {b["id"] for b in succeeded["items"]}
+    assert {b["state"] for b in succeeded["items"]} == {"succeeded"}
     failed = json.loads(ok(env, "backup", "list", "--db", "ledger", "--state", "failed",
                            "-o", "json"))  # fmt: skip
     assert failed == {"items": []}
@@ -84,9 +86,15 @@ def test_backups_are_taken_listed_and_read_through_the_cli(
         }
     )
     lines = refused(env, "backup", "create", "ledger", "--wait")
-    assert lines[-1].startswith("dbaas: error: operation backup ") and reason in lines[-1]
-    failed = json.loads(ok(env, "backup", "list", "--state", "failed", "-o", "json"))
-    assert len(failed["items"]) == 1 and reason in failed["items"][0]["error"]
+    assert lines[-1].startswith("dbaas: error: operation backup ") and " failed: " in lines[-1]
+    failed = json.loads(ok(env, "backup", "list", "--state", "failed", "--origin", "manual",
+                           "-o", "json"))  # fmt: skip
+    assert len(failed["items"]) == 1 and failed["items"][0]["error"]
+    # The line is the failed operation's detail as the API recorded it (KubeStash's reason;
+    # status-sync may record only "BackupSession Failed" when the session's Failed arrives
+    # before its Snapshot, a race of the server's noted in 4773cdd, not the CLI's).
+    operation = json.loads(ok(env, "ops", "get", failed["items"][0]["operation_id"], "-o", "json"))
+    assert operation["state"] == "failed" and operation["error"]["detail"] in lines[-1]
 
 
 def test_bad_backup_input_is_one_clear_line_and_a_non_zero_exit(
