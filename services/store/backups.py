@@ -100,6 +100,17 @@ def observe(
     return BackupRecord.from_row(row), bool(row["inserted"])
 
 
+def owners(conn: Connection, database_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The project of each of these databases that has a row (deleted ones included): a
+    cluster label naming another id (another control plane's objects) has no owner here."""
+    if not database_ids:
+        return {}
+    rows = conn.execute(
+        "SELECT id, project_id FROM databases WHERE id = ANY(%s)", (list(database_ids),)
+    ).fetchall()
+    return {row["id"]: row["project_id"] for row in rows}
+
+
 def get(conn: Connection, project_id: str, backup_id: uuid.UUID) -> BackupRecord | None:
     row = conn.execute(
         "SELECT * FROM backups WHERE id = %s AND project_id = %s", (backup_id, project_id)

@@ -16,8 +16,10 @@ import pytest
 from services.clients.kube import KubeError
 from services.domain import backup_manifests
 from services.domain.backups import BackupOrigin
+from services.domain.engines import Engine
 from services.domain.resources import (
     BACKUP_CONFIGURATION,
+    BACKUP_SESSION,
     RETENTION_POLICY,
     SNAPSHOT,
     archiver_resource,
@@ -312,3 +314,20 @@ def test_a_pending_policy_change_can_be_cancelled_and_rolls_back(setup: Setup) -
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["state"] == "cancelled"
     assert shown["backup"] is None
+
+
+def test_a_session_labelled_for_a_database_we_do_not_have_is_ignored(setup: Setup) -> None:
+    world = setup.world
+    stranger = uuid.uuid4()  # another control plane's database, say
+    names = backup_manifests.BackupNames("stranger", stranger, NAMESPACE, Engine.POSTGRES)
+    session = backup_manifests.render_backup_session(
+        names, operation_id=uuid.uuid4(), project_id=PROJECT
+    )
+    db = world.ready("neighbour")
+    world.cluster.create(BACKUP_SESSION, NAMESPACE, session)
+    _patch(setup, db.id, {"backup": HOURLY})
+    assert "succeeded" in world.work(db.id)
+    # The neighbour's first backup is recorded in the same batches as the stranger's session.
+    world.cycle_until(lambda: _listed(setup, db.id, origin="schedule"), timeout=30)
+    with world.connect() as conn:
+        assert backups.page(conn, PROJECT, database_id=stranger) == []

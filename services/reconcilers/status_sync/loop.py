@@ -338,7 +338,12 @@ class StatusSync:
         if not readings:
             return
         with conn.transaction():
+            # Labels are read from the cluster: a session naming a database that has no row
+            # here, or another project, is not ours to record (and would break the batch).
+            owners = backups.owners(conn, {reading.database_id for reading in readings})
             for reading in readings:
+                if owners.get(reading.database_id) != reading.project_id:
+                    continue
                 seen = reading.observed
                 record, _ = backups.observe(
                     conn,
