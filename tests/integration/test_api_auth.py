@@ -71,7 +71,14 @@ CALLS = [
     Call("POST", "/v1/keys", "admin", {"name": "spare", "role": "viewer"}),
     Call("DELETE", "/v1/keys/{key}", "admin"),
 ]
+PLATFORM_CALLS = [
+    Call("GET", "/v1/projects/{project}/quota", "admin"),
+    Call("PATCH", "/v1/projects/{project}/quota", "admin", {"databases": 7}),
+]
+"""Only an admin key of the platform project may call these, for any project."""
 IDS = [f"{call.method} {call.template}" for call in CALLS]
+EVERY = CALLS + PLATFORM_CALLS
+EVERY_IDS = [f"{call.method} {call.template}" for call in EVERY]
 RANK = {"viewer": 0, "operator": 1, "admin": 2}
 
 
@@ -97,6 +104,7 @@ def world(api: LiveApi) -> Iterator[World]:
         "operation": created["operations"][0]["id"],
         "key": str(spare.id),
         "backup": backup.json()["id"],
+        "project": "alpha",
     }
     yield World(api, ids, keys)
 
@@ -117,12 +125,12 @@ def test_the_route_table_covers_every_v1_route_of_the_app() -> None:
             .replace("{key}", "{x}")
             .replace("{backup}", "{x}"),
         )
-        for call in CALLS
+        for call in EVERY
     }
     assert tested == app_routes
 
 
-@pytest.mark.parametrize("call", CALLS, ids=IDS)
+@pytest.mark.parametrize("call", EVERY, ids=EVERY_IDS)
 def test_a_request_without_a_key_is_401_with_a_bearer_challenge(world: World, call: Call) -> None:
     with world.api.client() as client:
         response = call.send(client, world.ids)
@@ -130,7 +138,7 @@ def test_a_request_without_a_key_is_401_with_a_bearer_challenge(world: World, ca
     assert response.headers["www-authenticate"].startswith("Bearer")
 
 
-@pytest.mark.parametrize("call", CALLS, ids=IDS)
+@pytest.mark.parametrize("call", EVERY, ids=EVERY_IDS)
 @pytest.mark.parametrize(
     "header",
     ["Basic YWxhZGRpbjpvcGVuc2VzYW1l", "Bearer", "Bearer dbaas_000000000000_nope", "Bearer x"],
@@ -143,7 +151,7 @@ def test_a_malformed_or_unknown_key_is_401(world: World, call: Call, header: str
     assert response.headers["www-authenticate"].startswith("Bearer")
 
 
-@pytest.mark.parametrize("call", CALLS, ids=IDS)
+@pytest.mark.parametrize("call", EVERY, ids=EVERY_IDS)
 def test_a_revoked_key_is_401(world: World, call: Call) -> None:
     token = world.api.key(role="admin")
     world.api.revoke(token)
@@ -160,6 +168,17 @@ def test_a_viewer_may_not_mutate_or_read_credentials(world: World, call: Call) -
     assert call.role in problem["detail"]
     assert after["generation"] == 1
     assert after["state"] == "creating"
+
+
+@pytest.mark.parametrize("call", PLATFORM_CALLS, ids=lambda c: c.method)
+def test_only_a_platform_admin_may_manage_a_projects_quotas(world: World, call: Call) -> None:
+    for role in (*RANK, "other"):  # every role of the project itself, and another project's
+        with world.api.client(world.keys[role]) as client:
+            assert_problem(call.send(client, world.ids), 403, "forbidden")
+    with world.api.client(world.api.key(project="platform")) as client:
+        response = call.send(client, world.ids)
+    assert response.status_code == 200, response.text
+    assert response.json()["project"] == "alpha"
 
 
 ALLOWED = [(call, role) for call in CALLS for role in RANK if RANK[role] >= RANK[call.role]]
