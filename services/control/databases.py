@@ -276,11 +276,20 @@ def update_database(
             actor=principal.actor,
             kind="database.update-requested",
             message=", ".join(
-                f"{field} {getattr(record, field)}→{value}" for field, value in changes.items()
+                f"{field} {_shown(getattr(record, field))}→{_shown(value)}"
+                for field, value in changes.items()
             ),
             details={"changes": changes, "operations": [str(op.id) for op in created]},
         )
     return Accepted(updated, created)
+
+
+def _shown(value: Any) -> Any:
+    """A desired value as an event message says it: a backup policy by its schedule."""
+    if isinstance(value, dict) and "schedule" in value:
+        pitr = " with PITR" if value.get("pitr") else ""
+        return f"schedule {value['schedule']!r}{pitr}"
+    return value
 
 
 def delete_database(

@@ -124,6 +124,10 @@ def test_a_schedule_makes_scheduled_backups_listed_and_null_pauses_it(setup: Set
     with setup.client() as client:
         shown = client.get(f"/v1/databases/{db.id}").json()
     assert shown["backup"] is None
+    with world.connect() as conn:
+        said = [e.message for e in events.for_database(conn, db.id, limit=500)]
+    assert "backup None→schedule '0 * * * *'" in said
+    assert "backup schedule '0 * * * *'→None" in said
 
 
 def test_a_policy_given_at_creation_runs_after_the_create(setup: Setup) -> None:
