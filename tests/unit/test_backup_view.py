@@ -75,3 +75,45 @@ def test_a_session_of_a_configuration_that_is_not_ours_is_ignored() -> None:
     view.apply(Listed("backupconfigurations", (_configuration(uuid.uuid4()),)))
     view.apply(Changed("backupsessions", "ADDED", _scheduled("theirs-logical-1", "theirs")))
     assert view.take_readings() == []
+
+
+def _snapshot(name: str, session: str, phase: str, error: str | None = None) -> dict[str, Any]:
+    component: dict[str, Any] = {"phase": phase}
+    if error:
+        component["error"] = error
+    return {
+        "metadata": {"name": name, "namespace": NAMESPACE, "resourceVersion": "3"},
+        "spec": {"backupSession": session},
+        "status": {"phase": phase, "components": {"dump": component}},
+    }
+
+
+def test_a_failed_session_waits_for_its_running_snapshot_to_say_why() -> None:
+    database_id = uuid.uuid4()
+    session_name = "orders-backup-1-logical-9"
+    failed = _scheduled(session_name, "orders-backup-1", phase="Failed")
+    failed["status"]["snapshots"] = [{"name": "snap-1", "phase": "Failed"}]
+    view = BackupView()
+    view.apply(Listed("backupconfigurations", (_configuration(database_id),)))
+    view.apply(Changed("snapshots", "ADDED", _snapshot("snap-1", session_name, "Running")))
+    view.apply(Changed("backupsessions", "MODIFIED", failed))
+    assert view.take_readings() == []  # its Snapshot's failure is on its way
+    reason = "restic: repository is locked"
+    view.apply(
+        Changed("snapshots", "MODIFIED", _snapshot("snap-1", session_name, "Failed", reason))
+    )
+    (reading,) = view.take_readings()
+    assert reading.observed.state is BackupState.FAILED
+    assert reading.observed.error is not None and reason in reading.observed.error
+
+
+def test_a_failed_session_whose_snapshot_is_gone_is_read_at_once() -> None:
+    database_id = uuid.uuid4()
+    session_name = "orders-backup-1-logical-9"
+    failed = _scheduled(session_name, "orders-backup-1", phase="Failed")
+    failed["status"]["snapshots"] = [{"name": "snap-1", "phase": "Failed"}]
+    view = BackupView()
+    view.apply(Listed("backupconfigurations", (_configuration(database_id),)))
+    view.apply(Changed("backupsessions", "MODIFIED", failed))  # retention deleted snap-1
+    (reading,) = view.take_readings()
+    assert reading.observed.state is BackupState.FAILED

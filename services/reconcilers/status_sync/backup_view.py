@@ -135,6 +135,11 @@ class BackupView:
                 # next event marks the session again, so a success is recorded with the
                 # Snapshot's size, never without it.
                 continue
+            if len(finished) < len(snapshots) and _phase(session) == "Failed":
+                # A Snapshot the view holds is still running: its failure (with KubeStash's
+                # reason) or its success (which counts) is on its way. One the view does not
+                # hold is not waited for: retention may have deleted it already.
+                continue
             readings.append(
                 BackupReading(
                     str(project_id), database_id, key[1], observe_backup(session, snapshots)

@@ -42,7 +42,7 @@ def apply_retention(
             # An archive's continuous log snapshot is KubeDB's to prune (logBackup), not ours.
             if (s.get("spec") or {}).get("type") != "IncrementalBackup"
         ),
-        key=lambda s: (s.get("status") or {}).get("snapshotTime", ""),
+        key=_newest_first,
         reverse=True,
     )
     doomed: list[str] = []
@@ -74,6 +74,15 @@ def apply_retention(
         with contextlib.suppress(errors.ApiError):
             ctl.cluster.delete(rt, namespace, name, trusted=True)
     return doomed
+
+
+def _newest_first(snapshot: dict[str, Any]) -> tuple[str, int]:
+    """snapshotTime has one-second resolution: of two Snapshots of one second, the one
+    written last (the higher resourceVersion) is the newer, as etcd's order says."""
+    version = str((snapshot.get("metadata") or {}).get("resourceVersion") or "0")
+    return (snapshot.get("status") or {}).get("snapshotTime", ""), int(
+        version
+    ) if version.isdigit() else 0
 
 
 def clean_history(ctl: StashController, bc: dict[str, Any], session_name: str) -> None:
