@@ -201,8 +201,11 @@ def schema_valid_requests_fail_only_on_rules_a_schema_cannot_state(
 
 
 def _beyond_json_schema(error: dict[str, str], body: object) -> bool:
-    """Two rules JSON Schema cannot state: `3.0` is a JSON Schema integer but the API wants
-    `3` (strict types), and a quantity must be whole bytes or millicores."""
+    """Three rules JSON Schema cannot state: `3.0` is a JSON Schema integer but the API wants
+    `3` (strict types), a quantity must be whole bytes or millicores, and a backup schedule
+    must be a cron expression that fires (fields in range, `0 0 31 2 *` never does)."""
+    if error["code"] == errors.INVALID_SCHEDULE:
+        return True
     if error["code"] == errors.INVALID_QUANTITY:
         return "whole number" in error["message"]
     if error["code"] == errors.INVALID_TYPE and isinstance(body, dict):

@@ -197,7 +197,15 @@ def test_watches_dropped_and_compacted_miss_no_update(world: World) -> None:
 def test_watch_threads_are_named_and_stop_with_the_program(world: World) -> None:
     assert world.sync.watchers is not None
     names = {t.name for t in threading.enumerate() if t.name.startswith("status-sync-watch-")}
-    assert "status-sync-watch-postgreses" in names and len(names) == 8
+    # one per database kind and OpsRequest kind (8), and with backups configured one per
+    # KubeStash kind status-sync follows
+    kubedb = {
+        n
+        for n in names
+        if n.endswith(("opsrequests", "postgreses", "mysqls", "mongodbs", "redises"))
+    }
+    assert "status-sync-watch-postgreses" in names and len(kubedb) == 8
+    assert world.sync.config.watch_backups or names == kubedb
     world.sync.on_demoted()
     left = [t.name for t in threading.enumerate() if t.name.startswith("status-sync-watch-")]
     assert left == []

@@ -144,9 +144,9 @@ def test_no_key_password_or_url_ever_reaches_the_pods_logs(
     assert socket_mode == 0o700
     assert supervisord_ports == set()
     for program in PROGRAMS:  # the log holds every program's lines, not just one
-        assert re.search(
-            rf"^\S+ \S+ {re.escape(program)} (DEBUG|INFO|WARNING|ERROR) ", log, re.M
-        ), program
+        # the worker's processes log as worker-0, worker-1, ... (DBAAS_WORKER_PROCESSES)
+        name = rf"{re.escape(program)}-\d+" if program == "worker" else re.escape(program)
+        assert re.search(rf"^\S+ \S+ {name} (DEBUG|INFO|WARNING|ERROR) ", log, re.M), program
     assert "GET /v1/databases 401" in log
     assert "WARNING" in log
     leaked = secrets.found_in(log)
