@@ -49,6 +49,10 @@ SIDE_SUITES := tests/sim tests/badinput tests/security tests/faults tests/consol
 MAIN_SUITES := tests/integration tests/e2e
 SIDE_HOME := $(DBAAS_HOME)/side-suites
 SIDE_LOG := $(SIDE_HOME)/pytest.log
+# The main group's log and exit status: the summary at the end repeats both groups' failures,
+# because the side group's log, printed last, would otherwise hide the main group's.
+MAIN_LOG := $(DBAAS_HOME)/main-suites.log
+MAIN_RC := $(DBAAS_HOME)/main-suites.rc
 
 test: install lint
 	$(BIN)/pytest tests/unit; unit=$$?; \
@@ -57,9 +61,15 @@ test: install lint
 	  $(BIN)/pytest -o cache_dir=$(SIDE_HOME)/pytest-cache $(SIDE_SUITES) \
 	  >$(SIDE_LOG) 2>&1 & side=$$!; \
 	echo "make test: $(SIDE_SUITES) run beside these; their log: $(SIDE_LOG)"; \
-	$(BIN)/pytest $(MAIN_SUITES); main=$$?; \
+	{ $(BIN)/pytest $(MAIN_SUITES); echo $$? >$(MAIN_RC); } 2>&1 | tee $(MAIN_LOG); \
+	main=$$(cat $(MAIN_RC)); \
 	wait $$side; rest=$$?; \
 	echo "make test: the side group ($(SIDE_SUITES)):"; cat $(SIDE_LOG); \
+	echo "make test: summary (unit exit $$unit, main group exit $$main, side group exit $$rest)"; \
+	for log in $(MAIN_LOG) $(SIDE_LOG); do \
+	  if grep -q 'short test summary info' $$log; then \
+	    sed -n '/short test summary info/,$$p' $$log; else tail -n 1 $$log; fi; \
+	done; \
 	test $$unit -eq 0 && test $$main -eq 0 && test $$rest -eq 0
 
 # The unit suite alone: no server, no cluster, seconds.
