@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from services.clients import queue as queue_client
 from services.control import outcomes
 from services.domain.resources import Resource
 from services.reconcilers.status_sync.loop import SyncConfig
@@ -164,6 +165,29 @@ def test_the_sweeper_enqueues_operations_pending_too_long(
             (op,) = operations.open_for_database(conn, record.id)
         assert world.queued_ids() == [str(op.id)]
         assert world.operation(op.id).enqueued_at is not None
+
+
+def test_the_sweeper_adds_no_second_job_while_its_first_still_waits(
+    database_url: str, redis_url: str, sim: SimCluster
+) -> None:
+    # Behind a backlog longer than the threshold, a sweep per period must not pile up jobs.
+    config = SyncConfig(**{**FAST.__dict__, "pending_redispatch_seconds": 0})
+    with world_with(database_url, redis_url, sim, config) as world:
+        record = world.create("orders")
+        world.queue.empty()
+        assert "1 swept" in world.sync.run_cycle()
+        for _ in range(3):
+            assert "swept" not in world.sync.run_cycle()
+        with world.connect() as conn:
+            (op,) = operations.open_for_database(conn, record.id)
+        assert world.queued_ids() == [str(op.id)]
+        (job,) = world.queue.get_jobs()
+        assert 0 < world.redis.ttl(job.key) <= queue_client.REDISPATCH_TTL_SECONDS
+        # Once the waiting job is gone (here: run elsewhere and expired), the next sweep
+        # enqueues the still-pending operation again.
+        world.queue.empty()
+        assert "1 swept" in world.sync.run_cycle()
+        assert world.queued_ids() == [str(op.id)]
 
 
 def test_finished_ops_requests_are_deleted_only_after_the_retention(

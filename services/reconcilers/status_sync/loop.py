@@ -51,6 +51,8 @@ from services.reconcilers.status_sync import backup_view, rules
 from services.reconcilers.status_sync.cluster_view import ClusterView
 from services.store import backups, heartbeats, observed, operations, windows
 
+Enqueue = Callable[[queue_client.Queue, Sequence[uuid.UUID]], int]
+
 log = logging.getLogger(__name__)
 
 PROGRAM = "status-sync"
@@ -440,18 +442,23 @@ class StatusSync:
         stuck = operations.dispatchable(
             conn, pending_older_than=self.config.pending_redispatch_seconds
         )
-        return self._enqueue(conn, stuck)
+        return self._enqueue(conn, stuck, queue_client.redispatch_operations)
 
-    def _enqueue(self, conn: Connection, ids: Sequence[uuid.UUID]) -> int:
+    def _enqueue(
+        self,
+        conn: Connection,
+        ids: Sequence[uuid.UUID],
+        enqueue: Enqueue = queue_client.enqueue_operations,
+    ) -> int:
         if not ids:
             return 0
         try:
-            queue_client.enqueue_operations(self.queue, ids)
+            enqueued = enqueue(self.queue, ids)
         except Exception as error:  # Redis down: the sweeper tries again next time
             log.warning("%s: enqueue of %d operations failed: %s", PROGRAM, len(ids), error)
             return 0
         operations.mark_enqueued(conn, list(ids))
-        return len(ids)
+        return enqueued
 
     def _clean_up(self, conn: Connection) -> int:
         """Delete terminal OpsRequests whose result PostgreSQL has held long enough."""
