@@ -8,55 +8,15 @@ from __future__ import annotations
 
 import os
 import signal
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from services import devrun
 from services.clients.kube import KubeClient
 from services.domain import manifests
-from services.domain.resources import RESTORE_SESSION, Resource
-from tests.e2e.pod import Pod, running_pod, wait_for
+from services.domain.resources import RESTORE_SESSION
+from tests.e2e.pod import Pod, wait_for
+from tests.faults.backup_calls import DATABASE, get, post
 from tests.fixtures_sim import SimCluster
-
-BACKUP_STORAGES = Resource("storage.kubestash.com", "v1alpha1", "backupstorages", "BackupStorage")
-DATABASE = {"engine": "postgres", "version": "16.13", "replicas": 1, "storage": "1Gi"}
-
-
-@pytest.fixture
-def backup_pod(
-    database_url: str, redis_url: str, sim: SimCluster, home: Path
-) -> Iterator[tuple[Pod, KubeClient]]:
-    """The pod with backups configured, on the BackupStorage `make run` makes."""
-    namespace, _ = devrun.DEV_BACKUP_STORAGE
-    cluster = KubeClient(sim.api_client())
-    sim.create_namespace(namespace)
-    cluster.create(BACKUP_STORAGES, namespace, devrun.local_backup_storage())
-    with running_pod(
-        home,
-        database_url=database_url,
-        redis_url=redis_url,
-        kubeconfig=sim.kubeconfig,
-        env={"DBAAS_BACKUP_STORAGE": "/".join(devrun.DEV_BACKUP_STORAGE)},
-    ) as pod:
-        yield pod, cluster
-
-
-def _post(pod: Pod, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    response = pod.call("POST", path, json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
-    assert response.status_code == 202, response.text
-    answer: dict[str, Any] = response.json()
-    return answer
-
-
-def _get(pod: Pod, path: str) -> dict[str, Any]:
-    response = pod.call("GET", path)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 @pytest.mark.slow
@@ -64,11 +24,11 @@ def test_kill_9_of_the_worker_during_a_restore_creates_nothing_twice(
     backup_pod: tuple[Pod, KubeClient], sim: SimCluster
 ) -> None:
     pod, cluster = backup_pod
-    source = _post(pod, "/v1/databases", {"name": "orders", **DATABASE})
+    source = post(pod, "/v1/databases", {"name": "orders", **DATABASE})
     wait_for(lambda: pod.database(source["id"])["state"] == "ready", timeout=90, what="ready")
-    backup = _post(pod, f"/v1/databases/{source['id']}/backups")
+    backup = post(pod, f"/v1/databases/{source['id']}/backups")
     wait_for(
-        lambda: _get(pod, f"/v1/backups/{backup['id']}")["state"] == "succeeded",
+        lambda: get(pod, f"/v1/backups/{backup['id']}")["state"] == "succeeded",
         timeout=90,
         what="the backup succeeded",
     )
@@ -78,7 +38,7 @@ def test_kill_9_of_the_worker_during_a_restore_creates_nothing_twice(
     pid = wait_for(lambda: pod.pid(spec), timeout=30, what="the worker's pid")
     sim.set_latency(0.5, verbs=["create"], after=True)
     restore = {"backup_id": backup["id"]}
-    copy = _post(pod, "/v1/databases", {"name": "copy", **DATABASE, "restore": restore})
+    copy = post(pod, "/v1/databases", {"name": "copy", **DATABASE, "restore": restore})
     (operation,) = copy["operations"]
     wait_for(
         lambda: sim.stats()["held_answers"] > 0,
@@ -90,7 +50,7 @@ def test_kill_9_of_the_worker_during_a_restore_creates_nothing_twice(
     sim.set_latency(0.0)
     done = wait_for(
         lambda: (
-            (op := _get(pod, f"/v1/operations/{operation['id']}"))["state"]
+            (op := get(pod, f"/v1/operations/{operation['id']}"))["state"]
             in ("succeeded", "failed")
             and op
         ),
