@@ -86,6 +86,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="keep the cluster's objects in this file across restarts (default: start empty)",
     )
+    parser.add_argument(
+        "--state-interval",
+        type=float,
+        default=1.0,
+        help="seconds between state saves while objects change; a clean stop saves too (1)",
+    )
     parser.add_argument("--server", default=None, help="URL of a running sim (steering)")
     parser.set_defaults(action=None)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
@@ -184,6 +190,7 @@ def _serve(args: argparse.Namespace) -> int:
         history=args.history,
         bookmark_interval=args.bookmark_interval,
         state=args.state,
+        state_interval=args.state_interval,
     )
     try:
         sim = server.load(crds, options, cache_dir=cache)

@@ -11,7 +11,8 @@ JSON in, JSON out; errors as Kubernetes `Status` bodies like the rest of the ser
     DELETE /sim/faults                  clear every fault
     POST   /sim/watches/drop            close every open watch now
     POST   /sim/compact                 forced 410: forget history, end watches with 410
-    POST   /sim/phase                   {"resource","namespace","name","phase"}
+    POST   /sim/phase                   {"resource","namespace","name","phase"}; with
+                                        "names" (a list) instead of "name", each of them
     POST   /sim/edit                    {"resource","namespace","name","patch"}: merge patch
                                         through the normal write path (kubectl edit)
     POST   /sim/vanish                  {"resource","namespace","name"}: gone at once,
@@ -131,12 +132,23 @@ class Steering:
 
     async def phase(self, request: Request) -> dict[str, Any]:
         body = await _json(request)
+        names = body.get("names")
+        if isinstance(names, list):  # many at once: a benchmark's rate of changes
+            if not all(isinstance(name, str) for name in names):
+                raise errors.bad_request('"names" must be a list of strings')
+            for name in names:
+                self._set_phase(body | {"name": name})
+            return {"changed": len(names)}
+        rt, namespace, name = self._set_phase(body)
+        return self.sim.cluster.get(rt, namespace, name).obj
+
+    def _set_phase(self, body: dict[str, Any]) -> tuple[ResourceType, str, str]:
         rt, namespace, name = _target(self.sim, body)
         found = self.sim.operator.db_types.get(rt.key)
         if found is None or namespace is None:
             raise errors.bad_request(f"{rt.plural} is not a database resource")
         self.sim.operator.set_phase(found[1].engine, namespace, name, str(body.get("phase")))
-        return self.sim.cluster.get(rt, namespace, name).obj
+        return rt, namespace, name
 
     async def edit(self, request: Request) -> dict[str, Any]:
         body = await _json(request)
