@@ -2,8 +2,9 @@
 
 status-sync writes only the observed columns of `databases` (phase, observed spec, observed
 generation, endpoint, conditions, message, sync time) and the derived lifecycle `state`,
-with one targeted UPDATE per database that matches no row when nothing changed; so a
-duplicate event, a re-list or a resync of ten thousand unchanged databases writes nothing.
+with one UPDATE per batch whose row for a database matches nothing when nothing changed;
+so a duplicate event, a re-list or a resync of ten thousand unchanged databases writes
+nothing.
 It never touches the desired columns, `generation` or `drift_policy`.
 
 The reads return whole snapshots in one query each (databases with their namespace, open
@@ -96,30 +97,19 @@ def live_databases_by_id(conn: Connection, ids: Collection[uuid.UUID]) -> list[D
     return [DesiredSnapshot.from_row(row) for row in cursor]
 
 
-_WRITE_STATUS = (
-    "UPDATE databases SET phase = %(phase)s, observed_spec = %(spec)s,"
-    " observed_generation = %(og)s, endpoint = %(endpoint)s, conditions = %(conditions)s,"
-    " status_message = %(message)s, state = %(state)s, synced_at = now()"
-    " WHERE id = %(id)s AND state <> 'deleted'"
-    " AND (phase, observed_spec, observed_generation, endpoint, conditions, status_message,"
-    "      state)"
-    " IS DISTINCT FROM (%(phase)s, %(spec)s::jsonb, %(og)s::bigint, %(endpoint)s,"
-    "      %(conditions)s::jsonb, %(message)s, %(state)s)"
-    " RETURNING id"
+_WRITE_STATUSES = (
+    "UPDATE databases d SET phase = v.phase, observed_spec = v.spec,"
+    " observed_generation = v.og, endpoint = v.endpoint, conditions = v.conditions,"
+    " status_message = v.message, state = v.state, synced_at = now()"
+    " FROM unnest(%b::uuid[], %b::text[], %b::jsonb[], %b::bigint[], %b::text[],"
+    "             %b::jsonb[], %b::text[], %b::text[])"
+    "      AS v(id, phase, spec, og, endpoint, conditions, message, state)"
+    " WHERE d.id = v.id AND d.state <> 'deleted'"
+    " AND (d.phase, d.observed_spec, d.observed_generation, d.endpoint, d.conditions,"
+    "      d.status_message, d.state)"
+    " IS DISTINCT FROM (v.phase, v.spec, v.og, v.endpoint, v.conditions, v.message, v.state)"
+    " RETURNING d.id"
 )
-
-
-def _status_values(database_id: uuid.UUID, status: ObservedStatus) -> dict[str, Any]:
-    return {
-        "id": database_id,
-        "phase": status.phase,
-        "spec": Jsonb(status.observed_spec) if status.observed_spec is not None else None,
-        "og": status.observed_generation,
-        "endpoint": status.endpoint,
-        "conditions": Jsonb(status.conditions),
-        "message": status.status_message,
-        "state": status.state,
-    }
 
 
 def write_status(conn: Connection, database_id: uuid.UUID, status: ObservedStatus) -> bool:
@@ -128,21 +118,28 @@ def write_status(conn: Connection, database_id: uuid.UUID, status: ObservedStatu
 
 
 def write_statuses(conn: Connection, statuses: Sequence[tuple[uuid.UUID, ObservedStatus]]) -> int:
-    """`write_status` for many databases in one pipelined round trip; how many rows changed."""
+    """`write_status` for many databases in one statement (the values as arrays, one per
+    column, sent in binary: psycopg's text form escapes every element of a jsonb array,
+    which cost five times the statement itself); how many rows changed. Each database at
+    most once."""
     if not statuses:
         return 0
-    written = 0
-    with conn.cursor() as cursor:
-        cursor.executemany(
-            _WRITE_STATUS,
-            [_status_values(database_id, status) for database_id, status in statuses],
-            returning=True,
+    columns: list[list[Any]] = [[] for _ in range(8)]
+    for database_id, status in statuses:
+        spec = status.observed_spec
+        row = (
+            database_id,
+            status.phase,
+            Jsonb(spec) if spec is not None else None,
+            status.observed_generation,
+            status.endpoint,
+            Jsonb(status.conditions),
+            status.status_message,
+            status.state,
         )
-        while True:
-            written += len(cursor.fetchall())
-            if not cursor.nextset():
-                break
-    return written
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    return len(conn.execute(_WRITE_STATUSES, columns).fetchall())
 
 
 def waiting_operations(
