@@ -41,11 +41,13 @@ from starlette.routing import Route
 ONE = "SELECT * FROM databases WHERE id = %s AND project_id = %s"
 PAGE = (
     "SELECT id, name, engine, version, replicas, storage, cpu, memory, deletion_policy,"
-    " drift_policy, generation, state, phase, observed_generation, observed_spec, endpoint,"
+    " drift_policy, backup, generation, state, phase, observed_generation, observed_spec, endpoint,"
     " conditions, status_message, synced_at, created_at, updated_at"
     " FROM databases WHERE project_id = %s AND state <> 'deleted'"
     " ORDER BY created_at, id LIMIT %s"
 )
+WINDOW = "SELECT earliest, latest FROM restorable_windows WHERE database_id = %s"
+PITR_ENGINES = frozenset({"postgres", "mysql", "mongodb"})  # services/domain/backups.py
 POOL_MAX_SIZE = 16  # as services/api/backends.py
 
 
@@ -67,6 +69,7 @@ def _database(row: Mapping[str, Any]) -> dict[str, Any]:
         "resources": {"cpu": row["cpu"], "memory": row["memory"]},
         "deletion_policy": row["deletion_policy"],
         "drift_policy": row["drift_policy"],
+        "backup": row["backup"],
         "generation": row["generation"],
         "state": row["state"],
         "status": {
@@ -85,6 +88,7 @@ def _database(row: Mapping[str, Any]) -> dict[str, Any]:
             "operations": f"{path}/operations",
             "events": f"{path}/events",
             "credentials": f"{path}/credentials",
+            "backups": f"{path}/backups",
         },
     }
 
@@ -141,7 +145,15 @@ def create_app() -> Starlette:
         rows = await fetch(ONE, (database_id, project))
         if not rows:
             return JSONResponse({"detail": "not found"}, status_code=404)
-        return _dumps(_database(rows[0]))
+        window = None  # as the API: a second query for an engine with point-in-time recovery
+        if rows[0]["engine"] in PITR_ENGINES:
+            found = await fetch(WINDOW, (database_id,))
+            if found:
+                window = {
+                    "earliest": found[0]["earliest"].isoformat().replace("+00:00", "Z"),
+                    "latest": found[0]["latest"].isoformat().replace("+00:00", "Z"),
+                }
+        return _dumps(_database(rows[0]) | {"restorable_window": window})
 
     async def list_page(request: Request) -> Response:
         limit = int(request.query_params.get("limit", "20"))
