@@ -25,10 +25,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import json
 import os
 import sys
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,8 @@ PROJECT = "bench"
 TARGET_RATIO = 0.70
 ENDPOINTS = ("get_one", "page_100")
 SERVERS = ("api", "baseline-async", "baseline-sync")
+VERSUS = "api-versus"
+"""With --versus N: the same API over a second database of N databases."""
 
 
 def parse_args() -> argparse.Namespace:
@@ -58,6 +62,13 @@ def parse_args() -> argparse.Namespace:
         "--workers", type=int, default=1, help="Hypercorn workers, both (1: the pod's default)"
     )
     parser.add_argument("--databases", type=int, default=10_000, help="rows in the project")
+    parser.add_argument(
+        "--versus",
+        type=int,
+        default=None,
+        help="also an API over a second database of this many rows (e.g. 1000), in the same"
+        " rounds: the API at --databases over the API at --versus (issue 19: within 10%%)",
+    )
     args = parser.parse_args()
     args.seconds = args.seconds or (3.0 if args.quick else 4.0)
     args.rounds = args.rounds or (1 if args.quick else 5)
@@ -79,7 +90,20 @@ def check_same_bodies(
             raise SystemExit(f"bench: GET {base}{path} answered {error.code}") from None
     for name, body in bodies.items():
         if body != bodies["api"]:
-            raise SystemExit(f"bench: {name} answers GET {path} with another body than the API")
+            theirs, ours = json.loads(body), json.loads(bodies["api"])
+            keys = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+            raise SystemExit(
+                f"bench: {name} answers GET {path} with another body than the API"
+                f" (fields {', '.join(keys)}; bytes {_first_difference(body, bodies['api'])})"
+            )
+
+
+def _first_difference(theirs: bytes, ours: bytes) -> str:
+    at = next(
+        (i for i, (a, b) in enumerate(zip(theirs, ours, strict=False)) if a != b),
+        min(len(theirs), len(ours)),
+    )
+    return f"{theirs[max(0, at - 40) : at + 40]!r} vs {ours[max(0, at - 40) : at + 40]!r}"
 
 
 def main() -> int:
@@ -104,6 +128,23 @@ def main() -> int:
         )
         api_service, api_base = common.start_api(stack, work, env)
         servers = {"api": (api_base, api_service.pid)}
+        names = list(SERVERS)
+        small_ids: list[uuid.UUID] = []
+        small_key = ""
+        if args.versus:
+            small_url = stack.enter_context(common.throwaway_database())
+            common.say(f"seeding {args.versus} databases in a second database")
+            small_ids = seeding.insert_databases(small_url, project=PROJECT, count=args.versus).ids
+            small_key = common.create_api_key(small_url, project=PROJECT, role="viewer")
+            small_env = env | {
+                "DBAAS_DATABASE_URL": small_url,
+                "DBAAS_API_PORT": str(common.free_port()),
+            }
+            small_dir = work / "versus"
+            small_dir.mkdir()
+            small_service, small_base = common.start_api(stack, small_dir, small_env)
+            servers[VERSUS] = (small_base, small_service.pid)
+            names.append(VERSUS)
         for driver in ("async", "sync"):
             servers[f"baseline-{driver}"] = common.start_baseline(
                 stack, work, database_url, project=PROJECT, driver=driver, workers=args.workers
@@ -114,31 +155,46 @@ def main() -> int:
             "page_100": ["/v1/databases?limit=100"],
         }
         for endpoint_paths in paths.values():
-            check_same_bodies(servers, endpoint_paths[0], headers=headers)
+            check_same_bodies(
+                {n: s for n, s in servers.items() if n != VERSUS},
+                endpoint_paths[0],
+                headers=headers,
+            )
+        small_paths = {
+            "get_one": [f"/v1/databases/{db_id}" for db_id in small_ids],
+            "page_100": ["/v1/databases?limit=100"],
+        }
+        small_headers = {"Authorization": f"Bearer {small_key}"} if args.versus else {}
+
+        def target(name: str, endpoint: str) -> tuple[list[str], dict[str, str]]:
+            if name == VERSUS:
+                return small_paths[endpoint], small_headers
+            return paths[endpoint], headers
+
         results: dict[str, dict[str, list[Run]]] = {
-            e: {name: [] for name in SERVERS} for e in ENDPOINTS
+            e: {name: [] for name in names} for e in ENDPOINTS
         }
         for endpoint in ENDPOINTS:
-            for name in SERVERS:
+            for name in names:
                 common.say(f"warming up {name} {endpoint}")
                 loadgen.run_wrk(
                     servers[name][0],
-                    paths[endpoint],
+                    target(name, endpoint)[0],
                     seconds=2,
                     connections=args.connections,
-                    headers=headers,
+                    headers=target(name, endpoint)[1],
                 )
             for round_no in range(args.rounds):
-                shift = round_no % len(SERVERS)
-                for name in SERVERS[shift:] + SERVERS[:shift]:
+                shift = round_no % len(names)
+                for name in names[shift:] + names[:shift]:
                     base, pid = servers[name]
                     cpu_before = common.tree_cpu_seconds(pid)
                     result = loadgen.run_wrk(
                         base,
-                        paths[endpoint],
+                        target(name, endpoint)[0],
                         seconds=args.seconds,
                         connections=args.connections,
-                        headers=headers,
+                        headers=target(name, endpoint)[1],
                     )
                     cpu = common.tree_cpu_seconds(pid) - cpu_before
                     run = Run(result, cpu * 1000 / max(1, result.requests))
@@ -189,6 +245,7 @@ def report(
     rows: list[list[Any]] = []
     figures: dict[str, Any] = {
         "databases": args.databases,
+        "versus": args.versus,
         "workers": args.workers,
         "connections": args.connections,
         "seconds": args.seconds,
@@ -200,7 +257,7 @@ def report(
     }
     met = True
     for endpoint in ENDPOINTS:
-        data = {name: _figures(results[endpoint][name]) for name in SERVERS}
+        data = {name: _figures(runs) for name, runs in results[endpoint].items()}
         reference = max(("baseline-async", "baseline-sync"), key=lambda n: data[n]["rps"])
         ratios = round_ratios(results[endpoint])
         ratio = common.median(ratios)
@@ -214,6 +271,36 @@ def report(
                 [endpoint, name, d["rps"], d["p50_ms"], d["p99_ms"], d["cpu_ms_per_request"]]
             )
         rows.append([endpoint, "api / faster baseline", ratio, "", "", cpu_ratio])
+        if VERSUS in data:
+            d = data[VERSUS]
+            rows.append(
+                [
+                    endpoint,
+                    f"api at {args.versus}",
+                    d["rps"],
+                    d["p50_ms"],
+                    d["p99_ms"],
+                    d["cpu_ms_per_request"],
+                ]
+            )
+            scale = [
+                common.ratio(big.throughput.rps, small.throughput.rps)
+                for big, small in zip(
+                    results[endpoint]["api"], results[endpoint][VERSUS], strict=True
+                )
+            ]
+            rows.append(
+                [
+                    endpoint,
+                    f"api at {args.databases} / at {args.versus}",
+                    common.median(scale),
+                    "",
+                    "",
+                    common.ratio(d["cpu_ms_per_request"], data["api"]["cpu_ms_per_request"]),
+                ]
+            )
+            data["scale_ratio_rounds"] = scale  # type: ignore[assignment]
+            data["scale_ratio"] = common.median(scale)  # type: ignore[assignment]
         figures[endpoint] = {
             **data,
             "reference": reference,

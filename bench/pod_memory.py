@@ -59,6 +59,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--idle-seconds", type=float, default=None, help="idle sampling (10)")
     parser.add_argument("--rate", type=float, default=100.0, help="API GET/s when loaded (100)")
     parser.add_argument(
+        "--seed-cache",
+        type=Path,
+        default=None,
+        help="keep the seeded cluster here and load it in later runs (seeding.seeded_cluster)",
+    )
+    parser.add_argument(
         "--env",
         action="append",
         default=[],
@@ -300,10 +306,17 @@ def main() -> int:
         work = stack.enter_context(common.workdir())
         redis_url = stack.enter_context(common.benchmark_redis())  # first: it may wait
         database_url = stack.enter_context(common.throwaway_database())
-        sim = common.start_sim(stack, work, provision_delay=0.2 if args.quick else 1.0)
         common.say(f"seeding {args.databases} databases in PostgreSQL and in the cluster")
-        seeded = seeding.insert_databases(database_url, project=PROJECT, count=args.databases)
-        seeding.create_crs(sim, seeded)
+        sim, seeded = seeding.seeded_cluster(
+            stack,
+            work,
+            database_url,
+            project=PROJECT,
+            count=args.databases,
+            cache=args.seed_cache,
+            provision_delay=0.2 if args.quick else 1.0,
+            ops_step_delay=0.5,
+        )
         common.wait_until(
             "the sim provisioning the seeded databases",
             lambda: sim.stats()["operator_tasks"] == 0,

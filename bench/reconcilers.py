@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -37,7 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common, seeding
+from bench import common, profiling, seeding
 from services.clients import kube, postgres
 from services.clients import queue as queue_client
 from services.domain.resources import database_resources
@@ -54,6 +56,28 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--changes", type=int, default=200, help="phase changes timed (200)")
     parser.add_argument(
         "--watch-edits", type=int, default=100, help="edits drift finds from its watch (100)"
+    )
+    parser.add_argument(
+        "--change-rate",
+        type=int,
+        default=1000,
+        help="phase changes per second of the rate phase, on distinct databases (1000)",
+    )
+    parser.add_argument(
+        "--change-seconds", type=float, default=10.0, help="how long the rate phase runs (10)"
+    )
+    parser.add_argument(
+        "--seed-cache",
+        type=Path,
+        default=None,
+        help="keep the seeded cluster here and load it in later runs (seeding.seeded_cluster)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="py-spy status-sync, drift and the sim during the initial sync and the clean"
+        " drift pass; collapsed stacks into this directory",
     )
     return parser.parse_args()
 
@@ -91,6 +115,75 @@ def propagation(
                 alive()
                 time.sleep(0.001)
     return latencies
+
+
+def propagation_at_rate(
+    sim: common.Sim,
+    database_url: str,
+    seeded: seeding.Seeded,
+    *,
+    rate: int,
+    seconds: float,
+    alive: Any,
+) -> tuple[list[float], float]:
+    """Seconds from each phase change until its row shows it, while `rate` databases a
+    second change phase (each once, Ready -> Critical), and the rate achieved.
+
+    Open loop: a sender thread posts a batch of changes (`/sim/phase` with "names") every
+    TICK seconds at its due time, and each change is timed from that due time, so a sender
+    or sim that falls behind adds its delay. This thread polls PostgreSQL every POLL
+    seconds for the rows not yet showing their change (one query over those ids): a
+    latency is known to within one poll."""
+    tick, poll = 0.01, 0.01
+    per_tick = max(1, round(rate * tick))
+    total = min(len(seeded.ids), int(rate * seconds))
+    due: dict[uuid.UUID, float] = {}
+    lock = threading.Lock()
+    failures: list[str] = []
+    finished: list[float] = []
+    start = time.monotonic() + 0.5
+
+    def send() -> None:
+        for batch, offset in enumerate(range(0, total, per_tick)):
+            moment = start + batch * tick
+            time.sleep(max(0.0, moment - time.monotonic()))
+            names = seeded.names[offset : offset + per_tick]
+            with lock:
+                for db_id in seeded.ids[offset : offset + per_tick]:
+                    due[db_id] = moment
+            body = {"resource": "postgreses", "namespace": seeded.namespace, "names": names}
+            try:
+                common.http_json(
+                    sim.url + "/sim/phase", method="POST", body=body | {"phase": "Critical"}
+                )
+            except Exception as error:  # reported after the run
+                failures.append(str(error))
+                return
+        finished.append(time.monotonic())
+
+    sender = threading.Thread(target=send, name="bench-phase-sender", daemon=True)
+    sender.start()
+    latencies: list[float] = []
+    with postgres.connect(database_url, autocommit=True) as conn:
+        while sender.is_alive() or len(latencies) < total:
+            with lock:
+                waiting = dict(due)
+            if waiting:
+                rows = conn.execute(
+                    "SELECT id FROM databases WHERE id = ANY(%s) AND phase = 'Critical'",
+                    (list(waiting),),
+                ).fetchall()
+                seen = time.monotonic()
+                with lock:
+                    for row in rows:
+                        latencies.append(seen - due.pop(row["id"]))
+            if failures:
+                raise RuntimeError(f"phase changes failed: {failures[0]}")
+            if waiting and time.monotonic() - min(waiting.values()) > 60:
+                raise TimeoutError("a phase change did not reach its row in 60 s")
+            alive()
+            time.sleep(poll)
+    return latencies, total / max(1e-9, finished[0] - start)
 
 
 def drift_operations(conn: postgres.Connection, db_id: uuid.UUID) -> int:
@@ -131,11 +224,18 @@ def watched_edits(
     return latencies
 
 
-def drift_pass(detector: DriftDetector, sim: common.Sim) -> dict[str, Any]:
+def drift_pass(
+    detector: DriftDetector, sim: common.Sim, profile: Path | None = None
+) -> dict[str, Any]:
     common.http_json(sim.url + "/sim/stats", method="DELETE")
-    started = time.monotonic()
-    outcome = detector.run_cycle()
-    seconds = time.monotonic() - started
+    with contextlib.ExitStack() as spies:
+        if profile is not None:
+            spies.enter_context(profiling.record(os.getpid(), profile / "drift-pass.txt"))
+            spies.enter_context(profiling.record(sim.service.pid, profile / "sim-drift.txt"))
+            time.sleep(1)  # py-spy attached
+        started = time.monotonic()
+        outcome = detector.run_cycle()
+        seconds = time.monotonic() - started
     requests: dict[str, dict[str, int]] = sim.stats()["requests"]
     lists = sum(requests.get("list", {}).get(plural, 0) for plural in DB_PLURALS)
     gets = sum(requests.get("get", {}).get(plural, 0) for plural in DB_PLURALS)
@@ -159,33 +259,69 @@ def main() -> int:
         work = stack.enter_context(common.workdir())
         database_url = stack.enter_context(common.throwaway_database())
         redis_url = stack.enter_context(common.benchmark_redis())
-        sim = common.start_sim(stack, work, provision_delay=0.05, ops_step_delay=0.05)
         common.say(f"seeding {args.databases} databases in PostgreSQL and in the cluster")
-        seeded = seeding.insert_databases(database_url, project=PROJECT, count=args.databases)
-        seeding.create_crs(sim, seeded)
-        common.wait_until(
-            "the sim to report every database Ready",
-            lambda: sim.object_count("postgreses") >= args.databases,
-            timeout=300,
+        sim, seeded = seeding.seeded_cluster(
+            stack,
+            work,
+            database_url,
+            project=PROJECT,
+            count=args.databases,
+            cache=args.seed_cache,
+            provision_delay=0.05,
+            ops_step_delay=0.05,
         )
         env = common.dbaas_env(
             home=work, database_url=database_url, redis_url=redis_url, kubeconfig=sim.kubeconfig
         )
+        sim_cpu = common.tree_cpu_seconds(sim.service.pid)
         started = time.monotonic()
         sync = common.start_service(
             stack, "status-sync", common.dbaas_command("status-sync"), env=env, workdir=work
         )
-        initial = common.wait_until(
-            f"status-sync to record {args.databases} Ready databases",
-            lambda: count_phase(database_url, "Ready") >= args.databases,
-            timeout=600,
-            interval=0.2,
-            alive=sync.check_alive,
-        )
+        with contextlib.ExitStack() as spies:
+            if args.profile is not None:
+                spies.enter_context(
+                    profiling.record(sync.pid, args.profile / "status-sync-initial.txt")
+                )
+                spies.enter_context(
+                    profiling.record(sim.service.pid, args.profile / "sim-initial.txt")
+                )
+            initial = common.wait_until(
+                f"status-sync to record {args.databases} Ready databases",
+                lambda: count_phase(database_url, "Ready") >= args.databases,
+                timeout=1200,
+                interval=0.2,
+                alive=sync.check_alive,
+            )
+        initial_cpu = {
+            "status_sync": common.tree_cpu_seconds(sync.pid),
+            "sim": common.tree_cpu_seconds(sim.service.pid) - sim_cpu,
+            "postgresql_backends": sum(
+                common.tree_cpu_seconds(pid) for pid in common.database_backends(database_url)
+            ),
+        }
         common.say(f"initial sync of {args.databases} in {time.monotonic() - started:.1f}s")
+        common.say(f"CPU seconds meanwhile: {initial_cpu}")
         latencies = propagation(sim, database_url, seeded, args.changes, sync.check_alive)
         summary = common.summarize(latencies)
         common.say(f"propagation p50 {summary.p50_ms:.1f} ms, p99 {summary.p99_ms:.1f} ms")
+        rated: common.LatencySummary | None = None
+        if args.change_rate > 0:
+            common.say(f"{args.change_rate} phase changes/s for {args.change_seconds:.0f}s")
+            at_rate, sent_rate = propagation_at_rate(
+                sim,
+                database_url,
+                seeded,
+                rate=args.change_rate,
+                seconds=args.change_seconds,
+                alive=sync.check_alive,
+            )
+            rated = common.summarize(at_rate)
+            common.say(
+                f"at {sent_rate:.0f}/s: p50 {rated.p50_ms:.0f} ms, p99 {rated.p99_ms:.0f} ms"
+            )
+        else:
+            sent_rate = 0.0
 
         pool = postgres.create_pool(database_url, name="bench-drift", max_size=2)
         stack.callback(pool.close)
@@ -199,7 +335,7 @@ def main() -> int:
             queue=queue_client.operation_queue(redis_conn, "bench-drift"),
             interval_seconds=60,
         )
-        clean = drift_pass(detector, sim)
+        clean = drift_pass(detector, sim, args.profile)
         for name in seeded.names[:EDITS]:
             body = {"resource": "postgreses", "namespace": seeded.namespace, "name": name}
             common.http_json(
@@ -233,6 +369,27 @@ def main() -> int:
         ["status propagation", "p90 ms", summary.p90_ms],
         ["status propagation", "p99 ms", summary.p99_ms],
         ["status propagation", "max ms", summary.max_ms],
+        *(
+            [
+                [
+                    f"propagation at {sent_rate:.0f} changes/s ({rated.count})",
+                    "p50 ms",
+                    rated.p50_ms,
+                ],
+                [
+                    f"propagation at {sent_rate:.0f} changes/s ({rated.count})",
+                    "p99 ms",
+                    rated.p99_ms,
+                ],
+                [
+                    f"propagation at {sent_rate:.0f} changes/s ({rated.count})",
+                    "max ms",
+                    rated.max_ms,
+                ],
+            ]
+            if rated is not None
+            else []
+        ),
         ["drift pass (clean)", "seconds", clean["seconds"]],
         ["drift pass (clean)", "k8s requests", clean["kubernetes_requests"]],
         [f"drift pass ({EDITS} edits)", "seconds", edited["seconds"]],
@@ -251,7 +408,10 @@ def main() -> int:
             {
                 "databases": args.databases,
                 "initial_sync_seconds": initial,
+                "initial_sync_cpu_seconds": initial_cpu,
                 "propagation": summary,
+                "propagation_at_rate": rated,
+                "change_rate_sent": sent_rate if rated is not None else None,
                 "drift_clean": clean,
                 "drift_edited": edited,
                 "drift_watch_edit_to_correction": watched,

@@ -11,15 +11,19 @@ programs themselves; never writes anywhere but the throwaway database and sim it
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import datetime as dt
 import http.client
 import json
+import shutil
 import threading
+import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from bench import common
 from services.clients import postgres
@@ -55,10 +59,18 @@ def spec_for(name: str) -> specs.DatabaseSpec:
     )
 
 
-def insert_databases(database_url: str, *, project: str, count: int, prefix: str = "db") -> Seeded:
+def insert_databases(
+    database_url: str,
+    *,
+    project: str,
+    count: int,
+    prefix: str = "db",
+    ids: Sequence[uuid.UUID] | None = None,
+) -> Seeded:
     """`count` ready postgres databases `<prefix>-00000`... of `project`, each with a
-    succeeded create operation; created_at strictly increasing (a stable list order)."""
-    ids = [uuid.uuid4() for _ in range(count)]
+    succeeded create operation; created_at strictly increasing (a stable list order).
+    `ids`: the databases' ids (a cached cluster's), else new ones."""
+    ids = list(ids) if ids is not None else [uuid.uuid4() for _ in range(count)]
     names = [f"{prefix}-{i:05d}" for i in range(count)]
     base = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     with postgres.connect(database_url) as conn:
@@ -84,6 +96,59 @@ def insert_databases(database_url: str, *, project: str, count: int, prefix: str
         conn.execute("ANALYZE operations")
         conn.commit()
     return Seeded(project, namespace, ids, names)
+
+
+def seeded_cluster(
+    stack: contextlib.ExitStack,
+    work: Path,
+    database_url: str,
+    *,
+    project: str,
+    count: int,
+    cache: Path | None,
+    provision_delay: float,
+    ops_step_delay: float,
+) -> tuple[common.Sim, Seeded]:
+    """The throwaway database seeded with `count` databases and a sim holding their CRs,
+    every one Ready.
+
+    With `cache` (a directory), the sim's state file and the ids are kept there after the
+    first seeding, and a later run of the same `count` starts the sim from a copy of that
+    state (`dbaas sim --state`, as after an etcd restore: the same objects the API path
+    made, loaded without events) and COPYs the rows with the same ids: at 100,000
+    databases the seeding through the sim's API takes a quarter of an hour on this host,
+    the load seconds. The cache holds the cluster only; PostgreSQL is seeded each run."""
+    state = work / "sim-state.json"
+    extra = ["--state", str(state), "--state-interval", "86400"]
+    kwargs = {"provision_delay": provision_delay, "ops_step_delay": ops_step_delay}
+    meta = cache / f"seeded-{count}.json" if cache is not None else None
+    if cache is not None and meta is not None and meta.exists():
+        common.say(f"seeding: the cluster of {count} databases from {cache}")
+        shutil.copyfile(cache / f"sim-state-{count}.json", state)
+        ids = [uuid.UUID(text) for text in json.loads(meta.read_text())["ids"]]
+        seeded = insert_databases(database_url, project=project, count=count, ids=ids)
+        started = time.monotonic()
+        sim = common.start_sim(stack, work, extra=extra, **kwargs)
+        common.say(f"seeding: sim loaded its state in {time.monotonic() - started:.1f}s")
+        return sim, seeded
+    seeded = insert_databases(database_url, project=project, count=count)
+    sim = common.start_sim(stack, work, extra=extra if cache is not None else (), **kwargs)
+    create_crs(sim, seeded)
+    common.wait_until(
+        f"the sim to report {count} databases Ready",
+        lambda: phases(sim, seeded).get("Ready", 0) >= count,
+        timeout=3600,
+        interval=5,
+    )
+    if cache is None:
+        return sim, seeded
+    assert meta is not None
+    sim.service.stop(timeout=300)  # a clean stop writes the state file
+    cache.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(state, cache / f"sim-state-{count}.json")
+    meta.write_text(json.dumps({"ids": [str(db_id) for db_id in seeded.ids]}))
+    common.say(f"seeding: the cluster of {count} databases saved in {cache}")
+    return common.start_sim(stack, work, extra=extra, **kwargs), seeded
 
 
 def _chunks(items: Sequence[bytes], parts: int) -> Iterator[Sequence[bytes]]:
