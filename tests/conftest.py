@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +32,8 @@ pytest_plugins = ["tests.fixtures_sim", "tests.api_harness"]
 ADMIN_URL = os.environ.get("DBAAS_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("DBAAS_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 REDIS_TEST_DB = int(os.environ.get("DBAAS_TEST_REDIS_DB", "13"))
+WATCH_THREAD_MARK = "-watch-"
+"""In the name of a reconciler's watch threads (`services.reconcilers.listwatch`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,3 +163,25 @@ def redis_url(session_servers: SessionServers) -> Iterator[str]:
     finally:
         client.flushdb()
         client.close()
+
+
+@pytest.fixture(autouse=True)
+def no_watch_thread_left() -> Iterator[None]:
+    """A test that leaves a reconciler's watches running fails here, by name.
+
+    Left running, they outlive the test's cluster and retry against it for the rest of the
+    session, and at interpreter exit they once made pytest abort after every test passed.
+    """
+    before = {t.ident for t in threading.enumerate() if WATCH_THREAD_MARK in t.name}
+    yield
+    deadline = time.monotonic() + 5.0
+    while True:
+        left = [
+            t.name
+            for t in threading.enumerate()
+            if WATCH_THREAD_MARK in t.name and t.ident not in before and t.is_alive()
+        ]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not left, f"watch threads left running: {sorted(left)}"

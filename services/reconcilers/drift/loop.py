@@ -90,6 +90,7 @@ class DriftDetector:
 
     def on_promoted(self) -> None:
         self.next_pass = self.clock()  # a new leader's first cycle is a full pass
+        self.on_demoted()  # promoted again without a demotion: one set of watches only
         if self.watch_timeout is None:
             return
         self.watchers = listwatch.Watchers(

@@ -174,6 +174,7 @@ class StatusSync:
     # -- leadership ----------------------------------------------------------------------
 
     def on_promoted(self) -> None:
+        self._stop_watching()  # promoted again without a demotion: one set of watches only
         self._reset()
         self.watchers = Watchers(
             self.cluster,
@@ -197,10 +198,13 @@ class StatusSync:
             log.warning("%s: initial lists incomplete; deletions wait for them", PROGRAM)
 
     def on_demoted(self) -> None:
+        self._stop_watching()
+        self._reset()
+
+    def _stop_watching(self) -> None:
         if self.watchers is not None:
             self.watchers.stop()
             self.watchers = None
-        self._reset()
 
     def pause(self) -> float:
         return 0.0  # each cycle already waits up to poll_seconds for watch events
