@@ -298,6 +298,18 @@ def start_container(
     return pod, sampler, healthy, readiness
 
 
+def burst_states(database_url: str, operation_ids: list[Any]) -> str:
+    """How the burst's operations ended, e.g. "1000 succeeded"."""
+    from services.clients import postgres
+
+    with postgres.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT state, count(*) AS n FROM operations WHERE id = ANY(%s) GROUP BY state",
+            (list(operation_ids),),
+        ).fetchall()
+    return ", ".join(f"{row['n']} {row['state']}" for row in rows)
+
+
 def main() -> int:
     args = parse_args()
     common.install_signal_handlers()
@@ -382,7 +394,8 @@ def main() -> int:
                 alive=pod.check_alive,
             )
         loaded = sampler.between(load_start, time.monotonic())
-        common.say(f"load 2 done after {load_s:.1f}s; stopping the pod")
+        ended = burst_states(database_url, operation_ids)
+        common.say(f"load 2 done after {load_s:.1f}s ({ended}); stopping the pod")
     report(
         args,
         healthz_s=healthz_s,
