@@ -7,8 +7,9 @@ updates the same row; a scheduled backup's row is created by the first `observe`
 BackupSession. `observe` is an upsert on (database, BackupSession): replaying it (a
 resync, a restarted status-sync) never makes a second row, a known snapshot/size/time is
 never erased by a later partial observation, and a finished backup never goes back to
-pending or running. Retention removing a Snapshot marks the row (`mark_snapshot_deleted`);
-listings leave such rows out. Never read-modify-write a whole row.
+pending or running. Retention removing a Snapshot marks the row (`mark_snapshots_deleted`;
+after a full list, `mark_missing_snapshots_deleted`); listings leave such rows out. Never
+read-modify-write a whole row.
 """
 
 from __future__ import annotations
@@ -175,14 +176,32 @@ def open_for_database(conn: Connection, database_id: uuid.UUID) -> list[BackupRe
     return [BackupRecord.from_row(row) for row in rows]
 
 
-def mark_snapshot_deleted(
-    conn: Connection, database_id: uuid.UUID, snapshot: str, *, at: dt.datetime | None = None
-) -> int:
-    """Retention (or a person) removed this Snapshot; the rows it affected (0 or 1)."""
+def mark_snapshots_deleted(conn: Connection, snapshots: list[str]) -> int:
+    """These Snapshots are gone (retention, a person): their rows leave the listings and
+    can no longer be restored from; how many rows changed."""
+    if not snapshots:
+        return 0
     result = conn.execute(
-        "UPDATE backups SET snapshot_deleted_at = COALESCE(%s, now()), updated_at = now()"
-        " WHERE database_id = %s AND snapshot = %s AND snapshot_deleted_at IS NULL",
-        (at, database_id, snapshot),
+        "UPDATE backups SET snapshot_deleted_at = now(), updated_at = now()"
+        " WHERE snapshot = ANY(%s) AND snapshot_deleted_at IS NULL",
+        (snapshots,),
+    )
+    return result.rowcount
+
+
+def mark_missing_snapshots_deleted(conn: Connection, existing: frozenset[str]) -> int:
+    """After a full list of the Snapshots (`existing`): a finished backup whose Snapshot is
+    not among them lost it while no status-sync watched; how many rows changed. A succeeded
+    row's Snapshot was in the view when it was recorded, so a missing one is gone, not late.
+    """
+    result = conn.execute(
+        "UPDATE backups AS b SET snapshot_deleted_at = now(), updated_at = now()"
+        " FROM (SELECT b2.id FROM backups b2"
+        "   LEFT JOIN unnest(%s::text[]) AS held(name) ON held.name = b2.snapshot"
+        "   WHERE b2.snapshot IS NOT NULL AND b2.snapshot_deleted_at IS NULL"
+        "   AND b2.state = ANY(%s) AND held.name IS NULL) AS gone"
+        " WHERE b.id = gone.id",
+        (sorted(existing), list(_TERMINAL)),
     )
     return result.rowcount
 

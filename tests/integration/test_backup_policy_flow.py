@@ -284,6 +284,34 @@ def test_deleting_a_database_keeps_its_backups_listable_and_stops_its_schedule(
     assert snapshot["status"]["phase"] == "Succeeded"
 
 
+def test_a_backup_whose_snapshot_retention_deleted_leaves_the_listing(setup: Setup) -> None:
+    world = setup.world
+    db = world.ready("pruned")
+    _patch(setup, db.id, {"backup": {"schedule": "0 * * * *", "retention": {"keep_last": 1}}})
+    assert "succeeded" in world.work(db.id)
+    (initial,) = world.cycle_until(
+        lambda: [b for b in _listed(setup, db.id) if b["state"] == "succeeded"][:1], timeout=30
+    )
+    with setup.client() as client:
+        response = client.post(f"/v1/databases/{db.id}/backups")
+    assert response.status_code == 202, response.text
+    taken = response.json()
+    world.work(db.id)
+    # Keeping the last one, retention deletes the initial backup's Snapshot.
+    world.cycle_until(lambda: [b["id"] for b in _listed(setup, db.id)] == [taken["id"]])
+    with pytest.raises(KubeError) as gone:
+        world.cluster.get(SNAPSHOT, NAMESPACE, initial["snapshot"])
+    assert gone.value.not_found
+    body = {"name": "too-late", "engine": "postgres", "version": db.version, "storage": "10Gi"}
+    with setup.client() as client:
+        refused = client.post(
+            "/v1/databases", json={**body, "restore": {"backup_id": initial["id"]}}
+        )
+    problem = assert_problem(refused, 422, "restore-not-possible")
+    assert problem["reason"] == "backup-not-restorable"
+    assert initial["snapshot"] in problem["detail"]
+
+
 def test_pitr_creates_the_archiver_and_points_the_database_at_it(setup: Setup) -> None:
     world = setup.world
     db = world.ready("archived")

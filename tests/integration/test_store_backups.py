@@ -186,8 +186,8 @@ def test_a_deleted_snapshot_leaves_the_listings_and_a_deleted_database_does_not(
         state=BackupState.SUCCEEDED,
         snapshot="snap-b",
     )
-    assert backups.mark_snapshot_deleted(conn, db, "snap-b") == 1
-    assert backups.mark_snapshot_deleted(conn, db, "snap-b") == 0
+    assert backups.mark_snapshots_deleted(conn, ["snap-b"]) == 1
+    assert backups.mark_snapshots_deleted(conn, ["snap-b"]) == 0
     conn.execute("UPDATE databases SET state = 'deleted', deleted_at = now() WHERE id = %s", (db,))
     listed = backups.page(conn, "team-a")
     assert [r.id for r in listed] == [kept.id]
@@ -240,3 +240,28 @@ def test_databases_hold_a_backup_policy_and_operations_take_backup_and_restore(
         assert op.type == kind
     with pytest.raises(psycopg.errors.CheckViolation):
         operations.insert(conn, database_id=db, project_id="team-a", type="snapshot", generation=1)
+
+
+def test_after_a_full_list_finished_backups_whose_snapshot_is_missing_are_marked(
+    conn: Connection,
+) -> None:
+    db = new_database(conn)
+    rows = {}
+    for session, state, snapshot in [
+        ("kept", BackupState.SUCCEEDED, "snap-kept"),
+        ("lost", BackupState.SUCCEEDED, "snap-lost"),
+        ("running", BackupState.RUNNING, "snap-running"),
+        ("none", BackupState.FAILED, None),
+    ]:
+        rows[session], _ = backups.observe(
+            conn,
+            project_id="team-a",
+            database_id=db,
+            backup_session=session,
+            state=state,
+            snapshot=snapshot,
+        )
+    assert backups.mark_missing_snapshots_deleted(conn, frozenset({"snap-kept"})) == 1
+    assert backups.mark_missing_snapshots_deleted(conn, frozenset({"snap-kept"})) == 0
+    listed = {r.backup_session for r in backups.page(conn, "team-a")}
+    assert listed == {"kept", "running", "none"}

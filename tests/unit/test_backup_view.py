@@ -117,3 +117,24 @@ def test_a_failed_session_whose_snapshot_is_gone_is_read_at_once() -> None:
     view.apply(Changed("backupsessions", "MODIFIED", failed))  # retention deleted snap-1
     (reading,) = view.take_readings()
     assert reading.observed.state is BackupState.FAILED
+
+
+def _held_snapshot(name: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": NAMESPACE, "resourceVersion": "3"},
+        "spec": {"backupSession": "orders-backup-1-logical-9"},
+        "status": {"phase": "Succeeded"},
+    }
+
+
+def test_removed_snapshots_are_named_once_and_a_full_list_names_every_held_one() -> None:
+    view = BackupView()
+    view.apply(Listed("snapshots", (_held_snapshot("snap-1"), _held_snapshot("snap-2"))))
+    gone, held = view.take_gone_snapshots()
+    assert (gone, held) == (set(), frozenset({"snap-1", "snap-2"}))
+    view.apply(Changed("snapshots", "DELETED", _held_snapshot("snap-1")))  # retention
+    assert view.take_gone_snapshots() == ({"snap-1"}, None)
+    assert view.take_gone_snapshots() == (set(), None)
+    # A relist (a restart, a 410) without snap-2: gone while no watch ran.
+    view.apply(Listed("snapshots", (_held_snapshot("snap-3"),)))
+    assert view.take_gone_snapshots() == ({"snap-2"}, frozenset({"snap-3"}))

@@ -78,6 +78,11 @@ class BackupView:
         self._restore_keys: dict[Key, uuid.UUID] = {}
         self._archives: dict[Key, set[Key]] = {}
         """(namespace, database name) -> the Snapshot keys of its `<db>-full` Repository."""
+        self.gone_snapshots: set[str] = set()
+        """Names of the Snapshots removed (retention, a person) since the last take."""
+        self.snapshots_listed = False
+        """A full list of the Snapshots arrived since the last take: every one the view does
+        not hold is gone, including those removed while no status-sync watched."""
         self.dirty_archives: set[Key] = set()
 
     def apply(self, item: Item) -> None:
@@ -85,6 +90,7 @@ class BackupView:
             self._apply_restore(item)
             return
         if isinstance(item, Listed):
+            self.snapshots_listed |= item.plural == SNAPSHOT.plural
             held = self._held(item.plural)
             fresh = {cr_readings.key(obj): obj for obj in item.items}
             for key in set(held) - set(fresh):
@@ -147,6 +153,16 @@ class BackupView:
             )
         self.dirty.clear()
         return readings
+
+    def take_gone_snapshots(self) -> tuple[set[str], frozenset[str] | None]:
+        """The Snapshots removed since the last take, and, after a full list, the name of
+        every Snapshot the view holds (None otherwise); both are cleared."""
+        gone, self.gone_snapshots = self.gone_snapshots, set()
+        held = None
+        if self.snapshots_listed:
+            held = frozenset(name for _, name in self._snapshots)
+            self.snapshots_listed = False
+        return gone, held
 
     def take_windows(self) -> dict[Key, Window | None]:
         """The restorable windows of the archives that changed, by (namespace, database);
@@ -225,6 +241,7 @@ class BackupView:
     def _remove(self, plural: str, key: Key) -> None:
         obj = self._held(plural).pop(key, None)
         if obj is not None and plural == SNAPSHOT.plural:
+            self.gone_snapshots.add(key[1])
             self._mark(plural, key, obj)
             archive = _archive_of(key, obj)
             if archive is not None:

@@ -222,6 +222,7 @@ class StatusSync:
         with self.pool.connection() as conn:
             conn.autocommit = True  # every step below commits on its own
             self._record_backups(conn)
+            self._record_gone_snapshots(conn)
             self._record_windows(conn)
             finished = self._complete(conn, tally)
             tally.written = self._write_status(conn)
@@ -367,6 +368,14 @@ class StatusSync:
                 if record.operation_id is not None and record.state.is_terminal:
                     self.mirror.changed_operations.add(record.operation_id)
         metrics.count(PROGRAM, "backup_observed", len(readings))
+
+    def _record_gone_snapshots(self, conn: Connection) -> None:
+        """Rows of backups whose Snapshot is gone leave the listings (no restore from them)."""
+        gone, existing = self.backup_view.take_gone_snapshots()
+        marked = backups.mark_snapshots_deleted(conn, sorted(gone))
+        if existing is not None:
+            marked += backups.mark_missing_snapshots_deleted(conn, existing)
+        metrics.count(PROGRAM, "snapshot_gone", marked)
 
     def _record_windows(self, conn: Connection) -> None:
         """Record the restorable windows of the archives that changed; a database's restore
