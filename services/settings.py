@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from services.domain import backups
+
 _PASSWORD_PARAMETER = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
 _OBJECT_REF = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?")
 _PASSWORD_KEYWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
@@ -160,6 +162,16 @@ class Settings:
     """The KubeStash BackupStorage every backup goes to, `namespace/name`
     (`DBAAS_BACKUP_STORAGE`); the platform team creates it with its credentials, which never
     pass through dbaas. Unset: backup endpoints answer 503 backups-not-configured."""
+    deleted_backup_retention: str | None = None
+    """How long the backups of a deleted database are kept (`DBAAS_DELETED_BACKUP_RETENTION`,
+    a number and h, d, w, mo or y, e.g. `90d`): then status-sync deletes their Snapshots, with
+    their data. Unset: kept until the platform team removes them from the BackupStorage."""
+
+    @property
+    def deleted_backup_retention_seconds(self) -> float | None:
+        if self.deleted_backup_retention is None:
+            return None
+        return backups.max_age_hours(self.deleted_backup_retention) * 3600.0
 
     def __repr__(self) -> str:
         fields = []
@@ -191,6 +203,12 @@ class Settings:
                 f"DBAAS_BACKUP_STORAGE={storage!r} is not namespace/name "
                 "(e.g. dbaas-backup/s3-primary)"
             )
+        retention = values.get("deleted_backup_retention")
+        if retention is not None:
+            try:
+                backups.max_age_hours(retention)
+            except ValueError as error:
+                raise SettingsError(f"DBAAS_DELETED_BACKUP_RETENTION: {error}") from None
         processes = values.get("worker_processes", 1)
         if not 1 <= processes <= MAX_WORKER_PROCESSES:
             raise SettingsError(

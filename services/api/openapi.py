@@ -275,7 +275,9 @@ DESCRIBED: dict[str, Described] = {
         ACCEPTED,
         description=f"{OPERATOR} DoNotTerminate refuses (409); pending changes "
         "queued before the deletion are cancelled. Its schedule stops; its snapshots are kept "
-        "(Repository `Retain`) and its backups stay listable: GET /v1/backups?database_id=.",
+        "(Repository `Retain`) and its backups stay listable: GET /v1/backups?database_id=; "
+        "with the server's DBAAS_DELETED_BACKUP_RETENTION they expire (each backup's "
+        "`expires_at`) and their Snapshots are deleted, otherwise they are kept.",
         role=True,
         if_match=True,
         conflicts=True,

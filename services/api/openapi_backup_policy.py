@@ -24,7 +24,8 @@ BACKUP_POLICY_TEXT = (
     "schedule: the BackupConfiguration is suspended, not deleted, so its Repository and "
     "every snapshot stay restorable. Carried out by a `backup_policy` operation. Deleting "
     "the database keeps its snapshots (deletionPolicy Retain on the Repository): its "
-    "backups stay listable with GET /v1/backups?database_id=."
+    "backups stay listable with GET /v1/backups?database_id= until their `expires_at` (set "
+    "when the server has DBAAS_DELETED_BACKUP_RETENTION; null: kept)."
 )
 BACKUP_POLICY: Schema = {
     "type": "object",

@@ -191,6 +191,12 @@ BACKUP: dict[str, Schema] = {
     "snapshot": {"type": ["string", "null"], "description": "the KubeStash Snapshot's name"},
     "error": {"type": ["string", "null"], "description": "KubeStash's reason of a failure"},
     "created_at": {"type": "string", "format": "date-time"},
+    "expires_at": {
+        **TIME_OR_NULL,
+        "description": "when the Snapshot of a deleted database's backup is deleted (the "
+        "deletion plus the server's DBAAS_DELETED_BACKUP_RETENTION); null: kept (the database "
+        "lives, or no retention is set and the platform team removes it)",
+    },
     "links": closed({"self": {"type": "string"}, "database": {"type": "string"}}),
 }
 

@@ -190,6 +190,7 @@ def backup(record: BackupRecord) -> dict[str, Any]:
         "snapshot": record.snapshot,
         "error": record.error,
         "created_at": record.created_at,
+        "expires_at": record.expires_at,
         "links": {
             "self": backup_path(record.id),
             "database": database_path(record.database_id),

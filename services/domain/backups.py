@@ -104,6 +104,8 @@ class BackupRecord:
     snapshot_deleted_at: datetime.datetime | None
     created_at: datetime.datetime
     updated_at: datetime.datetime
+    expires_at: datetime.datetime | None = None
+    """When the Snapshot of a deleted database's backup is deleted (None: kept)."""
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> BackupRecord:

@@ -88,6 +88,7 @@ def build(
                 resync_interval_seconds=config.resync_interval_seconds,
                 operation_timeout_seconds=config.operation_timeout_seconds,
                 watch_backups=config.backup_storage is not None,
+                deleted_backup_retention_seconds=config.deleted_backup_retention_seconds,
                 watch_timeout_seconds=watch_timeout,
                 poll_seconds=poll_seconds,
             ),

@@ -206,6 +206,30 @@ def mark_missing_snapshots_deleted(conn: Connection, existing: frozenset[str]) -
     return result.rowcount
 
 
+def stamp_expiry_of_deleted(conn: Connection, *, retention_seconds: float) -> int:
+    """Give every kept backup of a deleted database its expiry (the deletion plus the
+    retention), once; how many rows were stamped."""
+    result = conn.execute(
+        "UPDATE backups AS b SET expires_at = d.deleted_at + make_interval(secs => %s),"
+        " updated_at = now() FROM databases d"
+        " WHERE d.id = b.database_id AND d.state = 'deleted' AND d.deleted_at IS NOT NULL"
+        " AND b.expires_at IS NULL AND b.snapshot IS NOT NULL AND b.snapshot_deleted_at IS NULL",
+        (retention_seconds,),
+    )
+    return result.rowcount
+
+
+def expired_snapshots(conn: Connection, *, limit: int = 100) -> list[tuple[str, str]]:
+    """(namespace, Snapshot) of the backups whose expiry has passed, oldest first."""
+    rows = conn.execute(
+        "SELECT p.namespace, b.snapshot FROM backups b JOIN projects p ON p.id = b.project_id"
+        " WHERE b.expires_at < now() AND b.snapshot_deleted_at IS NULL"
+        " ORDER BY b.expires_at LIMIT %s",
+        (limit,),
+    ).fetchall()
+    return [(row["namespace"], row["snapshot"]) for row in rows]
+
+
 def abandon(conn: Connection, operation_ids: list[uuid.UUID], reason: str) -> int:
     """The manual backups of these operations will never run (the operation failed or was
     cancelled before KubeStash finished it): failed with `reason`; the rows it changed."""

@@ -8,6 +8,7 @@ edited or deleted behind dbaas's back is corrected or reported by the drift poli
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
@@ -310,6 +311,42 @@ def test_a_backup_whose_snapshot_retention_deleted_leaves_the_listing(setup: Set
     problem = assert_problem(refused, 422, "restore-not-possible")
     assert problem["reason"] == "backup-not-restorable"
     assert initial["snapshot"] in problem["detail"]
+
+
+def test_a_deleted_databases_backups_expire_after_the_retention(setup: Setup) -> None:
+    world = setup.world
+    world.sync.config = dataclasses.replace(world.sync.config, deleted_backup_retention_seconds=0)
+    db = world.ready("expiring")
+    with setup.client() as client:
+        taken = client.post(f"/v1/databases/{db.id}/backups").json()
+    world.work(db.id)
+    (done,) = world.cycle_until(
+        lambda: [
+            b for b in _listed(setup, db.id) if b["id"] == taken["id"] and b["state"] == "succeeded"
+        ]
+    )
+    assert done["expires_at"] is None  # the database lives: kept
+    with setup.client() as client:
+        response = client.delete(f"/v1/databases/{db.id}")
+    assert response.status_code == 202, response.text
+    (delete_op,) = response.json()["operations"]
+    world.work(db.id)
+    world.cycle_until(lambda: world.settled(uuid.UUID(delete_op["id"])), timeout=30)
+
+    def listed() -> list[dict[str, Any]]:
+        with setup.client() as client:
+            items: list[dict[str, Any]] = client.get(
+                "/v1/backups", params={"database_id": str(db.id)}
+            ).json()["items"]
+        return items
+
+    world.cycle_until(lambda: not listed(), timeout=30)
+    with pytest.raises(KubeError) as gone:
+        world.cluster.get(SNAPSHOT, NAMESPACE, done["snapshot"])
+    assert gone.value.not_found
+    with setup.client() as client:
+        expired = client.get(f"/v1/backups/{taken['id']}").json()
+    assert expired["expires_at"] is not None
 
 
 def test_pitr_creates_the_archiver_and_points_the_database_at_it(setup: Setup) -> None:

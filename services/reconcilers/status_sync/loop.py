@@ -48,7 +48,7 @@ from services.domain.snapshots import ObservedStatus
 from services.reconcilers import cr_readings, memory, metrics
 from services.reconcilers.cr_readings import Item, Listed
 from services.reconcilers.listwatch import Watchers
-from services.reconcilers.status_sync import backup_view, rules
+from services.reconcilers.status_sync import backup_expiry, backup_view, rules
 from services.reconcilers.status_sync.cluster_view import ClusterView
 from services.store import backups, heartbeats, observed, operations, windows
 
@@ -93,6 +93,9 @@ class SyncConfig:
     sweep_every_seconds: float = 5.0
     cleanup_every_seconds: float = 10.0
     max_items_per_cycle: int = 20000
+    deleted_backup_retention_seconds: float | None = None
+    """How long a deleted database's backups are kept before their Snapshots are deleted
+    (`backup_expiry`); None: kept."""
     watch_backups: bool = False
     """Watch BackupSessions and Snapshots and record backups (on when the server has a
     BackupStorage: without one no backup objects are made, and a cluster without KubeStash
@@ -234,7 +237,9 @@ class StatusSync:
                 self.dirty.update(observed.behind_with_nothing_open(conn, limit=BEHIND_BATCH))
             if now >= self._next_cleanup:
                 self._next_cleanup = now + self.config.cleanup_every_seconds
-                tally.cleaned = self._clean_up(conn)
+                tally.cleaned = self._clean_up(conn) + backup_expiry.delete_expired(
+                    conn, self.cluster, self.config.deleted_backup_retention_seconds
+                )
         metrics.count(PROGRAM, "status_write", tally.written)
         metrics.count(PROGRAM, "operation_succeeded", len(tally.succeeded))
         metrics.count(PROGRAM, "operation_failed", len(tally.failed))
