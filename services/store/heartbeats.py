@@ -43,3 +43,14 @@ def expire_leases_of_silent_workers(conn: Connection, *, silent_for: float) -> l
         (silent_for,),
     ).fetchall()
     return [row["id"] for row in rows]
+
+
+def prune_silent(conn: Connection, *, silent_for: float) -> int:
+    """Forget the workers silent for `silent_for` seconds (killed ones leave their row: each
+    process has a name of its own); how many. Their leases ended long before: a silent
+    worker renews none."""
+    result = conn.execute(
+        "DELETE FROM worker_heartbeats WHERE beat_at < now() - make_interval(secs => %s)",
+        (silent_for,),
+    )
+    return result.rowcount

@@ -66,6 +66,17 @@ def test_the_operations_of_a_silent_worker_are_handed_over_before_their_lease_en
     assert world.op(alive.id).lease_owner == "live-worker/4e5f6a7b"
 
 
+def test_the_rows_of_workers_silent_for_long_are_pruned(world: World) -> None:
+    # A killed worker leaves its row; its name (<hostname>-<pid>) never beats again.
+    _beat(world, "killed-long-ago", seconds_ago=7200)
+    _beat(world, "killed-just-now", seconds_ago=30)
+    with world.conn() as conn:
+        assert heartbeats.prune_silent(conn, silent_for=3600) == 1
+        left = [row["name"] for row in conn.execute("SELECT name FROM worker_heartbeats")]
+    assert "killed-long-ago" not in left
+    assert "killed-just-now" in left
+
+
 def test_a_worker_process_beats_while_it_runs_and_leaves_no_row_when_stopped(
     world: World, sim: SimCluster, tmp_path: Path, database_url: str, redis_url: str
 ) -> None:

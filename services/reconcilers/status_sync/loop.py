@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 
 PROGRAM = "status-sync"
 ACTOR = "status-sync"
+# A killed worker's heartbeat row is deleted after this long (its name is never reused).
+SILENT_WORKER_FORGOTTEN_SECONDS = 3600.0
 # Databases whose generation a rolled-back change left ahead, re-derived per sweep.
 BEHIND_BATCH = 1000
 
@@ -463,6 +465,7 @@ class StatusSync:
                 len(handed_over),
                 self.config.silent_worker_seconds,
             )
+        heartbeats.prune_silent(conn, silent_for=SILENT_WORKER_FORGOTTEN_SECONDS)
         stuck = operations.dispatchable(
             conn, pending_older_than=self.config.pending_redispatch_seconds
         )
