@@ -11,6 +11,9 @@ have created them). Then:
 2. Status propagation latency: M phase changes in the cluster (`/sim/phase`, alternately
    Critical and back to Ready on M/2 databases), each timed from the admin call until the
    database row (what the API serves) shows the new phase; p50, p90, p99, max.
+2b. At `--change-rate` changes/s for `--change-seconds` (distinct databases, open loop),
+   and after a forced 410 Gone (`/sim/compact`) plus one change: seconds until its row
+   shows it (status-sync re-lists everything; issue 19: resync after a 410 <= 10 s).
 3. Drift passes (the `drift` program's cycle, in-process, against the same cluster): a
    clean pass, then a pass after 5 out-of-band edits; figures: duration and the number of
    Kubernetes requests the pass made: the list (and get) requests of the database kinds in
@@ -186,6 +189,32 @@ def propagation_at_rate(
     return latencies, total / max(1e-9, finished[0] - start)
 
 
+def resync_after_gone(
+    sim: common.Sim, database_url: str, seeded: seeding.Seeded, alive: Any
+) -> float:
+    """Seconds from a forced 410 (`/sim/compact`: history forgotten, every watch ended with
+    410 Gone) plus a phase change made right after it, until the row shows the change: the
+    watch cannot resume, so status-sync re-lists everything and finds the change in the
+    new list (or in the watch that follows it)."""
+    db_id, name = seeded.ids[-1], seeded.names[-1]
+    with postgres.connect(database_url, autocommit=True) as conn:
+        row = conn.execute("SELECT phase FROM databases WHERE id = %s", (db_id,)).fetchone()
+        phase = "Ready" if row and row["phase"] == "Critical" else "Critical"
+        body = {"resource": "postgreses", "namespace": seeded.namespace, "name": name}
+        started = time.monotonic()
+        common.http_json(sim.url + "/sim/compact", method="POST", body={})
+        common.http_json(sim.url + "/sim/phase", method="POST", body=body | {"phase": phase})
+        deadline = started + 300
+        while True:
+            row = conn.execute("SELECT phase FROM databases WHERE id = %s", (db_id,)).fetchone()
+            if row and row["phase"] == phase:
+                return time.monotonic() - started
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name}: phase {phase} not recorded 300 s after a 410")
+            alive()
+            time.sleep(0.05)
+
+
 def drift_operations(conn: postgres.Connection, db_id: uuid.UUID) -> int:
     row = conn.execute(
         "SELECT count(*) AS n FROM operations WHERE database_id = %s AND origin = 'drift'",
@@ -322,6 +351,8 @@ def main() -> int:
             )
         else:
             sent_rate = 0.0
+        resync = resync_after_gone(sim, database_url, seeded, sync.check_alive)
+        common.say(f"410 Gone + a change -> its row: {resync:.1f}s (a full re-list)")
 
         pool = postgres.create_pool(database_url, name="bench-drift", max_size=2)
         stack.callback(pool.close)
@@ -390,6 +421,7 @@ def main() -> int:
             if rated is not None
             else []
         ),
+        ["status-sync: 410 Gone + a change -> its row", "seconds", resync],
         ["drift pass (clean)", "seconds", clean["seconds"]],
         ["drift pass (clean)", "k8s requests", clean["kubernetes_requests"]],
         [f"drift pass ({EDITS} edits)", "seconds", edited["seconds"]],
@@ -411,6 +443,7 @@ def main() -> int:
                 "initial_sync_cpu_seconds": initial_cpu,
                 "propagation": summary,
                 "propagation_at_rate": rated,
+                "resync_after_gone_seconds": resync,
                 "change_rate_sent": sent_rate if rated is not None else None,
                 "drift_clean": clean,
                 "drift_edited": edited,
