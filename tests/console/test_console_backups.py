@@ -76,6 +76,26 @@ def test_an_operator_backs_a_database_up_now_and_sees_it_in_the_list(
     console.assert_controls_are_labelled()
     console.shoot("database-backups")
 
+    # Restore that backup into a new database, and follow it there until it is ready.
+    restore = section.get_by_role("form", name="Restore into a new database")
+    restore.get_by_label("New database name").fill("ledger-copy")
+    expect(restore.get_by_label("Point in time (your local time)")).to_be_hidden()
+    restore.get_by_label("From").select_option(backup["id"])
+    console.shoot("database-restore")
+    restore.get_by_role("button", name="Restore").click()
+    expect(dialog).to_contain_text("Restore into ledger-copy?")
+    dialog.get_by_role("button", name="Restore").click()
+    expect(page.get_by_role("heading", name="ledger-copy")).to_be_visible()
+    copy_id = page.url.rsplit("/", 1)[-1]
+    plane.converged(copy_id, timeout=90)
+    expect(page.locator(".timeline li[data-type=restore] .badge").first).to_have_text(
+        "succeeded", timeout=30_000
+    )
+    (restored,) = plane.get(f"/v1/databases/{copy_id}/operations")["items"]  # type: ignore[index]
+    assert restored["type"] == "restore" and restored["state"] == "succeeded"
+    page.go_back()
+    section = page.get_by_role("region", name="Backups")
+
     # A backup KubeStash fails shows as failed with the API's reason.
     reason = "restic: repository is locked"
     sim.set_faults(kubestash={"backups": [{"mode": "fail", "reason": reason, "count": 9}]})

@@ -2,20 +2,24 @@
 // newest first with state, origin, times and size, and a "Back up now" button for keys that
 // may take one (operator, admin). Refreshed by the page's poll; a refusal (503
 // backups-not-configured, 409 a database being deleted) shows the API's problem here.
+// The same keys may restore: a succeeded backup, or a point in time of the restorable
+// window, into a new database (POST /v1/databases with `restore`), then follow it there.
 
 import { getAll, request } from "./api.js";
 import { badge, h, showProblem, timeElement } from "./dom.js";
+import { buildRestore } from "./restore.js";
 
 const COLUMNS = ["Started", "State", "Origin", "Completed", "Size", "Error"];
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
 
-export function buildBackups({ path, canWrite, confirmAction, refresh }) {
+export function buildBackups({ path, canWrite, confirmAction, refresh, navigate }) {
   const problems = h("div", { tabindex: "-1" });
   const notice = h("p", { class: "notice", role: "status" });
   const body = h("tbody");
   const summary = h("p", { class: "muted" }, "Loading…");
   const policy = h("dl", { class: "facts policy" });
   const backUp = canWrite ? h("button", { type: "button", class: "primary" }, "Back up now") : null;
+  const restore = canWrite ? buildRestore({ confirmAction, navigate, describe: describeBackup }) : null;
   backUp?.addEventListener("click", async () => {
     const sure = await confirmAction({
       title: "Back up now?",
@@ -57,6 +61,7 @@ export function buildBackups({ path, canWrite, confirmAction, refresh }) {
       ),
     ),
     summary,
+    restore?.form,
   );
 
   async function load() {
@@ -65,9 +70,11 @@ export function buildBackups({ path, canWrite, confirmAction, refresh }) {
     summary.textContent = backups.length === 0
       ? "No backups yet."
       : `${backups.length} backup${backups.length === 1 ? "" : "s"}, newest first.`;
+    restore?.showBackups(backups);
   }
   /** The policy and window as the database's own GET states them. */
   function showPolicy(database) {
+    restore?.showDatabase(database);
     const span = database.restorable_window;
     const restorable = span
       ? [h("dt", {}, "Restorable"), h("dd", {}, "any time from ", timeElement(span.earliest), " to ", timeElement(span.latest))]
@@ -98,6 +105,11 @@ function row(backup) {
     h("td", { "data-label": "Size" }, size(backup.size_bytes)),
     h("td", { "data-label": "Error", class: backup.error ? "op-error" : "" }, backup.error ?? "—"),
   );
+}
+
+function describeBackup(backup) {
+  const when = new Date(backup.started_at ?? backup.created_at).toLocaleString();
+  return `${when} (${backup.origin}, ${size(backup.size_bytes)})`;
 }
 
 /** 1536 -> "1.5 KiB": binary units, as Kubernetes quantities count storage. */

@@ -23,7 +23,7 @@ const FIELDS = {
   version: "upgrade-version",
 };
 
-export function renderDatabase(main, { identity, canWrite, poll, confirmAction }, id) {
+export function renderDatabase(main, { identity, canWrite, poll, confirmAction, navigate }, id) {
   const path = `databases/${id}`;
   const state = { database: null, etag: null, gone: false };
   const title = h("h1", { tabindex: "-1" }, "Database");
@@ -35,7 +35,7 @@ export function renderDatabase(main, { identity, canWrite, poll, confirmAction }
   const eventList = h("ol", { class: "events", "aria-label": "Events, newest first" });
   const actions = canWrite ? buildActions() : null;
   const credentials = canWrite ? buildCredentials() : null;
-  const backups = buildBackups({ path, canWrite, confirmAction, refresh });
+  const backups = buildBackups({ path, canWrite, confirmAction, refresh, navigate });
 
   const sections = [
     h("p", {}, h("a", { href: "#/databases" }, "← Databases")),
