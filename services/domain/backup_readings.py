@@ -15,11 +15,14 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any
 
+from services.domain import backup_manifests, manifests
 from services.domain.backups import BackupState
+from services.domain.resources import BACKUP_CONFIGURATION
 
 _SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGTPE]i?B|B)?\s*")
 _UNITS: dict[str | None, int] = {
@@ -35,6 +38,139 @@ _SESSION_STATES = {
     "Failed": BackupState.FAILED,
     "Skipped": BackupState.FAILED,
 }
+
+
+ARCHIVE_SUFFIX = "-full"
+"""KubeDB's Repository of an archived database `<db>`'s full backups is `<db>-full`."""
+INCREMENTAL = "IncrementalBackup"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SnapshotReading:
+    """What the rules read of a Snapshot (`read_snapshot`)."""
+
+    namespace: str
+    name: str
+    phase: str | None
+    backup_session: str | None
+    """`spec.backupSession`: the BackupSession that made it."""
+    size_bytes: int | None
+    error: str | None
+    """The first component's error."""
+    updated_at: datetime.datetime | None
+    """`status.lastUpdateTime`: when it finished, once it did."""
+    snapshot_time: datetime.datetime | None
+    incremental: bool
+    log_end: datetime.datetime | None
+    """An incremental Snapshot's latest `logStats.end`."""
+    archive: str | None
+    """The database whose archive (`<db>-full` Repository) it belongs to, else None."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SessionReading:
+    """What the rules read of a BackupSession (`read_session`)."""
+
+    namespace: str
+    name: str
+    phase: str | None
+    database_id: str | None
+    """dbaas's `database-id` label: set on the sessions dbaas created (on demand)."""
+    project: str | None
+    invoker: str
+    """The BackupConfiguration that invoked it ("" for another invoker kind)."""
+    snapshots: tuple[tuple[str, str | None], ...]
+    """(name, phase) of each Snapshot its status names, in its order."""
+    error: str | None
+    """KubeStash's reason when it failed or was skipped (`_session_error`)."""
+    started_at: datetime.datetime | None
+    finished_at: datetime.datetime | None
+    """The latest condition transition (when it finished, once it did)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConfigurationReading:
+    """Whose a BackupConfiguration is: dbaas's labels (its sessions carry none)."""
+
+    namespace: str
+    name: str
+    database_id: str | None
+    project: str | None
+
+
+def read_snapshot(obj: Mapping[str, Any]) -> SnapshotReading:
+    meta = _mapping(obj.get("metadata"))
+    labels = _mapping(meta.get("labels"))
+    spec = _mapping(obj.get("spec"))
+    status = _mapping(obj.get("status"))
+    incremental = spec.get("type") == INCREMENTAL
+    log_end = None
+    if incremental:
+        for component in _mapping(status.get("components")).values():
+            end = parse_time(_mapping(_mapping(component).get("logStats")).get("end"))
+            if end is not None and (log_end is None or end > log_end):
+                log_end = end
+    database = labels.get(backup_manifests.LABEL_APP_REF_NAME)
+    in_archive = (
+        database and labels.get(backup_manifests.LABEL_REPO_NAME) == f"{database}{ARCHIVE_SUFFIX}"
+    )
+    session = spec.get("backupSession")
+    return SnapshotReading(
+        namespace=_shared(str(meta.get("namespace") or "")),
+        name=str(meta.get("name") or ""),
+        phase=_shared_text(status.get("phase")),
+        backup_session=_shared_text(session) if session else None,
+        size_bytes=parse_size(status.get("size")),
+        error=_snapshot_error(status),
+        updated_at=parse_time(status.get("lastUpdateTime")),
+        snapshot_time=parse_time(status.get("snapshotTime")),
+        incremental=incremental,
+        log_end=log_end,
+        archive=_shared(str(database)) if in_archive else None,
+    )
+
+
+def read_session(obj: Mapping[str, Any]) -> SessionReading:
+    meta = _mapping(obj.get("metadata"))
+    labels = _mapping(meta.get("labels"))
+    status = _mapping(obj.get("status"))
+    invoker = _mapping(_mapping(obj.get("spec")).get("invoker"))
+    database_id = labels.get(manifests.LABEL_DATABASE_ID)
+    project = labels.get(manifests.LABEL_PROJECT)
+    entries = tuple(
+        (str(entry["name"]), _shared_text(entry.get("phase")))
+        for entry in status.get("snapshots") or []
+        if isinstance(entry, Mapping) and entry.get("name")
+    )
+    return SessionReading(
+        namespace=_shared(str(meta.get("namespace") or "")),
+        name=_shared(str(meta.get("name") or "")),
+        phase=_shared_text(status.get("phase")),
+        database_id=str(database_id) if database_id else None,
+        project=_shared(str(project)) if project else None,
+        invoker=(
+            str(invoker.get("name") or "")
+            if invoker.get("kind") == BACKUP_CONFIGURATION.kind
+            else ""
+        ),
+        snapshots=entries,
+        error=_session_error(status),
+        started_at=parse_time(meta.get("creationTimestamp")),
+        finished_at=_finished_at(status),
+    )
+
+
+def read_configuration(obj: Mapping[str, Any]) -> ConfigurationReading:
+    meta = _mapping(obj.get("metadata"))
+    labels = _mapping(meta.get("labels"))
+    database_id = labels.get(manifests.LABEL_DATABASE_ID)
+    project = labels.get(manifests.LABEL_PROJECT)
+    return ConfigurationReading(
+        namespace=_shared(str(meta.get("namespace") or "")),
+        name=str(meta.get("name") or ""),
+        database_id=str(database_id) if database_id else None,
+        project=_shared(str(project)) if project else None,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,23 +214,31 @@ def parse_time(text: object) -> datetime.datetime | None:
 
 
 def observe_backup(
-    session: Mapping[str, Any], snapshots: Mapping[str, Mapping[str, Any]]
+    session: Mapping[str, Any] | SessionReading,
+    snapshots: Mapping[str, Mapping[str, Any] | SnapshotReading],
 ) -> ObservedBackup:
-    """A backup's state from its BackupSession and the Snapshots (by name) it produced.
+    """A backup's state from its BackupSession and the Snapshots (by name) it produced
+    (objects or their readings).
 
     The Snapshot decides once it is finished (Succeeded counts even when the BackupSession
     Failed afterwards); before, the BackupSession's phase does. Skipped is a failure with
     the skip's reason (another backup was running, or the configuration is not ready).
     """
-    status = _mapping(session.get("status"))
-    phase = status.get("phase")
-    entries = [e for e in status.get("snapshots") or [] if isinstance(e, Mapping)]
-    name = next((str(e["name"]) for e in entries if e.get("name")), None)
-    snapshot = _mapping(snapshots.get(name)) if name else {}
-    snap_status = _mapping(snapshot.get("status"))
-    snap_phase = snap_status.get("phase") or next(
-        (e.get("phase") for e in entries if e.get("name") == name), None
+    if not isinstance(session, SessionReading):
+        session = read_session(session)
+    name = session.snapshots[0][0] if session.snapshots else None
+    found = snapshots.get(name) if name else None
+    snapshot = (
+        None
+        if found is None
+        else found
+        if isinstance(found, SnapshotReading)
+        else read_snapshot(_mapping(found))
     )
+    snap_phase = (snapshot.phase if snapshot is not None else None) or next(
+        (phase for entry, phase in session.snapshots if entry == name), None
+    )
+    phase = session.phase
     state = _SESSION_STATES.get(str(phase), BackupState.PENDING)
     if snap_phase == "Succeeded":
         state = BackupState.SUCCEEDED
@@ -102,37 +246,38 @@ def observe_backup(
         state = BackupState.FAILED
     error = None
     if state is BackupState.FAILED:
-        error = _snapshot_error(snap_status) or _session_error(status) or f"BackupSession {phase}"
-    started = parse_time(_mapping(session.get("metadata")).get("creationTimestamp"))
+        snap_error = snapshot.error if snapshot is not None else None
+        error = snap_error or session.error or f"BackupSession {phase}"
     completed = None
     if state.is_terminal:
-        completed = parse_time(snap_status.get("lastUpdateTime")) or _finished_at(status)
+        completed = (snapshot.updated_at if snapshot is not None else None) or session.finished_at
+    size = snapshot.size_bytes if snapshot is not None else None
     return ObservedBackup(
         state=state,
         snapshot=name,
-        size_bytes=parse_size(snap_status.get("size")) if state is BackupState.SUCCEEDED else None,
+        size_bytes=size if state is BackupState.SUCCEEDED else None,
         error=error,
-        started_at=started,
+        started_at=session.started_at,
         completed_at=completed,
     )
 
 
 def restorable_window(
-    snapshots: Iterable[Mapping[str, Any]],
+    snapshots: Iterable[Mapping[str, Any] | SnapshotReading],
 ) -> tuple[datetime.datetime, datetime.datetime] | None:
-    """(earliest, latest) restorable time of an archive from its `<db>-full` Snapshots:
-    the oldest Succeeded full Snapshot to the incremental Snapshot's `logStats.end`."""
+    """(earliest, latest) restorable time of an archive from its `<db>-full` Snapshots
+    (objects or their readings): the oldest Succeeded full Snapshot to the incremental
+    Snapshot's `logStats.end`."""
     earliest: datetime.datetime | None = None
     latest: datetime.datetime | None = None
-    for snapshot in snapshots:
-        status = _mapping(snapshot.get("status"))
-        if _mapping(snapshot.get("spec")).get("type") == "IncrementalBackup":
-            for component in _mapping(status.get("components")).values():
-                end = parse_time(_mapping(_mapping(component).get("logStats")).get("end"))
-                if end is not None and (latest is None or end > latest):
-                    latest = end
-        elif status.get("phase") == "Succeeded":
-            taken = parse_time(status.get("snapshotTime"))
+    for found in snapshots:
+        snapshot = found if isinstance(found, SnapshotReading) else read_snapshot(found)
+        if snapshot.incremental:
+            end = snapshot.log_end
+            if end is not None and (latest is None or end > latest):
+                latest = end
+        elif snapshot.phase == "Succeeded":
+            taken = snapshot.snapshot_time
             if taken is not None and (earliest is None or taken < earliest):
                 earliest = taken
     if earliest is None or latest is None or latest < earliest:
@@ -232,4 +377,15 @@ def _finished_at(status: Mapping[str, Any]) -> datetime.datetime | None:
 
 
 def _mapping(value: object) -> Mapping[str, Any]:
+    if type(value) is dict:  # what JSON gives: skip the slower ABC check
+        return value
     return value if isinstance(value, Mapping) else {}
+
+
+def _shared(text: str) -> str:
+    """One copy of a string many readings hold (namespaces, phases, projects)."""
+    return sys.intern(text)
+
+
+def _shared_text(value: object) -> str | None:
+    return None if value is None else sys.intern(str(value))

@@ -18,10 +18,12 @@ import json
 import sys
 import uuid
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar, cast
 
-from services.domain import engines, manifests
+from services.domain import backup_readings, engines, manifests
+from services.domain.backup_readings import ConfigurationReading, SessionReading, SnapshotReading
+from services.domain.resources import BACKUP_CONFIGURATION, BACKUP_SESSION, SNAPSHOT
 
 OPS_SUCCEEDED = frozenset({"Successful"})
 OPS_FAILED = frozenset({"Failed", "Denied"})
@@ -124,8 +126,15 @@ def message_of(conditions: Sequence[Condition]) -> str | None:
     return ready.message if ready is not None and ready.message else None
 
 
-Reading = dict[str, Any] | ObservedDatabase
+BackupObjectReading = SessionReading | SnapshotReading | ConfigurationReading
+"""What status-sync keeps of a BackupSession, Snapshot or BackupConfiguration."""
+Reading = dict[str, Any] | ObservedDatabase | BackupObjectReading
 """What status-sync keeps of a watched object (`compact`)."""
+_BACKUP_READERS: dict[str, Callable[[Mapping[str, Any]], BackupObjectReading]] = {
+    BACKUP_SESSION.kind: backup_readings.read_session,
+    SNAPSHOT.kind: backup_readings.read_snapshot,
+    BACKUP_CONFIGURATION.kind: backup_readings.read_configuration,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,12 +244,14 @@ def compact_ops_request(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def compact(obj: dict[str, Any]) -> Reading:
-    """What to keep of a listed or watched object: the reading of a database CR, the
-    compact copy of an OpsRequest, any other object as it is."""
+    """What to keep of a listed or watched object: the reading of a database CR, of a
+    BackupSession, Snapshot or BackupConfiguration (`backup_readings`), the compact copy of
+    an OpsRequest, any other object as it is."""
     kind = obj.get("kind")
     facts = engines.by_kind(str(kind or ""))
     if facts is None:
-        return obj
+        read_backup = _BACKUP_READERS.get(str(kind or ""))
+        return obj if read_backup is None else read_backup(obj)
     if kind == facts.kind:
         return observe_database(obj) or obj
     return compact_ops_request(obj)

@@ -7,7 +7,9 @@ import uuid
 from typing import Any
 
 from services.domain import manifests
+from services.domain.backup_readings import SessionReading, SnapshotReading, read_snapshot
 from services.domain.backups import BackupState
+from services.reconcilers import cr_readings
 from services.reconcilers.cr_readings import Changed, Listed
 from services.reconcilers.status_sync.backup_view import BackupView
 
@@ -138,3 +140,47 @@ def test_removed_snapshots_are_named_once_and_a_full_list_names_every_held_one()
     # A relist (a restart, a 410) without snap-2: gone while no watch ran.
     view.apply(Listed("snapshots", (_held_snapshot("snap-3"),)))
     assert view.take_gone_snapshots() == ({"snap-2"}, frozenset({"snap-3"}))
+
+
+def test_the_view_holds_readings_of_what_the_listers_compact() -> None:
+    session = _scheduled("orders-backup-1-logical-9", "orders-backup-1", phase="Succeeded")
+    session["status"]["snapshots"] = [{"name": "snap-1", "phase": "Succeeded"}]
+    snapshot = _snapshot("snap-1", "orders-backup-1-logical-9", "Succeeded")
+    snapshot["metadata"]["managedFields"] = [{"manager": "kubestash", "fieldsV1": {"f:x": {}}}]
+    compacted = [
+        cr_readings.compact({"kind": kind, **obj})
+        for kind, obj in (("BackupSession", session), ("Snapshot", snapshot))
+    ]
+    assert isinstance(compacted[0], SessionReading)
+    assert isinstance(compacted[1], SnapshotReading)
+    assert compacted[1] == read_snapshot(snapshot)  # no managedFields, no spec, no status
+    database_id = uuid.uuid4()
+    view = BackupView()
+    view.apply(Listed("backupconfigurations", (_configuration(database_id),)))
+    view.apply(Listed("snapshots", (compacted[1],)))
+    view.apply(Listed("backupsessions", (compacted[0],)))
+    (reading,) = view.take_readings()
+    assert reading.observed.state is BackupState.SUCCEEDED
+    assert reading.observed.snapshot == "snap-1"
+
+
+def test_a_relisted_snapshot_whose_reading_did_not_change_is_not_read_again() -> None:
+    database_id = uuid.uuid4()
+    session = _scheduled("orders-backup-1-logical-9", "orders-backup-1", phase="Succeeded")
+    session["status"]["snapshots"] = [{"name": "snap-1", "phase": "Succeeded"}]
+    view = BackupView()
+    view.apply(Listed("backupconfigurations", (_configuration(database_id),)))
+    view.apply(Listed("backupsessions", (session,)))
+    view.apply(
+        Listed("snapshots", (_snapshot("snap-1", "orders-backup-1-logical-9", "Succeeded"),))
+    )
+    assert len(view.take_readings()) == 1
+    again = _snapshot("snap-1", "orders-backup-1-logical-9", "Succeeded")
+    again["metadata"]["resourceVersion"] = "99"  # a write that changed nothing it reads
+    view.apply(Listed("snapshots", (again,)))
+    assert view.take_readings() == []
+    failed = _snapshot("snap-1", "orders-backup-1-logical-9", "Succeeded")
+    failed["status"]["phase"] = "Failed"
+    view.apply(Listed("snapshots", (failed,)))
+    (reading,) = view.take_readings()
+    assert reading.observed.state is BackupState.FAILED

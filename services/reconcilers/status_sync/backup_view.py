@@ -16,6 +16,11 @@ operation's id (the restore operation's outcome is read from them). An archive i
 Snapshots of a `<db>-full` Repository (KubeDB makes them); when one changes, the database's
 restorable window is computed again. Applied by the reconcile loop's thread only; never
 talks to the cluster or the store.
+
+What it holds of each object is its reading (`backup_readings.read_session`,
+`read_snapshot`, `read_configuration`: the listers make them page by page), never the
+object: at ~30 Snapshots per database, whole Snapshots would be most of the pod's memory
+(bench/README.md). A re-listed object whose reading did not change is not read again.
 """
 
 from __future__ import annotations
@@ -27,10 +32,16 @@ from typing import Any
 
 from services.domain import backup_manifests, manifests
 from services.domain.backup_readings import (
+    ConfigurationReading,
     ObservedBackup,
     ObservedRestore,
+    SessionReading,
+    SnapshotReading,
     observe_backup,
     observe_restore,
+    read_configuration,
+    read_session,
+    read_snapshot,
     restorable_window,
 )
 from services.domain.resources import (
@@ -51,8 +62,7 @@ SESSION_SELECTOR = ""
 PLURALS = frozenset(
     {BACKUP_SESSION.plural, SNAPSHOT.plural, RESTORE_SESSION.plural, BACKUP_CONFIGURATION.plural}
 )
-ARCHIVE_SUFFIX = "-full"
-"""KubeDB's Repository of an archived database `<db>`'s full backups is `<db>-full`."""
+Held = SessionReading | SnapshotReading | ConfigurationReading
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,9 +77,9 @@ class BackupReading:
 
 class BackupView:
     def __init__(self) -> None:
-        self._sessions: dict[Key, Mapping[str, Any]] = {}
-        self._snapshots: dict[Key, Mapping[str, Any]] = {}
-        self._configurations: dict[Key, Mapping[str, Any]] = {}
+        self._sessions: dict[Key, SessionReading] = {}
+        self._snapshots: dict[Key, SnapshotReading] = {}
+        self._configurations: dict[Key, ConfigurationReading] = {}
         self.dirty: set[Key] = set()
         """BackupSessions to read again: they or one of their Snapshots changed."""
         self.restores: dict[uuid.UUID, ObservedRestore] = {}
@@ -92,22 +102,26 @@ class BackupView:
         if isinstance(item, Listed):
             self.snapshots_listed |= item.plural == SNAPSHOT.plural
             held = self._held(item.plural)
-            fresh = {cr_readings.key(obj): obj for obj in item.items}
+            fresh: dict[Key, Held] = {}
+            for obj in item.items:
+                reading = _read(item.plural, obj)
+                if reading is not None:
+                    fresh[reading.namespace, reading.name] = reading
             for key in set(held) - set(fresh):
                 self._remove(item.plural, key)
-            for key, obj in fresh.items():
-                kept = held.get(key)
-                if kept is None or cr_readings.resource_version(
-                    kept
-                ) != cr_readings.resource_version(obj):
-                    self._put(item.plural, key, obj)
+            for key, reading in fresh.items():
+                if held.get(key) != reading:
+                    self._put(item.plural, key, reading)
             return
         assert isinstance(item, Changed)
-        key = cr_readings.key(item.obj)
+        reading = _read(item.plural, item.obj)
+        if reading is None:
+            return
+        key = reading.namespace, reading.name
         if item.type == "DELETED":
             self._remove(item.plural, key)
         else:
-            self._put(item.plural, key, item.obj)
+            self._put(item.plural, key, reading)
 
     def take_readings(self) -> list[BackupReading]:
         """The backups of the dirty BackupSessions (dirty is cleared)."""
@@ -116,40 +130,33 @@ class BackupView:
             session = self._sessions.get(key)
             if session is None:
                 continue
-            labels = self._owner_labels(key[0], session)
+            database_label, project_id = self._owner(key[0], session)
             try:
-                database_id = uuid.UUID(str(labels.get(manifests.LABEL_DATABASE_ID)))
+                database_id = uuid.UUID(str(database_label))
             except ValueError:
                 continue
-            project_id = labels.get(manifests.LABEL_PROJECT)
             if not project_id:
                 continue
             namespace = key[0]
-            names = [
-                str(entry.get("name"))
-                for entry in (session.get("status") or {}).get("snapshots") or []
-                if isinstance(entry, Mapping) and entry.get("name")
-            ]
+            names = [name for name, _ in session.snapshots]
             snapshots = {
                 name: self._snapshots[(namespace, name)]
                 for name in names
                 if (namespace, name) in self._snapshots
             }
-            finished = [s for s in snapshots.values() if _phase(s) in ("Succeeded", "Failed")]
-            if len(finished) < len(names) and _phase(session) == "Succeeded":
+            finished = [s for s in snapshots.values() if s.phase in ("Succeeded", "Failed")]
+            if len(finished) < len(names) and session.phase == "Succeeded":
                 # The view holds its Snapshot not yet, or not yet finished: the Snapshot's
                 # next event marks the session again, so a success is recorded with the
                 # Snapshot's size, never without it.
                 continue
-            if len(finished) < len(snapshots) and _phase(session) == "Failed":
+            if len(finished) < len(snapshots) and session.phase == "Failed":
                 # A Snapshot the view holds is still running: its failure (with KubeStash's
                 # reason) or its success (which counts) is on its way. One the view does not
                 # hold is not waited for: retention may have deleted it already.
                 continue
             readings.append(
-                BackupReading(
-                    str(project_id), database_id, key[1], observe_backup(session, snapshots)
-                )
+                BackupReading(project_id, database_id, key[1], observe_backup(session, snapshots))
             )
         self.dirty.clear()
         return readings
@@ -186,7 +193,8 @@ class BackupView:
             return
         assert isinstance(item, Changed)
         if item.type == "DELETED":
-            self._forget_restore(cr_readings.key(item.obj))
+            if isinstance(item.obj, Mapping):
+                self._forget_restore(cr_readings.key(item.obj))
         else:
             self._put_restore(item.obj)
 
@@ -208,42 +216,38 @@ class BackupView:
             self.restores.pop(operation_id, None)
             self.changed_restores.add(operation_id)
 
-    def _owner_labels(self, namespace: str, session: Mapping[str, Any]) -> Mapping[str, Any]:
-        """The labels that say whose backup a session is: its own (dbaas created it), else
-        its BackupConfiguration's (KubeStash's schedule did); empty when neither is ours."""
-        labels = (session.get("metadata") or {}).get("labels") or {}
-        if labels.get(manifests.LABEL_DATABASE_ID):
-            return labels
-        configuration = self._configurations.get((namespace, _invoker(session)))
+    def _owner(self, namespace: str, session: SessionReading) -> tuple[str | None, str | None]:
+        """(database id label, project) that say whose backup a session is: its own (dbaas
+        created it), else its BackupConfiguration's (KubeStash's schedule did); (None, None)
+        when neither is ours."""
+        if session.database_id:
+            return session.database_id, session.project
+        configuration = self._configurations.get((namespace, session.invoker))
         if configuration is None:
-            return {}
-        return (configuration.get("metadata") or {}).get("labels") or {}
+            return None, None
+        return configuration.database_id, configuration.project
 
-    def _held(self, plural: str) -> dict[Key, Mapping[str, Any]]:
+    def _held(self, plural: str) -> dict[Key, Any]:
         if plural == BACKUP_SESSION.plural:
             return self._sessions
         if plural == BACKUP_CONFIGURATION.plural:
             return self._configurations
         return self._snapshots
 
-    def _put(self, plural: str, key: Key, obj: Any) -> None:
-        if not isinstance(obj, Mapping):
-            return
-        if plural == BACKUP_CONFIGURATION.plural:
-            obj = _whose(obj)
-        self._held(plural)[key] = obj
-        self._mark(plural, key, obj)
-        archive = _archive_of(key, obj) if plural == SNAPSHOT.plural else None
+    def _put(self, plural: str, key: Key, reading: Held) -> None:
+        self._held(plural)[key] = reading
+        self._mark(key, reading)
+        archive = _archive_of(reading)
         if archive is not None:
             self._archives.setdefault(archive, set()).add(key)
             self.dirty_archives.add(archive)
 
     def _remove(self, plural: str, key: Key) -> None:
-        obj = self._held(plural).pop(key, None)
-        if obj is not None and plural == SNAPSHOT.plural:
+        reading = self._held(plural).pop(key, None)
+        if isinstance(reading, SnapshotReading):
             self.gone_snapshots.add(key[1])
-            self._mark(plural, key, obj)
-            archive = _archive_of(key, obj)
+            self._mark(key, reading)
+            archive = _archive_of(reading)
             if archive is not None:
                 members = self._archives.get(archive, set())
                 members.discard(key)
@@ -251,54 +255,39 @@ class BackupView:
                     self._archives.pop(archive, None)
                 self.dirty_archives.add(archive)
 
-    def _mark(self, plural: str, key: Key, obj: Mapping[str, Any]) -> None:
-        if plural == BACKUP_SESSION.plural:
+    def _mark(self, key: Key, reading: Held) -> None:
+        if isinstance(reading, SessionReading):
             self.dirty.add(key)
             return
-        if plural == BACKUP_CONFIGURATION.plural:
+        if isinstance(reading, ConfigurationReading):
             # Its sessions may have arrived first (lists come in any order): read them again.
             self.dirty.update(
                 session_key
                 for session_key, session in self._sessions.items()
-                if session_key[0] == key[0] and _invoker(session) == key[1]
+                if session_key[0] == key[0] and session.invoker == key[1]
             )
             return
-        session = (obj.get("spec") or {}).get("backupSession")
-        if session and (key[0], str(session)) in self._sessions:
-            self.dirty.add((key[0], str(session)))
+        session_key = (key[0], reading.backup_session or "")
+        if reading.backup_session and session_key in self._sessions:
+            self.dirty.add(session_key)
 
 
-def _archive_of(key: Key, obj: Mapping[str, Any]) -> Key | None:
+def _read(plural: str, obj: object) -> Held | None:
+    """The reading of a listed or watched object (the listers made it already; a whole
+    object, as tests hand them, is read here). None for anything else."""
+    if isinstance(obj, SessionReading | SnapshotReading | ConfigurationReading):
+        return obj
+    if not isinstance(obj, Mapping):
+        return None
+    if plural == BACKUP_SESSION.plural:
+        return read_session(obj)
+    if plural == BACKUP_CONFIGURATION.plural:
+        return read_configuration(obj)
+    return read_snapshot(obj)
+
+
+def _archive_of(reading: Held) -> Key | None:
     """(namespace, database) when the Snapshot belongs to a database's archive."""
-    labels = (obj.get("metadata") or {}).get("labels") or {}
-    database = labels.get(backup_manifests.LABEL_APP_REF_NAME)
-    if database and labels.get(backup_manifests.LABEL_REPO_NAME) == f"{database}{ARCHIVE_SUFFIX}":
-        return key[0], str(database)
+    if isinstance(reading, SnapshotReading) and reading.archive is not None:
+        return reading.namespace, reading.archive
     return None
-
-
-def _whose(configuration: Mapping[str, Any]) -> Mapping[str, Any]:
-    """What the view keeps of a BackupConfiguration: whose it is (its labels) and its
-    version, not its spec and status (one per database with backups)."""
-    meta = configuration.get("metadata") or {}
-    return {
-        "metadata": {
-            "name": meta.get("name"),
-            "namespace": meta.get("namespace"),
-            "resourceVersion": meta.get("resourceVersion"),
-            "labels": dict(meta.get("labels") or {}),
-        }
-    }
-
-
-def _invoker(session: Mapping[str, Any]) -> str:
-    """The BackupConfiguration that invoked a session ("" for another invoker kind)."""
-    invoker = (session.get("spec") or {}).get("invoker") or {}
-    if invoker.get("kind") != BACKUP_CONFIGURATION.kind:
-        return ""
-    return str(invoker.get("name") or "")
-
-
-def _phase(obj: Mapping[str, Any]) -> str | None:
-    phase = (obj.get("status") or {}).get("phase")
-    return None if phase is None else str(phase)

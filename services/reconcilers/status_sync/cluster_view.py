@@ -20,7 +20,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from services.reconcilers import cr_readings
-from services.reconcilers.cr_readings import Changed, Item, Listed, ObservedDatabase
+from services.reconcilers.cr_readings import (
+    BackupObjectReading,
+    Changed,
+    Item,
+    Listed,
+    ObservedDatabase,
+)
 
 Key = tuple[str, str]
 Object = Mapping[str, Any] | ObservedDatabase
@@ -54,6 +60,8 @@ class ClusterView:
         if isinstance(item, Listed):
             return self._replace(item)
         assert isinstance(item, Changed)
+        if isinstance(item.obj, BackupObjectReading):  # the backup view's, not the mirror's
+            return set()
         key = cr_readings.key(item.obj)
         if item.type == "DELETED":
             return self._remove(item.plural, key)
@@ -128,7 +136,11 @@ class ClusterView:
         held: Mapping[Key, ObservedDatabase | dict[str, Any]] = (
             self._crs[plural] if plural in self.database_plurals else self._ops[plural]
         )
-        fresh = {cr_readings.key(obj): obj for obj in listed.items}
+        fresh = {
+            cr_readings.key(obj): obj
+            for obj in listed.items
+            if not isinstance(obj, BackupObjectReading)
+        }
         touched: set[uuid.UUID] = set()
         for key in set(held) - set(fresh):
             touched |= self._remove(plural, key)
