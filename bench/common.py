@@ -449,12 +449,14 @@ def start_sim(
     ops_step_delay: float = 0.5,
     extra: Sequence[str] = (),
     nice: int = 0,
+    crds: Path | None = None,
 ) -> Sim:
-    """`dbaas sim` on a free port, validating against the real CRDs; waits for its ready line.
-    `nice` > 0 runs it under `nice -n` (the cluster is not part of the pod: a what-if that
-    keeps its CPU from competing with the pod's programs on a small host)."""
+    """`dbaas sim` on a free port, validating against the real CRDs (`crds`, else KubeDB's);
+    waits for its ready line. `nice` > 0 runs it under `nice -n` (the cluster is not part
+    of the pod: a what-if that keeps its CPU from competing with the pod's programs on a
+    small host)."""
     kubeconfig = work / "kubeconfig"
-    crds = KUBEDB_DIR / "crds"
+    crds = crds or KUBEDB_DIR / "crds"
     if not crds.is_dir():
         raise SystemExit(f"bench: the KubeDB CRDs are not at {crds} (set DBAAS_KUBEDB_DIR)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DBAAS_")}

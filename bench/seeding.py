@@ -108,6 +108,7 @@ def seeded_cluster(
     cache: Path | None,
     provision_delay: float,
     ops_step_delay: float,
+    crds: Path | None = None,
 ) -> tuple[common.Sim, Seeded]:
     """The throwaway database seeded with `count` databases and a sim holding their CRs,
     every one Ready.
@@ -120,7 +121,7 @@ def seeded_cluster(
     the load seconds. The cache holds the cluster only; PostgreSQL is seeded each run."""
     state = work / "sim-state.json"
     extra = ["--state", str(state), "--state-interval", "86400"]
-    kwargs = {"provision_delay": provision_delay, "ops_step_delay": ops_step_delay}
+    kwargs = {"provision_delay": provision_delay, "ops_step_delay": ops_step_delay, "crds": crds}
     meta = cache / f"seeded-{count}.json" if cache is not None else None
     if cache is not None and meta is not None and meta.exists():
         common.say(f"seeding: the cluster of {count} databases from {cache}")
