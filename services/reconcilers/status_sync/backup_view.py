@@ -80,6 +80,8 @@ class BackupView:
         self._sessions: dict[Key, SessionReading] = {}
         self._snapshots: dict[Key, SnapshotReading] = {}
         self._configurations: dict[Key, ConfigurationReading] = {}
+        self._invoked: dict[Key, set[Key]] = {}
+        """(namespace, BackupConfiguration) -> the keys of the sessions it invoked."""
         self.dirty: set[Key] = set()
         """BackupSessions to read again: they or one of their Snapshots changed."""
         self.restores: dict[uuid.UUID, ObservedRestore] = {}
@@ -235,7 +237,12 @@ class BackupView:
         return self._snapshots
 
     def _put(self, plural: str, key: Key, reading: Held) -> None:
+        previous = self._held(plural).get(key)
         self._held(plural)[key] = reading
+        if isinstance(reading, SessionReading):
+            if isinstance(previous, SessionReading) and previous.invoker != reading.invoker:
+                self._uninvoke(key, previous)
+            self._invoked.setdefault((key[0], reading.invoker), set()).add(key)
         self._mark(key, reading)
         archive = _archive_of(reading)
         if archive is not None:
@@ -244,6 +251,8 @@ class BackupView:
 
     def _remove(self, plural: str, key: Key) -> None:
         reading = self._held(plural).pop(key, None)
+        if isinstance(reading, SessionReading):
+            self._uninvoke(key, reading)
         if isinstance(reading, SnapshotReading):
             self.gone_snapshots.add(key[1])
             self._mark(key, reading)
@@ -261,15 +270,19 @@ class BackupView:
             return
         if isinstance(reading, ConfigurationReading):
             # Its sessions may have arrived first (lists come in any order): read them again.
-            self.dirty.update(
-                session_key
-                for session_key, session in self._sessions.items()
-                if session_key[0] == key[0] and session.invoker == key[1]
-            )
+            self.dirty.update(self._invoked.get(key, ()))
             return
         session_key = (key[0], reading.backup_session or "")
         if reading.backup_session and session_key in self._sessions:
             self.dirty.add(session_key)
+
+    def _uninvoke(self, key: Key, session: SessionReading) -> None:
+        invoker = (key[0], session.invoker)
+        sessions = self._invoked.get(invoker)
+        if sessions is not None:
+            sessions.discard(key)
+            if not sessions:
+                del self._invoked[invoker]
 
 
 def _read(plural: str, obj: object) -> Held | None:
