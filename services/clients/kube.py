@@ -12,8 +12,9 @@ import json
 import threading
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
+import orjson
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as TransportError
@@ -237,6 +238,31 @@ class KubeClient:
         except (ApiException, TransportError) as exc:
             raise _error(exc) from exc
 
+    def _receive(self, path: str) -> dict[str, Any]:
+        """GET `path` and its JSON answer; raises KubeError unless the answer is 2xx."""
+        api_client = self.api_client
+        headers = {**api_client.default_headers, "Accept": "application/json"}
+        if api_client.cookie:
+            headers["Cookie"] = api_client.cookie
+        try:
+            api_client.update_params_for_auth(headers, [], ["BearerToken"], path, "GET", None)
+            reply = api_client.rest_client.request(
+                "GET",
+                api_client.configuration.host + path,
+                headers=headers,
+                _request_timeout=self.timeout,
+            )
+            data = reply.read()
+            if not 200 <= reply.status <= 299:
+                raise ApiException.from_response(http_resp=reply, body=None, data=None)
+        except (ApiException, TransportError) as exc:
+            raise _error(exc) from exc
+        try:
+            page: dict[str, Any] = orjson.loads(data)
+        except orjson.JSONDecodeError:  # what orjson refuses (an integer past 64 bits)
+            page = json.loads(data)
+        return page
+
     def get(self, resource: Resource, namespace: str, name: str) -> dict[str, Any]:
         try:
             found: dict[str, Any] = self.custom.get_namespaced_custom_object(
@@ -290,39 +316,23 @@ class KubeClient:
         limit: int = 500,
         continue_token: str | None = None,
     ) -> dict[str, Any]:
-        """One page of a list; `metadata.continue` holds the next token."""
-        kwargs: dict[str, Any] = {"label_selector": label_selector, "limit": limit}
+        """One page of a list; `metadata.continue` holds the next token.
+
+        The reconcilers' bulk read (status-sync lists every Snapshot: 300,000 at 10,000
+        databases with backups), so, as `create`, it goes straight to the REST layer with
+        the request the generated list method builds, and decodes the page with orjson: the
+        generated method's stdlib decoding was most of a lister's time (bench/README.md)."""
+        group = f"/apis/{quote(resource.group, safe='')}" if resource.group else "/api"
+        scope = ""
+        if namespace is not None and resource.namespaced:
+            scope = f"namespaces/{quote(namespace, safe='')}/"
+        path = (
+            f"{group}/{quote(resource.version, safe='')}/{scope}{quote(resource.plural, safe='')}"
+        )
+        query: dict[str, str] = {"labelSelector": label_selector, "limit": str(limit)}
         if continue_token:
-            kwargs["_continue"] = continue_token
-        try:
-            if not resource.namespaced:
-                page: dict[str, Any] = self.custom.list_cluster_custom_object(
-                    resource.group,
-                    resource.version,
-                    resource.plural,
-                    _request_timeout=self.timeout,
-                    **kwargs,
-                )
-            elif namespace is None:
-                page = self.custom.list_cluster_custom_object(
-                    resource.group,
-                    resource.version,
-                    resource.plural,
-                    _request_timeout=self.timeout,
-                    **kwargs,
-                )
-            else:
-                page = self.custom.list_namespaced_custom_object(
-                    resource.group,
-                    resource.version,
-                    namespace,
-                    resource.plural,
-                    _request_timeout=self.timeout,
-                    **kwargs,
-                )
-        except (ApiException, TransportError) as exc:
-            raise _error(exc) from exc
-        return page
+            query["continue"] = continue_token
+        return self._receive(f"{path}?{urlencode(query)}")
 
     def list_all(
         self, resource: Resource, *, namespace: str | None = None, label_selector: str = ""

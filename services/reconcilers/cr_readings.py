@@ -247,11 +247,13 @@ def compact(obj: dict[str, Any]) -> Reading:
     """What to keep of a listed or watched object: the reading of a database CR, of a
     BackupSession, Snapshot or BackupConfiguration (`backup_readings`), the compact copy of
     an OpsRequest, any other object as it is."""
-    kind = obj.get("kind")
-    facts = engines.by_kind(str(kind or ""))
+    kind = str(obj.get("kind") or "")
+    read_backup = _BACKUP_READERS.get(kind)
+    if read_backup is not None:  # first: at 30 Snapshots per database, most objects are
+        return read_backup(obj)
+    facts = engines.by_kind(kind)
     if facts is None:
-        read_backup = _BACKUP_READERS.get(str(kind or ""))
-        return obj if read_backup is None else read_backup(obj)
+        return obj
     if kind == facts.kind:
         return observe_database(obj) or obj
     return compact_ops_request(obj)
