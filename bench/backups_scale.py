@@ -19,7 +19,9 @@ processed), its resync after a 410 (`/sim/compact`: every watch ends with 410 Go
 every kind is listed again; until a second probe is marked), the RSS and peak RSS (VmHWM)
 of status-sync, a drift full pass (in-process, seconds and requests: only paginated
 lists) and the RSS of `dbaas drift` after its first pass, and the sim's RSS (not part of
-the pod). With backups, also the status propagation of backup state: `--sessions` new
+the pod). The resync is timed from the 410 until a phase change made right after it
+shows in its row (the database lists) and the probe is marked (the Snapshot list). With
+backups, also the status propagation of backup state: `--sessions` new
 BackupSessions (as KubeStash's schedule creates them, at `--session-rate` a second, each of
 another database) run by the simulated KubeStash, each timed from the moment its Snapshot
 turned Succeeded (seen by a watch of this script) until its `backups` row is `succeeded`
@@ -49,7 +51,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import backup_seeding, backup_view_memory, common, seeding
+from bench import backup_seeding, backup_view_memory, common, profiling, seeding
 from services import devrun
 from services.clients import kube, postgres
 from services.clients import queue as queue_client
@@ -73,6 +75,13 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--seed-cache", type=Path, default=None, help="the databases' cluster (seeding)"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="py-spy status-sync and the sim during the initial sync and the resync (with"
+        " backups); collapsed stacks into this directory",
     )
     args = parser.parse_args()
     args.databases = args.databases or (1_000 if args.quick else 10_000)
@@ -143,11 +152,16 @@ def measure_status_sync(
     database_url: str,
     seeded: seeding.Seeded,
     sessions_kept: int,
+    profile: Path | None,
 ) -> common.Service:
     """Start status-sync; time its initial sync and its resync after a 410."""
     with postgres.connect(database_url, autocommit=True) as conn:
         conn.execute("UPDATE databases SET phase = NULL, synced_at = NULL")
     probe = backup_seeding.insert_probe(database_url, seeded, f"initial-{phase.label}")
+    # The last phase's instance was stopped, not frozen: without its heartbeat file the new
+    # one does not stand back for a standby (wiring's frozen-predecessor check).
+    for beat in (work / "heartbeats").glob("status-sync*"):
+        beat.unlink()
     marker = time.time()
     started = time.monotonic()
     sync = common.start_service(
@@ -173,32 +187,54 @@ def measure_status_sync(
             and backup_seeding.probe_marked(database_url, probe)
         )
 
-    common.wait_until(
-        f"status-sync's initial sync ({phase.label})",
-        synced,
-        timeout=1800,
-        interval=0.1,
-        alive=sync.check_alive,
-    )
+    with contextlib.ExitStack() as spies:
+        if profile is not None:
+            spies.enter_context(profiling.record(sync.pid, profile / "status-sync-initial.txt"))
+            spies.enter_context(profiling.record(sim.service.pid, profile / "sim-initial.txt"))
+        common.wait_until(
+            f"status-sync's initial sync ({phase.label})",
+            synced,
+            timeout=1800,
+            interval=0.1,
+            alive=sync.check_alive,
+        )
     phase.initial_sync_s = time.monotonic() - started
     common.say(f"{phase.label}: initial sync {phase.initial_sync_s:.1f}s")
     time.sleep(2)  # the first trims and the last writes
     phase.status_sync_rss_mib = vm_kib(sync.pid, "VmRSS")
     probe = backup_seeding.insert_probe(database_url, seeded, f"resync-{phase.label}")
-    started = time.monotonic()
-    common.http_json(sim.url + "/sim/compact", method="POST", body={"drop_watches": True})
-    common.wait_until(
-        f"status-sync's resync after a 410 ({phase.label})",
-        lambda: backup_seeding.probe_marked(database_url, probe),
-        timeout=1800,
-        interval=0.1,
-        alive=sync.check_alive,
-    )
+    with contextlib.ExitStack() as spies:
+        if profile is not None:
+            spies.enter_context(profiling.record(sync.pid, profile / "status-sync-resync.txt"))
+            spies.enter_context(profiling.record(sim.service.pid, profile / "sim-resync.txt"))
+            time.sleep(1)  # py-spy attached
+        db_id, name = seeded.ids[-1], seeded.names[-1]
+        flip = {"resource": "postgreses", "namespace": seeded.namespace, "name": name}
+        started = time.monotonic()
+        common.http_json(sim.url + "/sim/compact", method="POST", body={"drop_watches": True})
+        common.http_json(sim.url + "/sim/phase", method="POST", body=flip | {"phase": "Critical"})
+
+        def relisted() -> bool:
+            shown = count(
+                database_url,
+                "SELECT count(*) AS n FROM databases WHERE id = %s AND phase = 'Critical'",
+                (db_id,),
+            )
+            return shown == 1 and backup_seeding.probe_marked(database_url, probe)
+
+        common.wait_until(
+            f"status-sync's resync after a 410 ({phase.label})",
+            relisted,
+            timeout=1800,
+            interval=0.1,
+            alive=sync.check_alive,
+        )
     phase.resync_s = time.monotonic() - started
     common.say(f"{phase.label}: resync after 410 {phase.resync_s:.1f}s")
     time.sleep(2)
     phase.status_sync_rss_after_resync_mib = vm_kib(sync.pid, "VmRSS")
     phase.status_sync_peak_mib = vm_kib(sync.pid, "VmHWM")
+    common.http_json(sim.url + "/sim/phase", method="POST", body=flip | {"phase": "Ready"})
     return sync
 
 
@@ -237,6 +273,8 @@ def measure_drift(
     gets = sum(requests.get("get", {}).get(plural, 0) for plural in LIST_PLURALS)
     common.say(f"{phase.label}: drift pass {seconds:.2f}s: {outcome}")
     phase.drift_pass = {"seconds": seconds, "lists": lists, "gets": gets, "outcome": outcome}
+    for beat in (work / "heartbeats").glob("drift*"):  # see measure_status_sync
+        beat.unlink()
     drift = common.start_service(
         stack,
         f"drift-{phase.label}",
@@ -408,6 +446,7 @@ def run_phase(
             database_url=database_url,
             seeded=seeded,
             sessions_kept=sessions_kept,
+            profile=args.profile if templates is not None else None,
         )
         measure_drift(
             local,
