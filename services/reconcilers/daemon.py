@@ -260,6 +260,9 @@ class Daemon:
             finally:
                 metrics.LEADER.labels(program=self.program.name).set(0)
         self.elector.release()
+        # The last beat says it no longer leads: a successor started after this clean stop
+        # has no frozen leader to stand back for (`wiring.stand_back_after_freeze`).
+        self._beat()
 
     def _log(self, outcome: str) -> None:
         quiet = outcome.endswith(IDLE_SUFFIX) or outcome.startswith(

@@ -125,6 +125,32 @@ def test_sigterm_finishes_the_current_cycle_then_demotes_and_releases() -> None:
     assert elector.released
 
 
+class Beats:
+    """A heartbeat that records what each beat said of leadership."""
+
+    def __init__(self) -> None:
+        self.leader: bool | None = None
+        self.gauges: dict[str, float] = {}
+        self.said: list[bool | None] = []
+
+    def succeeded(self) -> None:
+        pass
+
+    def beat(self) -> None:
+        self.said.append(self.leader)
+
+
+def test_a_clean_stop_beats_last_that_it_no_longer_leads() -> None:
+    elector = Elector([True])
+    program = Program(["test-program: 1 written"])
+    beats = Beats()
+    daemon = Daemon(program, elector, sleep=lambda seconds: None, heartbeat=beats)
+    daemon.run(once=True)
+    assert True in beats.said
+    assert beats.said[-1] is False
+    assert program.calls[-1] == "demoted"
+
+
 def test_once_runs_a_single_turn() -> None:
     program = Program(["test-program: idle"])
     daemon = Daemon(program, Elector([True]), sleep=lambda seconds: None)

@@ -121,11 +121,13 @@ def test_the_loop_beats_every_second_while_it_waits_and_says_whether_it_leads() 
     daemon, _, beats, slept = _daemon(program, Elector([True]), turns=5)
     daemon.run()
     assert slept == [1.0] * 5  # a 5 s pause waited in 1 s steps, each followed by a beat
-    # one beat before the first turn (not leading yet), one after it, one per second waited
+    # one beat before the first turn (not leading yet), one after it, one per second waited,
+    # and a last one at the stop, no longer leading
     assert beats.at[0] == (1000.0, False)
-    times = [at for at, _ in beats.at[1:]]
+    times = [at for at, _ in beats.at[1:-1]]
     assert times == [1000.0, 1001.0, 1002.0, 1003.0, 1004.0, 1005.0]
-    assert all(leader for _, leader in beats.at[1:])
+    assert all(leader for _, leader in beats.at[1:-1])
+    assert beats.at[-1] == (1005.0, False)
     assert beats.successes == [1000.0]
 
 
