@@ -7,3 +7,7 @@
 ALTER TABLE backups ADD COLUMN expires_at timestamptz;
 CREATE INDEX backups_expiring ON backups (expires_at)
     WHERE expires_at IS NOT NULL AND snapshot_deleted_at IS NULL;
+-- Rows are marked by their Snapshot's name when KubeStash's retention (or the expiry above)
+-- deletes it (services/store/backups.py, mark_snapshots_deleted).
+CREATE INDEX backups_snapshot ON backups (snapshot)
+    WHERE snapshot IS NOT NULL AND snapshot_deleted_at IS NULL;
